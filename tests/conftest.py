@@ -1,0 +1,35 @@
+"""Shared test set-up: the smoke budget and the offline data copy for every test and notebook."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# nbval's kernels inherit this process's environment: notebooks run with the tiny budget and offline data.
+os.environ.setdefault("VGG_BOOK_BUDGET", "smoke")
+_shared = ROOT.parent / "shared" / "data" / "cifar10-jpeg"
+if _shared.is_dir():
+    os.environ.setdefault("VGG_DATA_DIR", str(_shared))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """Build the book once per test session (warnings are errors) and return the HTML folder."""
+    out = tmp_path_factory.mktemp("book")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb), "build", str(ROOT), "--path-output", str(out), "--warningiserror", "--nitpick", "--keep-going"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        pytest.fail(f"jupyter-book build failed (exit {proc.returncode}):\n{log[-6000:]}")
+    html = out / "_build" / "html"
+    assert (html / "index.html").exists(), log[-3000:]
+    (out / "build.log").write_text(log)
+    return html

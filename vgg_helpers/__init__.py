@@ -1,0 +1,13 @@
+"""vgg_helpers: the helper package behind the book *VGG from Scratch*.
+
+Modules, one per concern:
+
+* ``configs``     -- Table 1 and Table 2 of the paper as plain data (no torch);
+* ``models``      -- the config-driven VGG builder.
+"""
+from .configs import (CONFIGS, PAPER_NAMES, TABLE2_PARAMS_MILLIONS, ParamCount, VGGConfig, count_params,
+                      layers_for, resolve_arch, table1_blocks, weight_layers)
+from .models import (VGG, build_vgg, count_parameters, init_weights, make_layers, vgg11, vgg11_lrn, vgg13,
+                     vgg16, vgg16_1x1, vgg19)
+
+__version__ = "0.1.0"

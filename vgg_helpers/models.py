@@ -1,0 +1,212 @@
+"""The config-driven VGG builder: one ``make_layers`` loop, one private factory, thin public builders.
+
+Submodules are named ``features`` / ``avgpool`` / ``classifier`` with the same layer indices as
+torchvision's ``models.vgg``, so a torchvision VGG's ``state_dict`` loads into ours unchanged.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .configs import (FC_WIDTH, LRN, LRN_PARAMS, NUM_POOLS, POOL, PAPER_NAMES, LayerSpec, VGGConfig,
+                      check_layers, layers_for)
+
+__all__ = ["VGG", "make_layers", "init_weights", "build_vgg", "count_parameters",
+           "vgg11", "vgg11_lrn", "vgg13", "vgg16_1x1", "vgg16", "vgg19"]
+
+
+def make_layers(layers: Sequence[LayerSpec], batch_norm: bool = False, in_channels: int = 3) -> nn.Sequential:
+    """Turn a layer list (see ``vgg_helpers.configs``) into the convolutional ``features`` stack.
+
+    Args:
+        layers: e.g. ``[64, "M", 128, "M", ...]``; ``(256, 1)`` is a 1x1 conv, ``"LRN"`` an LRN layer.
+        batch_norm: put a ``BatchNorm2d`` between every conv and its ReLU.
+        in_channels: channels of the input image (3 for RGB).
+    Returns:
+        An ``nn.Sequential`` of conv / (batch norm) / ReLU / LRN / max-pool modules.
+    """
+    modules: list[nn.Module] = []
+    channels = in_channels
+    for v in check_layers(layers):
+        if v == POOL:
+            modules.append(nn.MaxPool2d(kernel_size=2, stride=2))      # (N, C, H, W) -> (N, C, H/2, W/2)
+        elif v == LRN:
+            modules.append(nn.LocalResponseNorm(**LRN_PARAMS))
+        else:
+            out, k = (v, 3) if isinstance(v, int) else v
+            # stride 1 and padding k // 2 keep H and W unchanged (paper sec. 2.1: "padding is 1 pixel for 3x3")
+            modules.append(nn.Conv2d(channels, out, kernel_size=k, padding=k // 2))
+            if batch_norm:
+                modules.append(nn.BatchNorm2d(out))
+            modules.append(nn.ReLU(inplace=True))
+            channels = out
+    return nn.Sequential(*modules)
+
+
+class VGG(nn.Module):
+    """A VGG network: ``features`` (convs and pools), ``avgpool``, flatten, ``classifier``.
+
+    Args:
+        features: the conv stack from ``make_layers``.
+        num_classes: number of output units.
+        head: ``"imagenet"`` (FC-4096, FC-4096, FC-num_classes with dropout) or ``"cifar"`` (one Linear).
+        input_size: the input height = width this network is built for (224 or 32, say).
+        dropout: drop probability after each FC-4096 layer (imagenet head).
+        softmax: append ``nn.Softmax(dim=1)`` to the classifier (outputs probabilities, not logits).
+    """
+
+    def __init__(self, features: nn.Sequential, num_classes: int = 1000, head: str = "imagenet",
+                 input_size: int = 224, dropout: float = 0.5, softmax: bool = False) -> None:
+        super().__init__()
+        # Checks num_classes, head, input_size and dropout with the same messages as VGGConfig.
+        VGGConfig(num_classes=num_classes, head=head, input_size=input_size, dropout=dropout)
+        convs = [m for m in features.modules() if isinstance(m, nn.Conv2d)]
+        if not convs:
+            raise ValueError("features has no Conv2d layer: build it with make_layers([...])")
+        channels = convs[-1].out_channels
+        self.input_size = input_size
+        self.head = head
+        side = input_size // 2 ** NUM_POOLS          # 224 -> 7, 32 -> 1
+        self.features = features
+        self.avgpool = nn.AdaptiveAvgPool2d((side, side))  # identity for the size the net was built for
+        flat = channels * side * side                  # 512 * 7 * 7 = 25088 in the paper's setting
+        if head == "imagenet":
+            layers: list[nn.Module] = [
+                nn.Linear(flat, FC_WIDTH), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                nn.Linear(FC_WIDTH, FC_WIDTH), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                nn.Linear(FC_WIDTH, num_classes),
+            ]
+        else:
+            layers = [nn.Linear(flat, num_classes)]
+        if softmax:
+            layers.append(nn.Softmax(dim=1))
+        self.classifier = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map images ``(N, 3, input_size, input_size)`` to ``(N, num_classes)`` logits (or probabilities)."""
+        self._check_input(x)
+        x = self.features(x)              # (N, 512, input_size / 32, input_size / 32)
+        x = self.avgpool(x)               # same shape: a no-op at the input size the net was built for
+        x = torch.flatten(x, 1)           # (N, 512 * side * side) = (N, 25088) for 224x224 input
+        return self.classifier(x)         # (N, num_classes)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4:
+            raise ValueError(f"VGG expects a batch of images shaped (N, 3, H, W); got a tensor of shape "
+                             f"{tuple(x.shape)}. For one image use x.unsqueeze(0).")
+        if x.shape[1] != self.features[0].in_channels:
+            raise ValueError(f"VGG expects {self.features[0].in_channels} input channels (RGB); got shape "
+                             f"{tuple(x.shape)}. Check the channel order is (N, C, H, W).")
+        h, w = x.shape[-2:]
+        if (h, w) != (self.input_size, self.input_size):
+            fix = ("build the network for 32x32 images with build_vgg(..., head='cifar', input_size=32, "
+                   "num_classes=10)" if max(h, w) < self.input_size else
+                   f"build the network with input_size={h}")
+            raise ValueError(
+                f"This VGG was built for {self.input_size}x{self.input_size} inputs (its classifier expects "
+                f"{self.classifier[0].in_features} features); got {h}x{w}. Either resize the images to "
+                f"{self.input_size}x{self.input_size} (torchvision.transforms.Resize({self.input_size})) or {fix}.")
+
+
+def init_weights(model: nn.Module, scheme: str = "kaiming", std: float = 0.01) -> nn.Module:
+    """Initialise a model's weights in place.
+
+    Args:
+        model: any module containing Conv2d / Linear / BatchNorm2d layers.
+        scheme: ``"default"`` -- PyTorch's own init (each layer's ``reset_parameters``);
+            ``"paper"`` -- every conv and linear weight from N(0, std^2), biases 0 (paper sec. 3.1; the text
+            says "10^-2 variance", read here, as in most re-implementations, as std 0.01 by default);
+            ``"kaiming"`` -- as torchvision: He-normal (fan_out, ReLU) convs, N(0, 0.01^2) linear, zero biases.
+        std: standard deviation for ``"paper"``.
+    Returns:
+        The same model, for chaining.
+    """
+    if scheme not in ("default", "paper", "kaiming"):
+        raise ValueError(f"init scheme must be 'default', 'paper' or 'kaiming'; got {scheme!r}")
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if scheme == "default":
+                m.reset_parameters()
+                continue
+            if scheme == "kaiming" and isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            else:
+                nn.init.normal_(m.weight, 0.0, std if scheme == "paper" else 0.01)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return model
+
+
+def _vgg(config: VGGConfig) -> VGG:
+    """The one factory behind every public builder."""
+    features = make_layers(layers_for(config.arch, config.width), batch_norm=config.batch_norm)
+    model = VGG(features, num_classes=config.num_classes, head=config.head, input_size=config.input_size,
+                dropout=config.dropout, softmax=config.softmax)
+    init_weights(model, config.init, config.init_std)
+    model.config = config
+    return model
+
+
+def build_vgg(arch: str | VGGConfig = "vgg16", **kwargs) -> VGG:
+    """Build any Table 1 configuration.
+
+    Args:
+        arch: a configuration name (``"vgg19"``, ``"E"``, ...) or a ``VGGConfig``.
+        **kwargs: ``VGGConfig`` fields, e.g. ``batch_norm=True, head="cifar", input_size=32, num_classes=10``.
+    Returns:
+        The model (``model.config`` holds the ``VGGConfig`` it was built from).
+    Example:
+        >>> build_vgg("vgg19")(torch.randn(1, 3, 224, 224)).shape
+        torch.Size([1, 1000])
+    """
+    config = arch.replace(**kwargs) if isinstance(arch, VGGConfig) else VGGConfig(arch=arch, **kwargs)
+    return _vgg(config)
+
+
+def vgg11(**kwargs) -> VGG:
+    """Configuration A (11 weight layers). Keyword arguments as in ``build_vgg``."""
+    return build_vgg("vgg11", **kwargs)
+
+
+def vgg11_lrn(**kwargs) -> VGG:
+    """Configuration A-LRN: A with local response normalisation after the first conv."""
+    return build_vgg("vgg11_lrn", **kwargs)
+
+
+def vgg13(**kwargs) -> VGG:
+    """Configuration B (13 weight layers)."""
+    return build_vgg("vgg13", **kwargs)
+
+
+def vgg16_1x1(**kwargs) -> VGG:
+    """Configuration C: B plus a 1x1 conv at the end of blocks 3, 4 and 5 (16 weight layers)."""
+    return build_vgg("vgg16_1x1", **kwargs)
+
+
+def vgg16(**kwargs) -> VGG:
+    """Configuration D (16 weight layers)."""
+    return build_vgg("vgg16", **kwargs)
+
+
+def vgg19(**kwargs) -> VGG:
+    """Configuration E (19 weight layers)."""
+    return build_vgg("vgg19", **kwargs)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters of a model.
+
+    Args:
+        model: any module.
+        trainable_only: count only parameters with ``requires_grad``.
+    Returns:
+        The count, e.g. 143,667,240 for ``vgg19()``.
+    """
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
