@@ -1,0 +1,203 @@
+"""CIFAR-10 loading (offline folders, download path, clear errors), the split, and the tensor loader."""
+import os
+import pickle
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vgg_helpers import data as data_mod
+from vgg_helpers.data import (CIFAR10_CLASSES, DataNotFoundError, TensorLoader, load_cifar10, split_train_val)
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg"
+
+
+def make_image_folder(root: Path, per_class: int = 2, classes=CIFAR10_CLASSES) -> Path:
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for label, cls in enumerate(classes):
+            d = root / split / cls
+            d.mkdir(parents=True)
+            for i in range(per_class):
+                arr = np.full((32, 32, 3), label * 20, dtype=np.uint8) + rng.integers(0, 5, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(arr).save(d / f"{i:04d}.png")
+    return root
+
+
+@pytest.fixture
+def cache(tmp_path) -> Path:
+    return tmp_path / "cache"
+
+
+def test_image_folder_layout(tmp_path, cache):
+    root = make_image_folder(tmp_path / "cifar")
+    d = load_cifar10(root, cache_dir=cache)
+    assert d.train_images.shape == (20, 3, 32, 32) and d.train_images.dtype == torch.uint8
+    assert d.test_labels.tolist() == [i for i in range(10) for _ in range(2)]
+    assert int(d.train_images[2, 0, 0, 0]) // 20 == 1      # class 1 images are filled with ~20
+    assert "image folder" in d.source
+    again = load_cifar10(root, cache_dir=cache)              # second load comes from the cache
+    assert list(cache.glob("*.npz")) and torch.equal(again.train_images, d.train_images)
+
+
+def test_environment_variable_names_the_folder(tmp_path, cache, monkeypatch):
+    root = make_image_folder(tmp_path / "cifar", per_class=1)
+    monkeypatch.setenv("VGG_DATA_DIR", str(root))
+    assert len(load_cifar10(cache_dir=cache).train_labels) == 10
+
+
+def test_python_batches_layout(tmp_path, cache):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), "labels": [0, 1, 2, 3]}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+    d = load_cifar10(tmp_path, cache_dir=cache)
+    assert d.train_images.shape == (20, 3, 32, 32) and d.test_images.shape == (4, 3, 32, 32)
+    assert d.train_labels.tolist() == [0, 1, 2, 3] * 5
+    (folder / "data_batch_3").unlink()
+    with pytest.raises(DataNotFoundError, match="data_batch_3"):
+        load_cifar10(folder, cache_dir=cache)
+
+
+def test_corrupt_image_is_named(tmp_path, cache):
+    root = make_image_folder(tmp_path / "cifar", per_class=1)
+    bad = root / "train" / "cat" / "0000.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(DataNotFoundError, match=r"cat/0000\.png"):
+        load_cifar10(root, cache_dir=cache)
+
+
+def test_wrong_image_size_is_named(tmp_path, cache):
+    root = make_image_folder(tmp_path / "cifar", per_class=1)
+    Image.new("RGB", (64, 64)).save(root / "test" / "dog" / "0000.png")
+    with pytest.raises(DataNotFoundError, match=r"dog/0000\.png is 64x64"):
+        load_cifar10(root, cache_dir=cache)
+
+
+def test_missing_class_folder_is_named(tmp_path, cache):
+    root = make_image_folder(tmp_path / "cifar", per_class=1, classes=CIFAR10_CLASSES[:-1])
+    with pytest.raises(DataNotFoundError, match="missing: truck"):
+        load_cifar10(root, cache_dir=cache)
+
+
+def test_extra_class_folder_is_named(tmp_path, cache):
+    root = make_image_folder(tmp_path / "cifar", per_class=1)
+    (root / "train" / "unicorn").mkdir()
+    with pytest.raises(DataNotFoundError, match="unexpected: unicorn"):
+        load_cifar10(root, cache_dir=cache)
+
+
+def test_folder_without_data_says_what_to_do(tmp_path, cache):
+    with pytest.raises(DataNotFoundError, match="VGG_DATA_DIR"):
+        load_cifar10(tmp_path, cache_dir=cache)
+    with pytest.raises(DataNotFoundError, match="does not exist"):
+        load_cifar10(tmp_path / "nope", cache_dir=cache)
+
+
+def test_no_data_and_no_network_gives_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("VGG_DATA_DIR", raising=False)
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr("torchvision.datasets.CIFAR10", offline)
+    with pytest.raises(DataNotFoundError) as e:
+        load_cifar10(cache_dir=tmp_path)
+    msg = str(e.value)
+    assert "VGG_DATA_DIR" in msg and "cifar-10-batches-py" in msg and "train/<class>" in msg
+    assert e.value.__cause__ is None and e.value.__suppress_context__   # no urllib traceback chained
+    with pytest.raises(DataNotFoundError, match="download=False"):
+        load_cifar10(cache_dir=tmp_path, download=False)
+
+
+def test_download_path_uses_torchvision_with_checksums(tmp_path, monkeypatch):
+    monkeypatch.delenv("VGG_DATA_DIR", raising=False)
+    calls = []
+
+    class FakeCIFAR10:
+        def __init__(self, root, train, download):
+            calls.append((root, train, download))
+            n = 6 if train else 3
+            self.data = np.zeros((n, 32, 32, 3), dtype=np.uint8)
+            self.targets = list(range(n))
+
+    monkeypatch.setattr("torchvision.datasets.CIFAR10", FakeCIFAR10)
+    d = load_cifar10(cache_dir=tmp_path)
+    assert calls == [(str(tmp_path), True, True), (str(tmp_path), False, True)]
+    assert d.train_images.shape == (6, 3, 32, 32) and d.test_labels.tolist() == [0, 1, 2]
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="offline CIFAR-10 copy not present")
+def test_offline_copy_is_the_standard_split():
+    d = load_cifar10(SHARED)
+    assert d.train_images.shape == (50000, 3, 32, 32) and d.test_images.shape == (10000, 3, 32, 32)
+    assert d.train_labels.bincount().tolist() == [5000] * 10
+    assert d.test_labels.bincount().tolist() == [1000] * 10
+    assert "JPEG" in d.source
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    tr, va = split_train_val(1000, val_size=100, seed=3)
+    assert len(va) == 100 and len(tr) == 900
+    assert sorted(torch.cat([tr, va]).tolist()) == list(range(1000))
+    tr2, va2 = split_train_val(1000, val_size=100, seed=3)
+    assert torch.equal(va, va2)
+    assert not torch.equal(va, split_train_val(1000, val_size=100, seed=4)[1])
+    with pytest.raises(ValueError, match="val_size"):
+        split_train_val(10, val_size=10)
+
+
+def _toy(n=10):
+    images = torch.arange(n * 3 * 32 * 32, dtype=torch.int64).remainder(251).to(torch.uint8).view(n, 3, 32, 32)
+    return images, torch.arange(n)
+
+
+def test_loader_batches_and_normalises():
+    images, labels = _toy(10)
+    loader = TensorLoader(images, labels, batch_size=4)
+    batches = list(loader)
+    assert len(loader) == 3 and [len(y) for _, y in batches] == [4, 4, 2]
+    x, y = batches[0]
+    assert x.dtype == torch.float32 and y.tolist() == [0, 1, 2, 3]
+    expected = (images[:4].float() / 255 - torch.tensor(data_mod.CIFAR10_MEAN).view(1, 3, 1, 1)) \
+        / torch.tensor(data_mod.CIFAR10_STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(x, expected)
+    assert len(TensorLoader(images, labels, batch_size=4, drop_last=True)) == 2
+
+
+def test_augmentation_is_a_crop_or_flip_and_repeats_per_epoch():
+    images, labels = _toy(8)
+    loader = TensorLoader(images, labels, batch_size=8, shuffle=True, augment=True, seed=1)
+    loader.set_epoch(5)
+    x1, y1 = next(iter(loader))
+    loader.set_epoch(5)
+    x2, y2 = next(iter(loader))
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    loader.set_epoch(6)
+    x3, _ = next(iter(loader))
+    assert not torch.equal(x1, x3)
+    # every augmented image is a shifted (and maybe mirrored) window of its zero-padded original
+    plain = TensorLoader(images, labels, batch_size=8)
+    originals = dict(zip(labels.tolist(), next(iter(plain))[0]))
+    pad_value = (0 - torch.tensor(data_mod.CIFAR10_MEAN) * 255) / (torch.tensor(data_mod.CIFAR10_STD) * 255)
+    for img, label in zip(x1, y1.tolist()):
+        ok = False
+        for src in (originals[label], originals[label].flip(2)):
+            padded = pad_value.view(3, 1, 1).expand(3, 40, 40).clone()
+            padded[:, 4:36, 4:36] = src
+            ok |= any(torch.allclose(padded[:, dy:dy + 32, dx:dx + 32], img) for dy in range(9) for dx in range(9))
+        assert ok
+
+
+def test_loader_rejects_bad_input():
+    images, labels = _toy(4)
+    with pytest.raises(ValueError, match="uint8"):
+        TensorLoader(images.float(), labels)
+    with pytest.raises(ValueError, match="labels"):
+        TensorLoader(images, labels[:3])

@@ -1,0 +1,178 @@
+"""The training engine: budgets, atomic files, history, seeds, checkpoints and resume, NaN stop, train_or_load."""
+import json
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from vgg_helpers import build_vgg
+from vgg_helpers import training as tr
+from vgg_helpers.data import TensorLoader
+from vgg_helpers.training import (History, TrainConfig, TrainingDiverged, atomic_write, current_budget, evaluate,
+                                  load_checkpoint, pick_device, train, train_or_load)
+
+
+def tiny_model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return build_vgg("vgg11", head="cifar", input_size=32, num_classes=10, batch_norm=True, width=0.125)
+
+
+def toy_loaders(n: int = 96, batch_size: int = 32):
+    """A learnable toy problem: the class is the image's overall brightness band."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(n) % 10
+    images = (labels.view(n, 1, 1, 1) * 25 + torch.randint(0, 20, (n, 3, 32, 32), generator=g)).to(torch.uint8)
+    train_loader = TensorLoader(images, labels, batch_size=batch_size, shuffle=True, augment=True, seed=0)
+    val_loader = TensorLoader(images, labels, batch_size=64)
+    return train_loader, val_loader
+
+
+def test_budget_from_environment(monkeypatch):
+    monkeypatch.setenv("VGG_BOOK_BUDGET", "CPU")
+    assert current_budget() == "cpu"
+    assert current_budget("gpu") == "gpu"
+    monkeypatch.setenv("VGG_BOOK_BUDGET", "huge")
+    with pytest.raises(ValueError, match="smoke, cpu, gpu"):
+        current_budget()
+    monkeypatch.delenv("VGG_BOOK_BUDGET")
+    assert current_budget() == ("gpu" if torch.cuda.is_available() else "cpu")
+
+
+def test_pick_device(monkeypatch):
+    monkeypatch.setenv("VGG_BOOK_DEVICE", "cpu")
+    assert pick_device() == torch.device("cpu")
+    monkeypatch.delenv("VGG_BOOK_DEVICE")
+    assert pick_device().type in ("cpu", "cuda", "mps")
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "h.json"
+    atomic_write(path, lambda f: f.write("old"), mode="w")
+
+    def crash(f):
+        f.write("half of the new con")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, crash, mode="w")
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["h.json"]       # no temporary file left behind
+
+
+def test_history_round_trip(tmp_path):
+    h = History(meta={"budget": "cpu"})
+    h.append(epoch=1, train_loss=2.3, train_acc=0.1, val_loss=2.2, val_acc=0.2, lr=0.1, time=1.5)
+    h.save(tmp_path / "h.json")
+    assert History.load(tmp_path / "h.json") == h
+    assert json.loads((tmp_path / "h.json").read_text())["meta"]["budget"] == "cpu"
+
+
+def test_training_learns_and_records_everything():
+    train_loader, val_loader = toy_loaders()
+    h = train(tiny_model(), train_loader, val_loader, TrainConfig(epochs=4, lr=0.05), device="cpu",
+              progress=False, meta={"data_source": "toy"})
+    assert h.epoch == [1, 2, 3, 4] and len(h.val_acc) == 4 and h.time == sorted(h.time)
+    assert h.train_loss[-1] < h.train_loss[0]
+    assert h.meta["data_source"] == "toy" and h.meta["torch"] == torch.__version__
+    assert h.meta["model_config"]["arch"] == "vgg11" and h.meta["train_config"]["epochs"] == 4
+    assert h.lr[-1] < h.lr[0] or h.lr[-1] == 0.0          # one-cycle decays to zero
+
+
+def test_same_seed_same_history():
+    runs = []
+    for _ in range(2):
+        train_loader, val_loader = toy_loaders()
+        h = train(tiny_model(), train_loader, val_loader, TrainConfig(epochs=2, lr=0.05), device="cpu",
+                  progress=False)
+        runs.append((h.train_loss, h.val_loss, h.val_acc))
+    assert runs[0] == runs[1]
+
+
+def test_resume_gives_the_history_of_a_run_that_never_stopped(tmp_path):
+    cfg = TrainConfig(epochs=3, lr=0.05)
+    train_loader, val_loader = toy_loaders()
+    straight = train(tiny_model(), train_loader, val_loader, cfg, device="cpu", progress=False)
+
+    ckpt = tmp_path / "run.pt"
+    steps_per_epoch = len(train_loader)
+
+    def crash_in_epoch_3(model, step, loss):
+        if step == 2 * steps_per_epoch + 1:
+            raise KeyboardInterrupt("power cut")
+
+    train_loader, val_loader = toy_loaders()
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_model(), train_loader, val_loader, cfg, device="cpu", checkpoint=ckpt, progress=False,
+              on_step=crash_in_epoch_3)
+    saved = torch.load(ckpt, weights_only=True)                 # loadable with weights_only=True
+    assert saved["epoch"] == 2
+    train_loader, val_loader = toy_loaders()
+    resumed = train(tiny_model(seed=123), train_loader, val_loader, cfg, device="cpu", checkpoint=ckpt,
+                    progress=False)
+    for key in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+        assert getattr(resumed, key) == getattr(straight, key), key
+
+
+def test_corrupt_checkpoint_is_explained(tmp_path):
+    ckpt = tmp_path / "bad.pt"
+    ckpt.write_bytes(b"garbage")
+    with pytest.raises(RuntimeError, match="Delete it"):
+        load_checkpoint(ckpt, tiny_model())
+
+
+def test_nan_loss_stops_with_step_and_lr():
+    train_loader, val_loader = toy_loaders()
+    model = tiny_model()
+    with torch.no_grad():
+        model.classifier[0].weight.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"step 1 \(learning rate .*\)"):
+        train(model, train_loader, val_loader, TrainConfig(epochs=1, lr=0.1, schedule="constant"), device="cpu",
+              progress=False)
+
+
+def test_max_steps_and_schedules():
+    train_loader, _ = toy_loaders()
+    h = train(tiny_model(), train_loader, None, TrainConfig(epochs=5, lr=0.1, schedule="constant", max_steps=4),
+              device="cpu", progress=False)
+    assert h.epoch == [1, 2] and h.val_acc == [None, None] and h.lr == [0.1, 0.1]
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="step")
+    cfg = TrainConfig(schedule="onecycle", warmup=0.25)
+    assert [round(tr._lr_factor(cfg, s, 100), 2) for s in (0, 25, 100)] == [0.0, 1.0, 0.0]
+    assert round(tr._lr_factor(TrainConfig(schedule="cosine"), 50, 100), 2) == 0.5
+
+
+def test_evaluate_counts_right_answers():
+    class Oracle(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):               # predicts class 0 for everything
+            return torch.zeros(len(x), 10).index_fill_(1, torch.tensor([0]), 1.0) + self.w
+
+    _, val_loader = toy_loaders(n=20)             # labels 0..9, twice each: class 0 is 2 of 20
+    loss, acc = evaluate(Oracle(), val_loader)
+    assert acc == pytest.approx(0.1)
+    logits = torch.zeros(1, 10).index_fill_(1, torch.tensor([0]), 1.0)
+    right = torch.nn.functional.cross_entropy(logits, torch.tensor([0])).item()
+    wrong = torch.nn.functional.cross_entropy(logits, torch.tensor([1])).item()
+    assert loss == pytest.approx(0.1 * right + 0.9 * wrong, rel=1e-5)
+
+
+def test_train_or_load_stores_and_loads(tmp_path, monkeypatch):
+    monkeypatch.setattr(tr, "REFERENCE_DIR", tmp_path)
+    monkeypatch.setenv("VGG_BOOK_SAVE_REFERENCE", "1")
+    train_loader, val_loader = toy_loaders()
+    model, h = train_or_load("toy", tiny_model, train_loader, val_loader, TrainConfig(epochs=1), budget="cpu",
+                             use_stored=False, device="cpu", progress=False, meta={"seed": 0})
+    assert model is not None and (tmp_path / "toy-cpu.json").exists()
+    assert h.meta["run"] == "toy" and h.meta["budget"] == "cpu" and h.meta["seed"] == 0
+    model2, h2 = train_or_load("toy", tiny_model, train_loader, val_loader, TrainConfig(epochs=1), budget="cpu",
+                               use_stored=True)
+    assert model2 is None and h2.val_acc == h.val_acc
+    # smoke runs are never stored
+    train_or_load("toy", tiny_model, train_loader, None, TrainConfig(epochs=1), budget="smoke", device="cpu",
+                  progress=False)
+    assert not (tmp_path / "toy-smoke.json").exists()
