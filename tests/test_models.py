@@ -151,6 +151,14 @@ def test_other_bad_inputs_are_explained():
         model(torch.randn(1, 3, 64, 64))
 
 
+def test_a_layer_that_changes_the_spatial_size_is_caught():
+    model = build_vgg("vgg11").eval()
+    model.features[0].padding = (0, 0)                  # the classic bug: nn.Conv2d's default padding
+    with pytest.raises(ValueError, match=r"222x222|6x6 maps.*expects 7x7.*padding"):
+        with torch.no_grad():
+            model(torch.randn(1, 3, 224, 224))
+
+
 @pytest.mark.parametrize("n", [0, -5])
 def test_num_classes_must_be_positive(n):
     with pytest.raises(ValueError, match="num_classes must be a whole number >= 1"):

@@ -176,3 +176,18 @@ def test_train_or_load_stores_and_loads(tmp_path, monkeypatch):
     train_or_load("toy", tiny_model, train_loader, None, TrainConfig(epochs=1), budget="smoke", device="cpu",
                   progress=False)
     assert not (tmp_path / "toy-smoke.json").exists()
+
+
+def test_progress_bars_only_where_they_can_be_drawn(monkeypatch, capsys):
+    monkeypatch.setenv("VGG_BOOK_PROGRESS", "0")
+    assert tr.progress_bars_wanted() is False
+    monkeypatch.setenv("VGG_BOOK_PROGRESS", "1")
+    assert tr.progress_bars_wanted() is True
+    assert tr.progress_bars_wanted(False) is False
+    train_loader, _ = toy_loaders()
+    train(tiny_model(), train_loader, None, TrainConfig(epochs=1), device="cpu", progress=False)
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("VGG_BOOK_PROGRESS", "0")
+    train(tiny_model(), train_loader, None, TrainConfig(epochs=1), device="cpu")
+    out = capsys.readouterr()
+    assert out.out.startswith("epoch   1: train loss") and "it/s" not in out.err

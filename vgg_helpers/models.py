@@ -88,9 +88,21 @@ class VGG(nn.Module):
         """Map images ``(N, 3, input_size, input_size)`` to ``(N, num_classes)`` logits (or probabilities)."""
         self._check_input(x)
         x = self.features(x)              # (N, 512, input_size / 32, input_size / 32)
+        self._check_features(x)
         x = self.avgpool(x)               # same shape: a no-op at the input size the net was built for
         x = torch.flatten(x, 1)           # (N, 512 * side * side) = (N, 25088) for 224x224 input
         return self.classifier(x)         # (N, num_classes)
+
+    def _check_features(self, x: torch.Tensor) -> None:
+        # torchvision's adaptive pool would silently resize a wrong-sized map; we refuse, so a layer that
+        # changes the spatial size by mistake (padding=0, a stride-1 pool) fails the shape check loudly.
+        side = self.input_size // 2 ** NUM_POOLS
+        if tuple(x.shape[-2:]) != (side, side):
+            raise ValueError(
+                f"The features stack turned {self.input_size}x{self.input_size} inputs into "
+                f"{x.shape[-2]}x{x.shape[-1]} maps, but the classifier expects {side}x{side} (the input halved by "
+                f"{NUM_POOLS} max-pools). A layer changes the spatial size: every conv needs padding = "
+                f"kernel_size // 2 and stride 1, every pool kernel 2 and stride 2.")
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4:

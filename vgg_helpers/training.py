@@ -1,6 +1,7 @@
 """Training engine: device choice, loop, history, checkpoints, budgets."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -9,6 +10,7 @@ import random
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
@@ -16,7 +18,6 @@ from typing import Any, Callable, Iterable, Optional
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 __all__ = ["pick_device", "describe_runtime", "current_budget", "seed_everything", "atomic_write",
            "environment_info", "History", "TrainConfig", "TrainingDiverged", "train", "evaluate", "predict",
@@ -207,6 +208,31 @@ def _lr_factor(cfg: TrainConfig, step: int, total: int) -> float:
     return t / w if t < w and w > 0 else max(0.0, (1 - t) / (1 - w)) if w < 1 else 1.0
 
 
+def progress_bars_wanted(progress: bool | None = None) -> bool:
+    """Whether ``train`` shows tqdm bars.
+
+    Default (``None``): the environment variable ``VGG_BOOK_PROGRESS`` (``1``/``0``), else bars in a terminal
+    or where notebook widgets (ipywidgets, as in Colab and JupyterLab) can draw them. Elsewhere, e.g. when a
+    notebook is executed to be stored in the book, only the one-line-per-epoch summary is printed.
+    """
+    if progress is not None:
+        return progress
+    env = os.environ.get("VGG_BOOK_PROGRESS")
+    if env in ("0", "1"):
+        return env == "1"
+    in_notebook = "ipykernel" in sys.modules
+    return importlib.util.find_spec("ipywidgets") is not None if in_notebook else sys.stderr.isatty()
+
+
+def _progress(iterable: Iterable, show: bool, **kwargs):
+    if not show:
+        return iterable
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # tqdm.auto warns when it falls back to text bars
+        from tqdm.auto import tqdm
+    return tqdm(iterable, **kwargs)
+
+
 def _batches(loader: Iterable, epoch: int):
     if hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch)
@@ -292,7 +318,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module,
 
 def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None,
           config: TrainConfig | None = None, device: torch.device | str | None = None,
-          checkpoint: str | os.PathLike | None = None, progress: bool = True,
+          checkpoint: str | os.PathLike | None = None, progress: bool | None = None,
           on_step: Callable[[nn.Module, int, float], None] | None = None, meta: dict | None = None,
           **overrides) -> History:
     """Train with SGD and cross-entropy, one history row per epoch.
@@ -304,7 +330,8 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
         config: a ``TrainConfig``; ``**overrides`` change its fields (``lr=0.01, epochs=3``).
         device: default ``pick_device()``.
         checkpoint: path of a checkpoint written after every epoch; if it exists, training resumes from it.
-        progress: show tqdm progress bars.
+        progress: ``None`` (default): tqdm bars where they can be drawn (``progress_bars_wanted``) and one
+            summary line per epoch; ``True``: bars and lines; ``False``: silent.
         on_step: called as ``on_step(model, step, loss)`` after every backward pass, before the update
             (diagnostics read gradients here).
         meta: extra facts to record in ``history.meta`` (data source, budget, ...).
@@ -340,6 +367,7 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
             torch.cuda.set_rng_state_all(state["rng_cuda"])
     else:
         torch.manual_seed(cfg.seed)
+    bars = progress_bars_wanted(progress)
     t0 = time.perf_counter() - elapsed_before
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, cfg.epochs):
@@ -348,8 +376,7 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
         model.train()
         loss_sum, correct, count = 0.0, 0, 0
         batches = _batches(train_loader, epoch)
-        bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not progress)
+        bar = _progress(batches, bars, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
         for x, y in bar:
             if step >= total_steps:
                 break
@@ -372,12 +399,12 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
             loss_sum += loss.item() * len(y)
             correct += (out.argmax(1) == y).sum().item()
             count += len(y)
-            if progress:
+            if bars:
                 bar.set_postfix(loss=f"{loss_sum / count:.3f}", acc=f"{correct / count:.3f}")
         val_loss, val_acc = evaluate(model, val_loader, device) if val_loader is not None else (None, None)
         history.append(epoch=epoch + 1, train_loss=loss_sum / max(1, count), train_acc=correct / max(1, count),
                        val_loss=val_loss, val_acc=val_acc, lr=lr, time=time.perf_counter() - t0)
-        if progress:
+        if progress is not False:
             msg = f"epoch {epoch + 1:>3}: train loss {loss_sum / max(1, count):.3f} acc {correct / max(1, count):.3f}"
             if val_loss is not None:
                 msg += f" | val loss {val_loss:.3f} acc {val_acc:.3f}"

@@ -1,0 +1,299 @@
+"""Looking inside a model: what each layer outputs, and (later) what flows through it.
+
+Sections, each self-contained:
+
+* shape trace / layer summary -- run one input through a model with forward hooks and record, for every layer,
+  its name, type, output shape and number of parameters (chapter 4).
+"""
+from __future__ import annotations
+
+# --- shape trace / layer summary ---
+from typing import NamedTuple, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["ShapeRow", "shape_trace", "format_shape_trace"]
+
+
+class ShapeRow(NamedTuple):
+    """One layer of a shape trace."""
+
+    name: str                 # dotted module name, e.g. "features.0" ("" for the model itself)
+    type: str                 # class name, e.g. "Conv2d"
+    output_shape: tuple       # shape of the layer's output, e.g. (1, 64, 224, 224)
+    params: int               # parameters owned by this layer itself (not by its children)
+
+
+def shape_trace(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224),
+                leaves_only: bool = True, partial: bool = False) -> list[ShapeRow]:
+    """Run one random input through ``model`` and record every layer's output shape, in call order.
+
+    Forward hooks are attached to the layers, the model runs once in eval mode without gradients, and the
+    hooks are removed again (also when the forward pass fails); the model's train/eval mode is restored.
+
+    Args:
+        model: any ``nn.Module`` taking one tensor.
+        input_size: the input's shape, batch dimension included, e.g. ``(1, 3, 224, 224)``.
+        leaves_only: record only layers without children (Conv2d, ReLU, ...); ``False`` also records the
+            containers (``features``, ``classifier``) and the model itself, after their children.
+        partial: when the forward pass raises (a shape error, say), return the rows recorded up to the failing
+            layer instead of raising: the trace then shows where the shapes went wrong.
+    Returns:
+        A list of ``ShapeRow(name, type, output_shape, params)`` in the order the layers ran. A layer that runs
+        twice appears twice.
+    Example:
+        >>> rows = shape_trace(build_vgg("vgg11"))
+        >>> rows[-1].output_shape
+        (1, 1000)
+    """
+    if len(input_size) < 1 or not all(isinstance(n, int) and n > 0 for n in input_size):
+        raise ValueError(f"input_size must be a shape of positive whole numbers such as (1, 3, 224, 224); "
+                         f"got {tuple(input_size)!r}")
+    rows: list[ShapeRow] = []
+
+    def hook_for(name: str):
+        def hook(module: nn.Module, inputs: tuple, output) -> None:
+            shape = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
+            params = sum(p.numel() for p in module.parameters(recurse=False))
+            rows.append(ShapeRow(name, type(module).__name__, shape, params))
+        return hook
+
+    handles = [m.register_forward_hook(hook_for(n)) for n, m in model.named_modules()
+               if not leaves_only or not any(True for _ in m.children())]
+    was_training = model.training
+    try:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+        model.eval()
+        with torch.no_grad():
+            model(torch.randn(*input_size, device=device))
+    except (RuntimeError, ValueError):
+        if not partial:
+            raise
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return rows
+
+
+def format_shape_trace(rows: Sequence[ShapeRow]) -> str:
+    """Format a shape trace as a fixed-width text table with a total line.
+
+    Args:
+        rows: the output of ``shape_trace``.
+    Returns:
+        A string such as ``"features.0  Conv2d  (1, 64, 224, 224)  1,792"``, one line per row.
+    """
+    header = ("layer", "type", "output shape", "params")
+    body = [(r.name or "(model)", r.type, str(tuple(r.output_shape)), f"{r.params:,}") for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    line = "  ".join(["{:<%d}" % widths[0], "{:<%d}" % widths[1], "{:<%d}" % widths[2], "{:>%d}" % widths[3]])
+    out = [line.format(*header), "-" * (sum(widths) + 6)]
+    out += [line.format(*b) for b in body]
+    out.append(f"total params: {sum(r.params for r in rows):,}")
+    return "\n".join(out)
+
+
+# --- training diagnostics (hooks) ---
+# What flows through a network while it trains (chapter 5): activation statistics layer by layer, the gradient
+# norm of every weight layer, and a recorder that collects both during ``train(..., on_step=...)``.
+import math
+from typing import Optional
+
+import numpy as np
+
+__all__ += ["WEIGHT_LAYERS", "weight_layers_in_order", "activation_stats", "gradient_norms", "GradientRecorder",
+            "prediction_counts"]
+
+WEIGHT_LAYERS = (nn.Conv2d, nn.Linear)
+
+
+def weight_layers_in_order(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The Conv2d and Linear layers of a model, in registration order (= depth order for a VGG).
+
+    Args:
+        model: any module.
+    Returns:
+        ``[(name, module), ...]``, e.g. ``[("features.0", Conv2d(...)), ..., ("classifier.6", Linear(...))]``.
+    """
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS)]
+
+
+def _following_relus(model: nn.Module) -> dict[str, nn.Module]:
+    """Map each weight layer's name to the ReLU that follows it before the next weight layer (if any)."""
+    leaves = [(n, m) for n, m in model.named_modules() if not any(True for _ in m.children())]
+    found: dict[str, nn.Module] = {}
+    current: Optional[str] = None
+    for name, module in leaves:
+        if isinstance(module, WEIGHT_LAYERS):
+            current = name
+        elif isinstance(module, nn.ReLU) and current is not None and current not in found:
+            found[current] = module
+    return found
+
+
+def activation_stats(model: nn.Module, x: torch.Tensor, training: bool = True) -> list[dict]:
+    """Statistics of what every Conv2d / Linear layer outputs for one batch, through the depth.
+
+    Forward hooks are attached to each weight layer and to the ReLU that follows it (after its BatchNorm, if
+    the model has one), the batch runs once without gradients, and the hooks are removed again. The model's
+    train/eval mode and its batch-norm running statistics are restored afterwards, so calling this during
+    training changes nothing.
+
+    Args:
+        model: a network whose layers are registered in the order they run (true for ``VGG``).
+        x: one input batch, e.g. ``(64, 3, 32, 32)``, on the model's device.
+        training: run the batch in train mode (batch norm uses the batch's statistics, as during training;
+            dropout is active) or, with ``False``, in eval mode.
+    Returns:
+        One dict per weight layer, in depth order, with keys
+
+        * ``depth`` -- 1 for the first weight layer, 2 for the second, ...;
+        * ``name``, ``type`` -- e.g. ``"features.0"``, ``"Conv2d"``;
+        * ``mean``, ``std`` -- of the layer's own output (before batch norm / ReLU);
+        * ``zero_frac`` -- fraction of exact zeros in the output of the ReLU that follows the layer, i.e. of
+          units that are switched off for this batch; ``nan`` for a layer with no ReLU after it (the last
+          Linear, which outputs the logits);
+        * ``relu_mean`` -- mean of that ReLU's output (``nan`` without a ReLU).
+    """
+    layers = weight_layers_in_order(model)
+    if not layers:
+        raise ValueError("the model has no Conv2d or Linear layer to record")
+    relus = _following_relus(model)
+    rows = {name: {"depth": i + 1, "name": name, "type": type(m).__name__, "mean": math.nan, "std": math.nan,
+                   "zero_frac": math.nan, "relu_mean": math.nan} for i, (name, m) in enumerate(layers)}
+
+    def layer_hook(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            out = output.detach().float()
+            rows[name]["mean"] = out.mean().item()
+            rows[name]["std"] = out.std().item() if out.numel() > 1 else 0.0
+        return hook
+
+    def relu_hook(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            out = output.detach().float()
+            rows[name]["zero_frac"] = (out == 0).float().mean().item()
+            rows[name]["relu_mean"] = out.mean().item()
+        return hook
+
+    handles = [m.register_forward_hook(layer_hook(n)) for n, m in layers]
+    handles += [r.register_forward_hook(relu_hook(n)) for n, r in relus.items()]
+    buffers = {k: v.clone() for k, v in model.state_dict().items()
+               if "running_" in k or "num_batches_tracked" in k}
+    was_training = model.training
+    try:
+        model.train(training)
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+        if buffers:
+            model.load_state_dict(buffers, strict=False)
+    return list(rows.values())
+
+
+def gradient_norms(model: nn.Module, relative: bool = False) -> dict[str, float]:
+    """The L2 norm of every Conv2d / Linear weight's gradient, in depth order. Call it after ``backward()``.
+
+    Args:
+        model: the network.
+        relative: divide each gradient norm by the norm of its weight (how big a step SGD takes relative to
+            the weight, before the learning rate).
+    Returns:
+        ``{layer name: norm}`` in depth order, e.g. ``{"features.0": 0.013, ..., "classifier.6": 0.2}``;
+        layers whose weight has no gradient (frozen, or not used in the last forward pass) are left out.
+    Raises:
+        ValueError: no weight layer has a gradient (``loss.backward()`` was not called, or ``zero_grad``
+            cleared them).
+    """
+    norms: dict[str, float] = {}
+    for name, m in weight_layers_in_order(model):
+        g = m.weight.grad
+        if g is None:
+            continue
+        norm = g.detach().float().norm().item()
+        if relative:
+            norm /= max(m.weight.detach().float().norm().item(), 1e-30)
+        norms[name] = norm
+    if not norms:
+        raise ValueError("no Conv2d/Linear weight has a gradient: call gradient_norms after loss.backward() "
+                         "and before optimizer.zero_grad()")
+    return norms
+
+
+class GradientRecorder:
+    """Collects the loss at every step and the per-layer gradient norms every ``every`` steps.
+
+    Pass it to ``train(..., on_step=recorder)``: ``train`` calls it after each backward pass, before the
+    optimiser step, as ``recorder(model, step, loss)``.
+
+    Args:
+        every: record gradient norms at steps 0, every, 2 * every, ... (the loss is recorded at every step).
+        relative: record gradient norms relative to the weight norms (see ``gradient_norms``).
+
+    Attributes:
+        loss_steps, losses: every step's number and training loss (nats), for a step-level loss curve.
+        steps: the steps at which gradient norms were recorded.
+        norms: one ``{layer name: norm}`` dict per recorded step.
+    """
+
+    def __init__(self, every: int = 10, relative: bool = False) -> None:
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a whole number >= 1; got {every!r}")
+        self.every, self.relative = every, relative
+        self.loss_steps: list[int] = []
+        self.losses: list[float] = []
+        self.steps: list[int] = []
+        self.norms: list[dict[str, float]] = []
+
+    def __call__(self, model: nn.Module, step: int, loss: float) -> None:
+        self.loss_steps.append(int(step))
+        self.losses.append(float(loss))
+        if step % self.every == 0:
+            self.steps.append(int(step))
+            self.norms.append(gradient_norms(model, relative=self.relative))
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @property
+    def layer_names(self) -> list[str]:
+        """The layer names of the first record, in depth order (empty before the first record)."""
+        return list(self.norms[0]) if self.norms else []
+
+    def as_array(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The records as arrays.
+
+        Returns:
+            ``(layer_names, steps, norms)`` with ``steps`` of shape ``(R,)`` and ``norms`` of shape
+            ``(R, L)``: row r holds the gradient norm of every layer at ``steps[r]`` (``nan`` where a layer
+            had no gradient at that step).
+        """
+        names = self.layer_names
+        table = np.array([[rec.get(n, np.nan) for n in names] for rec in self.norms], dtype=float)
+        return names, np.asarray(self.steps, dtype=int), table.reshape(len(self.norms), len(names))
+
+    def to_dict(self) -> dict:
+        """Plain data (JSON-serialisable), e.g. to store beside a run's history."""
+        return {"every": self.every, "relative": self.relative, "loss_steps": self.loss_steps,
+                "losses": self.losses, "steps": self.steps, "norms": self.norms}
+
+
+def prediction_counts(predictions: torch.Tensor | Sequence[int], num_classes: int = 10) -> list[int]:
+    """How many times each class was predicted (a network stuck at 10% often predicts one class only).
+
+    Args:
+        predictions: predicted class indices, e.g. the first output of ``training.predict``.
+        num_classes: number of classes.
+    Returns:
+        ``counts`` with ``counts[c]`` = number of predictions of class ``c``.
+    """
+    p = torch.as_tensor(predictions, dtype=torch.long).flatten()
+    if p.numel() and (p.min() < 0 or p.max() >= num_classes):
+        raise ValueError(f"predictions must lie in 0..{num_classes - 1}; got values {p.min().item()}..{p.max().item()}")
+    return torch.bincount(p, minlength=num_classes).tolist()

@@ -1,0 +1,581 @@
+"""Figures for the book (matplotlib only). Every function draws on new or given axes and returns them.
+
+Sections:
+
+* architecture plots -- where the parameters live, receptive fields, shapes through the network (chapters 1-4).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+# --- architecture plots ---
+__all__ = ["plot_param_split", "plot_receptive_fields", "plot_shape_trace"]
+
+
+def plot_param_split(counts: Mapping[str, object], ax: Optional[Axes] = None) -> Axes:
+    """Stacked bars: parameters (millions) in convolutions, batch norm and fully connected layers, per model.
+
+    Args:
+        counts: label -> ``ParamCount`` (anything with ``conv``, ``batch_norm`` and ``fc`` attributes),
+            e.g. ``{"A (vgg11)": count_params("vgg11"), ...}``.
+        ax: axes to draw on; a new figure when ``None``.
+    Returns:
+        The axes. Bars are stacked bottom-up conv, (batch norm, only when some model has it), FC; the FC share
+        of each model is written above its bar.
+    """
+    if not counts:
+        raise ValueError("counts is empty: pass a dict such as {'vgg11': count_params('vgg11')}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    labels = list(counts)
+    x = np.arange(len(labels))
+    parts = [("conv", "convolutions", "tab:blue"), ("batch_norm", "batch norm", "tab:green"),
+             ("fc", "fully connected", "tab:orange")]
+    bottom = np.zeros(len(labels))
+    for attr, label, color in parts:
+        values = np.array([getattr(c, attr) for c in counts.values()], dtype=float) / 1e6
+        if attr == "batch_norm" and not values.any():
+            continue
+        ax.bar(x, values, bottom=bottom, label=label, color=color)
+        bottom += values
+    for i, c in enumerate(counts.values()):
+        total = c.conv + c.batch_norm + c.fc
+        ax.text(i, bottom[i] + 1, f"FC {c.fc / total:.0%}", ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels)
+    ax.set_ylabel("parameters (millions)")
+    ax.set_ylim(0, bottom.max() * 1.3)
+    ax.legend(loc="upper left", ncol=3, frameon=False)
+    ax.set_title("Where the parameters live")
+    return ax
+
+
+def plot_receptive_fields(masks: Mapping[str, object], axes: Optional[Sequence[Axes]] = None) -> Figure:
+    """Show, for each stack of layers, which input pixels one output pixel depends on.
+
+    Args:
+        masks: title -> 2-D array (or tensor) that is non-zero where the output depends on the input pixel,
+            e.g. the absolute input gradient of one output pixel.
+        axes: one axes per mask; a new row of subplots when ``None``.
+    Returns:
+        The figure. Each panel shows the dependent pixels in dark and gives their bounding box in the title.
+    """
+    if not masks:
+        raise ValueError("masks is empty: pass a dict such as {'two 3x3 convs': grad}")
+    if axes is None:
+        fig, axes = plt.subplots(1, len(masks), figsize=(3 * len(masks), 3.2), squeeze=False)
+        axes = axes[0]
+    if len(axes) != len(masks):
+        raise ValueError(f"need one axes per mask: got {len(axes)} axes for {len(masks)} masks")
+    for ax, (title, mask) in zip(axes, masks.items()):
+        m = np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask) != 0
+        if m.ndim != 2:
+            raise ValueError(f"mask {title!r} must be 2-D (height, width); got shape {m.shape}")
+        rows, cols = np.nonzero(m)
+        ax.imshow(m, cmap="Greys", vmin=0, vmax=1)
+        ax.set_xticks(np.arange(-0.5, m.shape[1], 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, m.shape[0], 1), minor=True)
+        ax.grid(which="minor", color="lightgrey", linewidth=0.5)
+        ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+        size = f"{np.ptp(rows) + 1}x{np.ptp(cols) + 1}" if rows.size else "none"
+        ax.set_title(f"{title}\n{size} input pixels", fontsize=10)
+    return axes[0].figure
+
+
+def plot_shape_trace(rows: Sequence[object], axes: Optional[Sequence[Axes]] = None) -> Figure:
+    """Plot channels and spatial size of every 4-D output along the network (conv, ReLU, pool, ...).
+
+    Args:
+        rows: a shape trace (``vgg_helpers.diagnostics.shape_trace``): items with ``type`` and ``output_shape``.
+            Rows whose output is not ``(N, C, H, W)`` (the classifier) are skipped.
+        axes: two axes (channels, spatial size); a new figure when ``None``.
+    Returns:
+        The figure: top panel channels C, bottom panel height H (log scale), one step per layer, with the
+        max-pool layers marked.
+    """
+    maps = [r for r in rows if len(r.output_shape) == 4]
+    if not maps:
+        raise ValueError("no layer with an (N, C, H, W) output in the trace")
+    if axes is None:
+        fig, axes = plt.subplots(2, 1, figsize=(9, 4.5), sharex=True)
+    if len(axes) != 2:
+        raise ValueError(f"need two axes (channels, spatial size); got {len(axes)}")
+    x = np.arange(len(maps))
+    channels = [r.output_shape[1] for r in maps]
+    side = [r.output_shape[2] for r in maps]
+    pools = [i for i, r in enumerate(maps) if "MaxPool" in r.type]
+    axes[0].step(x, channels, where="post", color="tab:blue")
+    axes[0].set_ylabel("channels C")
+    axes[1].step(x, side, where="post", color="tab:red")
+    axes[1].set_yscale("log", base=2)
+    axes[1].set_yticks(sorted(set(side)))
+    axes[1].set_yticklabels([str(s) for s in sorted(set(side))])
+    axes[1].set_ylabel("height = width")
+    for ax in axes:
+        for i in pools:
+            ax.axvline(i, color="grey", linestyle=":", linewidth=1)
+    axes[1].set_xlabel("layer (in call order; dotted lines: max-pool)")
+    axes[0].set_title("Feature-map shape through the network")
+    return axes[0].figure
+
+
+# --- training plots (chapter 6) ---
+# Learning curves of one or several runs, and where a trained classifier goes wrong: confusion matrix, per-class
+# accuracy and a grid of misclassified images. Inputs are plain data (histories, label arrays, uint8 images).
+from typing import Any
+
+__all__ += ["plot_history", "confusion_matrix", "plot_confusion_matrix", "per_class_accuracy",
+            "plot_per_class_accuracy", "plot_misclassified"]
+
+
+def _as_int_array(values: Any, name: str) -> np.ndarray:
+    """A 1-D int64 NumPy array from a list, NumPy array or (CPU or GPU) torch tensor."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one class index per image); got shape {arr.shape}")
+    return arr.astype(np.int64)
+
+
+def plot_history(histories: Mapping[str, Any], axes: Optional[Sequence[Axes]] = None) -> Figure:
+    """Learning curves of one or more runs: loss (left) and accuracy (right) per epoch.
+
+    Args:
+        histories: label -> a ``training.History`` (anything with ``epoch``, ``train_loss``, ``train_acc``,
+            ``val_loss`` and ``val_acc`` lists), e.g. ``{"plain (chapter 5)": failed, "batch norm": fixed}``.
+            Validation values that are ``None`` (a run without a validation set) are left out.
+        axes: two axes (loss, accuracy); a new figure when ``None``.
+    Returns:
+        The figure. Each run has one colour; training curves are solid, validation curves dashed (labels
+        ``"<run> train"`` and ``"<run> val"``). Accuracy is in percent; the dotted line is chance (10%).
+    """
+    if not histories:
+        raise ValueError("histories is empty: pass a dict such as {'batch norm': history}")
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    if len(axes) != 2:
+        raise ValueError(f"need two axes (loss, accuracy); got {len(axes)}")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, h) in enumerate(histories.items()):
+        if not h.epoch:
+            raise ValueError(f"history {label!r} has no epochs")
+        color = colors[i % len(colors)]
+        for split, style in (("train", "-"), ("val", "--")):
+            loss, acc = getattr(h, f"{split}_loss"), getattr(h, f"{split}_acc")
+            pts = [(e, lo, a) for e, lo, a in zip(h.epoch, loss, acc) if lo is not None and a is not None]
+            if not pts:
+                continue
+            e, lo, a = (list(v) for v in zip(*pts))
+            marker = "o" if len(e) < 30 else None
+            axes[0].plot(e, lo, style, color=color, marker=marker, markersize=3, label=f"{label} {split}")
+            axes[1].plot(e, [100 * v for v in a], style, color=color, marker=marker, markersize=3,
+                         label=f"{label} {split}")
+    axes[1].axhline(10, color="grey", linestyle=":", linewidth=1)
+    axes[0].set_ylabel("cross-entropy loss (nats)")
+    axes[1].set_ylabel("accuracy (%)")
+    axes[1].set_ylim(0, 100)
+    for ax, title in zip(axes, ("Loss", "Accuracy (dotted: chance)")):
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8, loc="lower right")
+    return axes[0].figure
+
+
+def confusion_matrix(preds: Any, labels: Any, num_classes: int = 10) -> np.ndarray:
+    """Count how often each true class was predicted as each class.
+
+    Args:
+        preds: predicted class indices (list, array or tensor), e.g. the first output of ``training.predict``.
+        labels: the true class indices, same length.
+        num_classes: number of classes.
+    Returns:
+        An int64 array ``m`` of shape ``(num_classes, num_classes)``: ``m[t, p]`` = images of true class ``t``
+        predicted as ``p``. Rows sum to the number of images per true class; the diagonal holds the hits.
+    """
+    p, t = _as_int_array(preds, "preds"), _as_int_array(labels, "labels")
+    if len(p) != len(t):
+        raise ValueError(f"{len(p)} predictions but {len(t)} labels")
+    for name, arr in (("preds", p), ("labels", t)):
+        if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1}; got {arr.min()}..{arr.max()}")
+    return np.bincount(t * num_classes + p, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def per_class_accuracy(preds: Any, labels: Any, num_classes: int = 10) -> np.ndarray:
+    """Fraction of each true class that was classified right (recall per class).
+
+    Args:
+        preds, labels, num_classes: as for ``confusion_matrix``.
+    Returns:
+        A float array of length ``num_classes``; ``nan`` for a class with no images.
+    """
+    m = confusion_matrix(preds, labels, num_classes)
+    totals = m.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(m) / np.maximum(totals, 1), np.nan)
+
+
+def plot_confusion_matrix(preds: Any, labels: Any, classes: Sequence[str], normalize: bool = True,
+                          ax: Optional[Axes] = None) -> Figure:
+    """Draw the confusion matrix as a heat map with the value written in every cell.
+
+    Args:
+        preds, labels: predicted and true class indices.
+        classes: class names, in index order (their number sets ``num_classes``).
+        normalize: show each row as percent of its true class (rows sum to 100); ``False`` shows counts.
+        ax: axes to draw on; a new figure when ``None``.
+    Returns:
+        The figure: rows are true classes, columns predicted classes.
+    """
+    m = confusion_matrix(preds, labels, len(classes))
+    if normalize:
+        shown = 100 * m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+        fmt, unit = "{:.0f}", "% of the true class"
+    else:
+        shown, fmt, unit = m, "{:d}", "images"
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 6.5))
+    im = ax.imshow(shown, cmap="Blues")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=unit)
+    threshold = shown.max() / 2 if shown.size else 0
+    for (t, p), v in np.ndenumerate(shown):
+        ax.text(p, t, fmt.format(v), ha="center", va="center", fontsize=8,
+                color="white" if v > threshold else "black")
+    ax.set_xticks(range(len(classes)))
+    ax.set_xticklabels(classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)))
+    ax.set_yticklabels(classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"Confusion matrix ({int(m.sum()):,} images)")
+    return ax.figure
+
+
+def plot_per_class_accuracy(preds: Any, labels: Any, classes: Sequence[str], ax: Optional[Axes] = None) -> Figure:
+    """Horizontal bars: accuracy of every class, with the overall accuracy as a vertical line.
+
+    Args:
+        preds, labels: predicted and true class indices.
+        classes: class names, in index order.
+        ax: axes to draw on; a new figure when ``None``.
+    Returns:
+        The figure; bar lengths are percentages, written at the end of each bar.
+    """
+    acc = 100 * per_class_accuracy(preds, labels, len(classes))
+    overall = 100 * float(np.mean(_as_int_array(preds, "preds") == _as_int_array(labels, "labels")))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    y = np.arange(len(classes))
+    ax.barh(y, np.nan_to_num(acc), color="tab:blue")
+    for i, a in enumerate(acc):
+        ax.text((0 if np.isnan(a) else a) + 1, i, "n/a" if np.isnan(a) else f"{a:.1f}%", va="center", fontsize=8)
+    ax.axvline(overall, color="tab:red", linestyle="--", linewidth=1, label=f"overall {overall:.1f}%")
+    ax.set_yticks(y)
+    ax.set_yticklabels(classes)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("accuracy (%)")
+    ax.set_title("Accuracy per class")
+    ax.legend(loc="lower right", fontsize=8)
+    return ax.figure
+
+
+def plot_misclassified(images: Any, preds: Any, labels: Any, classes: Sequence[str], n: int = 24,
+                       ncols: int = 8) -> Figure:
+    """A grid of the first ``n`` images whose prediction is wrong, titled with the true and predicted class.
+
+    Args:
+        images: uint8 images ``(N, 3, H, W)`` (tensor or array), in the same order as ``preds`` / ``labels``
+            (e.g. ``data.test_images``); float images in ``[0, 1]`` are accepted too.
+        preds, labels: predicted and true class indices.
+        classes: class names, in index order.
+        n: at most this many images are shown.
+        ncols: images per row.
+    Returns:
+        The figure; each panel's title reads ``"true\\n→ predicted"``. With no mistakes it says so.
+    """
+    p, t = _as_int_array(preds, "preds"), _as_int_array(labels, "labels")
+    imgs = images.detach().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)
+    if imgs.ndim != 4 or imgs.shape[1] not in (1, 3):
+        raise ValueError(f"images must be shaped (N, 3, H, W); got {imgs.shape}")
+    if not len(imgs) == len(p) == len(t):
+        raise ValueError(f"{len(imgs)} images, {len(p)} predictions and {len(t)} labels: they must match")
+    wrong = np.flatnonzero(p != t)[:n]
+    if len(wrong) == 0:
+        fig, ax = plt.subplots(figsize=(4, 1))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+        return fig
+    rows = -(-len(wrong) // ncols)
+    fig, axes = plt.subplots(rows, ncols, figsize=(1.4 * ncols, 1.75 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        img = imgs[i].transpose(1, 2, 0)
+        ax.imshow(img if img.shape[2] == 3 else img[..., 0], cmap=None if img.shape[2] == 3 else "gray")
+        ax.set_title(f"{classes[t[i]]}\n→ {classes[p[i]]}", fontsize=8)
+    fig.suptitle(f"Misclassified images (first {len(wrong)} of {int((p != t).sum())}): true → predicted",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# --- diagnostic plots (chapter 5) ---
+# The data set, and what a network stuck at chance level does: its loss against ln(classes), its predictions,
+# its gradient norms and activation statistics through the depth, and an ablation of the suspected causes.
+import math as _math
+
+__all__ += ["plot_image_grid", "plot_class_balance", "plot_loss_curves", "plot_prediction_counts",
+            "plot_gradient_norms", "plot_activation_stats", "plot_ablation", "moving_average"]
+
+
+def moving_average(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing moving average (the first points average over what is there so far).
+
+    Args:
+        values: a 1-D sequence, e.g. the loss of every step.
+        window: number of points averaged (1 = unchanged).
+    Returns:
+        An array as long as ``values``.
+    """
+    v = np.asarray(values, dtype=float)
+    if window < 1:
+        raise ValueError(f"window must be >= 1; got {window}")
+    if v.size == 0 or window == 1:
+        return v.copy()
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, v.size + 1)
+    lo = np.maximum(0, idx - window)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def plot_image_grid(images, labels: Sequence[int], classes: Sequence[str], ncols: int = 8,
+                    fig: Optional[Figure] = None) -> Figure:
+    """A grid of images with their class names as titles.
+
+    Args:
+        images: uint8 array or tensor ``(N, 3, H, W)`` (or ``(N, H, W, 3)``).
+        labels: N class indices.
+        classes: class names, indexed by label.
+        ncols: images per row.
+        fig: figure to draw into; a new one when ``None``.
+    Returns:
+        The figure (one axes per image, without ticks).
+    """
+    arr = np.asarray(images.detach().cpu() if hasattr(images, "detach") else images)
+    if arr.ndim != 4:
+        raise ValueError(f"images must be (N, 3, H, W) or (N, H, W, 3); got shape {arr.shape}")
+    if arr.shape[1] == 3 and arr.shape[-1] != 3:
+        arr = arr.transpose(0, 2, 3, 1)
+    labels = [int(v) for v in labels]
+    if len(labels) != len(arr):
+        raise ValueError(f"{len(arr)} images but {len(labels)} labels")
+    nrows = -(-len(arr) // ncols)
+    fig = fig or plt.figure(figsize=(1.4 * ncols, 1.55 * nrows))
+    for i, (img, lab) in enumerate(zip(arr, labels)):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax.imshow(img, interpolation="nearest")
+        ax.set_title(classes[lab], fontsize=9)
+        ax.axis("off")
+    return fig
+
+
+def plot_class_balance(labels: Sequence[int], classes: Sequence[str], ax: Optional[Axes] = None,
+                       title: str = "Images per class") -> Axes:
+    """Bar chart of how many images each class has.
+
+    Args:
+        labels: class index of every image.
+        classes: class names (their number fixes the number of bars).
+        ax: axes to draw on; a new figure when ``None``.
+        title: the axes title.
+    Returns:
+        The axes, with one bar per class and its count written on it.
+    """
+    counts = np.bincount(np.asarray(labels, dtype=int).ravel(), minlength=len(classes))
+    if len(counts) != len(classes):
+        raise ValueError(f"labels go up to {len(counts) - 1} but there are only {len(classes)} classes")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3))
+    bars = ax.bar(np.arange(len(classes)), counts, color="tab:blue")
+    for b, c in zip(bars, counts):
+        ax.text(b.get_x() + b.get_width() / 2, c, f"{c:,}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(np.arange(len(classes)))
+    ax.set_xticklabels(classes, rotation=30, ha="right")
+    ax.set_ylabel("images")
+    ax.set_ylim(0, counts.max() * 1.15 if counts.max() else 1)
+    ax.set_title(title)
+    return ax
+
+
+def plot_loss_curves(curves: Mapping[str, tuple], num_classes: Optional[int] = 10, smooth: int = 1,
+                     ax: Optional[Axes] = None, title: str = "Training loss") -> Axes:
+    """Loss against step for one or more runs, with the chance-level loss ln(num_classes) as a dashed line.
+
+    Args:
+        curves: label -> ``(steps, losses)``, e.g. ``{"VGG-16": (rec.loss_steps, rec.losses)}``.
+        num_classes: draw the line ``ln(num_classes)`` (the loss of a uniform guess); ``None`` to leave it out.
+        smooth: moving-average window applied to every curve (1 = raw).
+        ax: axes to draw on; a new figure when ``None``.
+        title: the axes title.
+    Returns:
+        The axes: one line per run in the given order, then the chance line (labelled ``ln 10 = 2.303``).
+    """
+    if not curves:
+        raise ValueError("curves is empty: pass {'label': (steps, losses)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    for label, (steps, losses) in curves.items():
+        if len(steps) != len(losses):
+            raise ValueError(f"curve {label!r}: {len(steps)} steps but {len(losses)} losses")
+        ax.plot(np.asarray(steps), moving_average(losses, smooth), label=label)
+    if num_classes:
+        chance = _math.log(num_classes)
+        ax.axhline(chance, color="black", linestyle="--", linewidth=1,
+                   label=f"ln {num_classes} = {chance:.3f} (uniform guess)")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("cross-entropy (nats)" + (f", {smooth}-step average" if smooth > 1 else ""))
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_prediction_counts(counts: Mapping[str, Sequence[int]], classes: Sequence[str],
+                           ax: Optional[Axes] = None, title: str = "Predicted classes") -> Axes:
+    """Grouped bars: how often each class was predicted, for one or more models (or the true labels).
+
+    Args:
+        counts: label -> counts per class, e.g. ``{"true labels": ..., "VGG-16": prediction_counts(pred)}``.
+        classes: class names.
+        ax: axes to draw on; a new figure when ``None``.
+        title: the axes title.
+    Returns:
+        The axes, one group of bars per class, one colour per entry of ``counts``.
+    """
+    if not counts:
+        raise ValueError("counts is empty")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3.5))
+    k = len(counts)
+    width = 0.8 / k
+    x = np.arange(len(classes))
+    for i, (label, c) in enumerate(counts.items()):
+        c = np.asarray(c, dtype=float)
+        if len(c) != len(classes):
+            raise ValueError(f"{label!r} has {len(c)} counts for {len(classes)} classes")
+        ax.bar(x - 0.4 + width * (i + 0.5), c, width=width, label=label)
+    ax.set_xticks(x)
+    ax.set_xticklabels(classes, rotation=30, ha="right")
+    ax.set_ylabel("images")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_gradient_norms(norms: Mapping[str, Mapping[str, float]], ax: Optional[Axes] = None,
+                        title: str = "Gradient norm of every weight layer") -> Axes:
+    """Gradient norm against depth (log scale), one line per entry.
+
+    Args:
+        norms: label -> ``{layer name: gradient norm}`` in depth order (``diagnostics.gradient_norms`` or one
+            record of a ``GradientRecorder``), e.g. ``{"step 0": rec.norms[0], "step 100": rec.norms[-1]}``.
+        ax: axes to draw on; a new figure when ``None``.
+        title: the axes title.
+    Returns:
+        The axes: x is the weight layer's depth (1 = first conv), y the L2 norm of its weight's gradient.
+    """
+    if not norms:
+        raise ValueError("norms is empty")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    for label, layer_norms in norms.items():
+        values = np.asarray(list(layer_norms.values()), dtype=float)
+        depth = np.arange(1, len(values) + 1)
+        ax.plot(depth, np.where(values > 0, values, np.nan), marker="o", markersize=3, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("weight layer (1 = first conv, last = output layer)")
+    ax.set_ylabel("‖gradient of weight‖₂")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_activation_stats(stats: Mapping[str, Sequence[Mapping]], axes: Optional[Sequence[Axes]] = None) -> Figure:
+    """Activation statistics through the depth: the spread of every layer's output, and the share of zeros.
+
+    Args:
+        stats: label -> the output of ``diagnostics.activation_stats`` (dicts with ``depth``, ``std``,
+            ``zero_frac``), e.g. ``{"paper init": ..., "Kaiming init": ...}``.
+        axes: two axes; a new figure when ``None``.
+    Returns:
+        The figure: left, the standard deviation of each weight layer's output (log scale); right, the
+        fraction of units a ReLU switches off (the last layer, without ReLU, is left out).
+    """
+    if not stats:
+        raise ValueError("stats is empty")
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    if len(axes) != 2:
+        raise ValueError(f"need two axes; got {len(axes)}")
+    for label, rows in stats.items():
+        depth = np.array([r["depth"] for r in rows])
+        std = np.array([r["std"] for r in rows], dtype=float)
+        zeros = np.array([r["zero_frac"] for r in rows], dtype=float)
+        axes[0].plot(depth, np.where(std > 0, std, np.nan), marker="o", markersize=3, label=label)
+        axes[1].plot(depth, zeros, marker="o", markersize=3, label=label)
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("std of the layer's output")
+    axes[0].set_title("Signal size through the depth")
+    axes[1].set_ylim(0, 1.02)
+    axes[1].set_ylabel("fraction of zeros after ReLU")
+    axes[1].set_title("Units switched off")
+    for ax in axes:
+        ax.set_xlabel("weight layer (depth)")
+        ax.legend(fontsize=8)
+    return axes[0].figure
+
+
+def plot_ablation(curves: Mapping[str, tuple], accuracies: Mapping[str, float], num_classes: int = 10,
+                  smooth: int = 10, axes: Optional[Sequence[Axes]] = None) -> Figure:
+    """One comparison figure for an ablation: the loss curves of all runs, and their final accuracies.
+
+    Args:
+        curves: run label -> ``(steps, losses)`` (training loss of every step).
+        accuracies: run label -> final validation accuracy, a fraction (same labels; same order is nicest).
+        num_classes: draws chance level: ln(num_classes) on the loss panel, 1/num_classes on the accuracy panel.
+        smooth: moving-average window for the loss curves.
+        axes: two axes; a new figure when ``None``.
+    Returns:
+        The figure: left, the smoothed losses with the ln(num_classes) line; right, horizontal bars of the
+        accuracies (value written beside each bar) with the chance line.
+    """
+    if not accuracies:
+        raise ValueError("accuracies is empty")
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [1.4, 1]})
+    if len(axes) != 2:
+        raise ValueError(f"need two axes; got {len(axes)}")
+    plot_loss_curves(curves, num_classes=num_classes, smooth=smooth, ax=axes[0], title="Training loss")
+    labels = list(accuracies)
+    acc = np.array([accuracies[k] for k in labels], dtype=float)
+    y = np.arange(len(labels))[::-1]
+    colors = [f"C{list(curves).index(k) % 10}" if k in curves else "tab:grey" for k in labels]
+    axes[1].barh(y, acc * 100, color=colors)
+    for yi, a in zip(y, acc):
+        axes[1].text(a * 100 + 0.5, yi, f"{a:.1%}", va="center", fontsize=8)
+    axes[1].axvline(100 / num_classes, color="black", linestyle="--", linewidth=1, label="chance")
+    axes[1].set_yticks(y)
+    axes[1].set_yticklabels(labels, fontsize=8)
+    axes[1].set_xlabel("validation accuracy (%)")
+    axes[1].set_xlim(0, max(100 / num_classes, acc.max() * 100) * 1.25)
+    axes[1].set_title("Accuracy at the end of the run")
+    axes[1].legend(fontsize=8, loc="lower right")
+    axes[0].figure.tight_layout()
+    return axes[0].figure
