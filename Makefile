@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: book test student-copies clean
+.PHONY: book test browser-deps student-copies timings clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,28 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 book: $(VENV)/.installed
 	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
 
-test: $(VENV)/.installed
+# tests/test_browser.py drives Debian's headless Chromium. Install it when it is missing and we can (root with
+# apt-get, as in CI); otherwise that test skips, or fails when CI=true.
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing chromium and chromium-driver (apt-get) for tests/test_browser.py"; \
+	  ( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+	    >/dev/null ) || echo "warning: could not install chromium; tests/test_browser.py will skip (fail if CI=true)"; \
+	else \
+	  echo "note: chromium/chromedriver not found and not installable here (needs root and apt-get);" \
+	       "tests/test_browser.py will skip (fail if CI=true)"; \
+	fi
+
+test: $(VENV)/.installed browser-deps
 	$(PY) -m pytest
+
+# Workshop helpers (book/instructor-guide.md): copies without solutions, and the measured run time per chapter.
+student-copies: $(VENV)/.installed
+	$(PY) tools/student_copies.py
+
+timings: $(VENV)/.installed
+	$(PY) tools/time_notebooks.py --budget cpu
 
 clean:
 	rm -rf _build

@@ -1,0 +1,184 @@
+"""The rendered book in a real browser (headless Chromium driven by Selenium, served from localhost).
+
+Checks the intro and every chapter: no broken image, code outputs and figures present, solutions folded until
+clicked, and the Colab launch link of each chapter pointing at that chapter's notebook in the repository named in
+_config.yml. Screenshots of the intro and of one chapter go to ``_build/test-artifacts/``.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``make test`` installs them when it runs as root) and the
+``selenium`` package. Without them the test is skipped, except when ``CI=true``: then it fails.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import sync_notebooks  # noqa: E402
+
+ARTIFACTS = ROOT / "_build" / "test-artifacts"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage", "--window-size=1280,1000",
+                  # nothing may leave the machine: every host but localhost fails at once (no DNS wait)
+                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"browser test cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+def _find(*names: str) -> str | None:
+    for name in names:
+        found = shutil.which(name) or (name if os.path.isabs(name) and os.access(name, os.X_OK) else None)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def site(built_book: Path) -> Iterator[str]:
+    """Serve the built book on a free localhost port; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(built_book))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """A headless Chromium with a fresh profile."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _missing("selenium is not installed (pip install -r requirements-dev.txt)")
+    chromium = _find("chromium", "chromium-browser", "/usr/lib/chromium/chromium")
+    driver_path = _find("chromedriver", "/usr/lib/chromium/chromedriver")
+    if not chromium or not driver_path:
+        _missing("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+    profile = tempfile.mkdtemp(prefix="vgg-book-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _open(driver, url: str) -> None:
+    driver.get(url)
+    driver.execute_script("window.scrollTo(0, document.body.scrollHeight);")  # let lazy images load
+    driver.execute_script("window.scrollTo(0, 0);")
+    driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const imgs = Array.from(document.images).filter(i => i.src.startsWith(location.origin));
+        Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })))
+            .then(() => done());""")
+
+
+def _broken_local_images(driver) -> list[str]:
+    """Images served by the book itself that did not load (remote ones, e.g. the Colab badge, are not checked:
+    the test machine is offline)."""
+    return driver.execute_script("""
+        return Array.from(document.images)
+            .filter(i => i.src.startsWith(location.origin) && !(i.complete && i.naturalWidth > 0))
+            .map(i => i.src);""")
+
+
+def test_intro_page(browser, site: str):
+    _open(browser, f"{site}/book/intro.html")
+    assert "VGG from Scratch" in browser.title
+    assert _broken_local_images(browser) == []
+    text = browser.find_element("tag name", "main").text
+    assert "Who this book is for" in text
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "intro.png"))
+    # the table of contents links every chapter
+    links = {a.get_attribute("href").split("#")[0] for a in browser.find_elements("css selector", "nav a.reference")}
+    for path in NOTEBOOKS:
+        assert f"{site}/notebooks/{path.stem}.html" in links, f"{path.stem} is not in the navigation"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_page(browser, site: str, path: Path):
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    nb = nbformat.read(path, as_version=4)
+    _open(browser, f"{site}/notebooks/{path.stem}.html")
+    assert _broken_local_images(browser) == []
+    if path == NOTEBOOKS[0]:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / f"{path.stem}.png"))
+
+    # code outputs and figures: as many rendered images in outputs as the notebook has image outputs
+    outputs = browser.find_elements(By.CSS_SELECTOR, "div.cell_output")
+    removed = {"remove-output", "remove-cell"}
+    with_output = [c for c in nb.cells if c.cell_type == "code" and c.get("outputs")
+                   and not removed & set(c.metadata.get("tags", []))]
+    assert len(outputs) >= len(with_output) > 0, f"{len(outputs)} rendered outputs for {len(with_output)} cells"
+    images = sum(1 for c in with_output for o in c.outputs
+                 if any(k.startswith("image/") for k in o.get("data", {})))
+    rendered = browser.find_elements(By.CSS_SELECTOR, "div.cell_output img")
+    assert len(rendered) >= images, f"{len(rendered)} figures rendered, the notebook has {images}"
+    assert all(img.get_property("naturalWidth") > 0 for img in rendered)
+
+    # the Colab launch button (and the badge) open this very notebook from the repository in _config.yml
+    colab = sync_notebooks.colab_url(path)
+    hrefs = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "a[href*='colab.research']")]
+    assert hrefs and set(hrefs) == {colab}, f"Colab links {hrefs}, expected {colab}"
+    slug, branch = sync_notebooks.repository()
+    assert colab.endswith(f"/{slug}/blob/{branch}/notebooks/{path.name}")
+
+    # solutions: folded away until the reader clicks
+    solutions = browser.find_elements(By.CSS_SELECTOR, "div.cell.tag_solution")
+    n_solutions = sum(1 for c in nb.cells if c.cell_type == "code" and "solution" in c.metadata.get("tags", []))
+    assert len(solutions) == n_solutions
+    for cell in solutions:
+        code = cell.find_element(By.CSS_SELECTOR, "div.cell_input")
+        assert not code.is_displayed(), "a solution is visible before it is clicked"
+        toggle = cell.find_element(By.CSS_SELECTOR, "summary")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", toggle)
+        toggle.click()
+        try:  # the theme animates the opening
+            WebDriverWait(browser, 10).until(lambda _: code.is_displayed())
+        except TimeoutException:
+            pytest.fail("clicking the toggle does not reveal the solution")
+        assert code.text.strip(), "the revealed solution is empty"
+
+
+def test_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        _missing("no chromium")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        _missing("no chromium")

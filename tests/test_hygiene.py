@@ -1,0 +1,145 @@
+"""Notebook hygiene: every chapter is in the book, was run top to bottom once, has no unexpected error, carries
+its generated Colab badge and setup cell, and tags its exercise solutions so student copies can hide them."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import student_copies  # noqa: E402
+import sync_notebooks  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+MIN_SOLUTIONS = 2
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def _tags(cell: nbformat.NotebookNode) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def _code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def execution_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """Problems with the execution counts: non-empty code cells must be numbered 1, 2, ..., n in order.
+
+    Args:
+        nb: a notebook.
+    Returns:
+        One message per problem (empty when it was run once, top to bottom, in a fresh kernel).
+    """
+    problems = []
+    expected = 1
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if not cell.source.strip():  # nbclient and Jupyter do not execute empty cells
+            if cell.get("outputs"):
+                problems.append(f"cell {i}: empty cell with outputs")
+            continue
+        if cell.execution_count != expected:
+            problems.append(f"cell {i}: execution_count {cell.execution_count}, expected {expected}")
+            expected = (cell.execution_count or expected) + 1
+        else:
+            expected += 1
+    return problems
+
+
+def error_cells(nb: nbformat.NotebookNode) -> list[str]:
+    """Cells with an error output that are not tagged ``raises-exception``.
+
+    Args:
+        nb: a notebook.
+    Returns:
+        ``"cell i: ErrorName"`` for each.
+    """
+    bad = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "raises-exception" in _tags(cell):
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                bad.append(f"cell {i}: {out.get('ename')}: {out.get('evalue', '')[:200]}")
+    return bad
+
+
+def test_hygiene_checks_can_fail():
+    """The checks above catch a re-run cell, a cell run out of order and an untagged error."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("a = 1", execution_count=1),
+                nbformat.v4.new_code_cell("b = 2", execution_count=3),
+                nbformat.v4.new_code_cell("", execution_count=None),
+                nbformat.v4.new_code_cell("1/0", execution_count=4, outputs=[
+                    nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero",
+                                           traceback=[])])]
+    assert execution_problems(nb) == ["cell 1: execution_count 3, expected 2"]
+    assert error_cells(nb) == ["cell 3: ZeroDivisionError: division by zero"]
+    nb.cells[3].metadata["tags"] = ["raises-exception"]
+    assert error_cells(nb) == []
+    nb.cells[1].execution_count = 2
+    nb.cells[3].execution_count = 3
+    assert execution_problems(nb) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_in_the_toc(path: Path):
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = {c["file"] for part in toc.get("parts", []) for c in part.get("chapters", [])}
+    assert f"notebooks/{path.stem}" in files, f"{path.name} is missing from _toc.yml"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_run_once_top_to_bottom(path: Path):
+    nb = _read(path)
+    problems = execution_problems(nb)
+    assert not problems, (f"{path.name} was not run once, top to bottom, in a fresh kernel "
+                          f"(re-run it: jupyter nbconvert --to notebook --execute --inplace {path.name}):\n"
+                          + "\n".join(problems))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_unexpected_errors(path: Path):
+    bad = error_cells(_read(path))
+    assert not bad, f"{path.name}: error outputs in cells not tagged raises-exception:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_badge_and_setup_cell(path: Path):
+    """Same logic as ``python tools/sync_notebooks.py --check``."""
+    nb = _read(path)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.lstrip().startswith("# "), \
+        f"{path.name}: the first cell must be markdown starting with '# N. Title'"
+    assert sync_notebooks.badge(path) in first.source, \
+        f"{path.name}: no (or a stale) Colab badge: run python tools/sync_notebooks.py"
+    code = _code_cells(nb)
+    assert code, f"{path.name} has no code cell"
+    assert "setup" in _tags(code[0]), f"{path.name}: the first code cell must be tagged 'setup'"
+    assert code[0].source == sync_notebooks.setup_source(), \
+        f"{path.name}: the setup cell is out of date: run python tools/sync_notebooks.py"
+    assert sync_notebooks.main(["--check", str(path)]) == 0
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_solutions_are_tagged(path: Path):
+    nb = _read(path)
+    solutions = [c for c in nb.cells if student_copies.is_solution(c)]
+    assert len(solutions) >= MIN_SOLUTIONS, (
+        f"{path.name}: {len(solutions)} code cell(s) tagged 'solution'; every chapter needs at least "
+        f"{MIN_SOLUTIONS} exercises whose solution cells are tagged ['solution', 'hide-cell']")
+    for cell in solutions:
+        assert "hide-cell" in _tags(cell), f"{path.name}: a solution cell is not tagged hide-cell:\n{cell.source[:200]}"
+        assert cell.source.strip(), f"{path.name}: an empty solution cell"
+    hidden_only = [c for c in nb.cells if c.cell_type == "code" and "hide-cell" in _tags(c)
+                   and "solution" not in _tags(c) and "exercise" in c.source.lower()[:200]]
+    assert not hidden_only, f"{path.name}: a hidden exercise cell is not tagged 'solution':\n{hidden_only[0].source[:200]}"

@@ -1,0 +1,114 @@
+"""Student copies (tools/student_copies.py): no solution code, no outputs, and they still run."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import student_copies  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# Errors a student copy may raise after a solution placeholder: the exercise's result does not exist yet.
+MISSING_SOLUTION_ERRORS = {"NameError", "NotImplementedError", "AssertionError", "UnboundLocalError"}
+
+
+def _solution_lines(nb: nbformat.NotebookNode) -> set[str]:
+    """The meaningful lines of every solution (not comments, not a bare name or bracket)."""
+    lines = set()
+    for cell in nb.cells:
+        if student_copies.is_solution(cell):
+            for line in cell.source.splitlines():
+                s = line.strip()
+                if len(s) > 3 and not s.startswith("#") and s not in {"pass", "else:", "try:", "return"}:
+                    lines.add(s)
+    return lines
+
+
+def _all_code(nb: nbformat.NotebookNode) -> str:
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_copy_has_no_solution_and_no_output(path: Path, tmp_path: Path):
+    written = student_copies.write_student_copies([path], tmp_path)
+    copy_path = tmp_path / path.name
+    assert written[copy_path] >= 1, f"{path.name}: no solution cell found (tag them 'solution')"
+    original = nbformat.read(path, as_version=4)
+    copy = nbformat.read(copy_path, as_version=4)
+    nbformat.validate(copy)
+    assert len(copy.cells) == len(original.cells)
+    # Lines that also appear outside the solutions (e.g. a shared import) are not solution code.
+    outside = "\n".join(c.source for c in original.cells if c.cell_type == "code" and not student_copies.is_solution(c))
+    leaked = [line for line in _solution_lines(original) if line not in outside and line in _all_code(copy)]
+    assert not leaked, f"solution code left in the student copy of {path.name}: {leaked[:5]}"
+    for cell in copy.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+            if student_copies.is_solution(cell):
+                assert cell.source.strip() == student_copies.PLACEHOLDER.strip()
+
+
+def test_student_copy_detects_leaks(tmp_path: Path):
+    """The leak check above can fail: a solution copied verbatim is found."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("answer = sum(range(10))", metadata={"tags": ["solution", "hide-cell"]},
+                                          outputs=[nbformat.v4.new_output("stream", text="x")], execution_count=1)]
+    copy, hidden = student_copies.student_copy(nb)
+    assert hidden == 1 and _solution_lines(nb) == {"answer = sum(range(10))"}
+    assert "answer = sum(range(10))" not in _all_code(copy) and copy.cells[0].outputs == []
+    assert "answer = sum(range(10))" in _all_code(nb)  # the original is untouched
+
+
+def test_cli_writes_every_notebook(tmp_path: Path):
+    if not NOTEBOOKS:
+        pytest.skip("no notebook yet")
+    out = tmp_path / "student"
+    student_copies.main(["--out", str(out)])
+    assert sorted(p.name for p in out.glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
+
+
+def _smallest_notebook() -> Path:
+    """The chapter that runs fastest: from the measured timings when there are any, else the first one."""
+    timings = ROOT / "book" / "_data" / "notebook_timings.json"
+    if timings.exists():
+        entries = json.loads(timings.read_text()).get("notebooks", {})
+        measured = [p for p in NOTEBOOKS if entries.get(p.stem, {}).get("status") == "ok"]
+        if measured:
+            return min(measured, key=lambda p: entries[p.stem]["seconds"])
+    return NOTEBOOKS[0]
+
+
+def test_student_copy_runs(tmp_path: Path):
+    """Run one small student copy top to bottom (smoke budget): only the placeholders' consequences may fail."""
+    if not NOTEBOOKS:
+        pytest.skip("no notebook yet")
+    from nbclient import NotebookClient
+
+    path = _smallest_notebook()
+    student_copies.write_student_copies([path], tmp_path)
+    nb = nbformat.read(tmp_path / path.name, as_version=4)
+    os.environ.setdefault("VGG_BOOK_BUDGET", "smoke")
+    # Run next to the original so relative paths in the chapter resolve as they do for learners.
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    seen_placeholder = False
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if student_copies.is_solution(cell):
+            seen_placeholder = True
+        for out in cell.outputs:
+            if out.output_type != "error" or "raises-exception" in cell.metadata.get("tags", []):
+                continue
+            if not (seen_placeholder and out.ename in MISSING_SOLUTION_ERRORS):
+                problems.append(f"cell {i}: {out.ename}: {out.evalue[:300]}")
+    assert not problems, f"the student copy of {path.name} fails for another reason than a missing solution:\n" \
+        + "\n".join(problems)
