@@ -14,5 +14,7 @@ from .models import (VGG, build_vgg, count_parameters, init_weights, make_layers
 from .diagnostics import ShapeRow, format_shape_trace, shape_trace
 from .diagnostics import GradientRecorder, activation_stats, gradient_norms, prediction_counts
 from .plots import plot_param_split, plot_receptive_fields, plot_shape_trace
+from .plots import (confusion_matrix, per_class_accuracy, plot_confusion_matrix, plot_history,  # chapter 6
+                    plot_misclassified, plot_per_class_accuracy)
 
 __version__ = "0.1.0"

@@ -34,4 +34,141 @@ def pick(table: dict[str, RunBudget], budget: str | None = None) -> RunBudget:
 
 # ---- chapter 5 (the 10% failure and its ablation) ----
 
+
+@dataclass(frozen=True)
+class FailureBudget:
+    """Chapter 5's runs: one reproduction of the failure, then many short ablation runs.
+
+    Every run trains on a random subset (``run.train_size`` images, never the first ones: the image-folder copy
+    of CIFAR-10 is sorted by class) for at most ``*_steps`` optimiser steps.
+    """
+
+    run: RunBudget          # data sizes and batch size shared by every run of the chapter
+    main_steps: int         # optimiser steps of the reproduction (plain VGG at ``main_width``)
+    main_width: float       # channel multiplier of the reproduction (1.0 = the paper's 64 ... 512)
+    ablation_steps: int     # optimiser steps of each ablation run
+    ablation_width: float   # channel multiplier of the ablation runs (narrower = faster)
+    record_every: int       # record per-layer gradient norms every this many steps
+
+
+CHAPTER5 = {
+    "smoke": FailureBudget(RunBudget(train_size=256, val_size=200, epochs=1, batch_size=16, test_size=200),
+                           main_steps=2, main_width=0.125, ablation_steps=1, ablation_width=0.125,
+                           record_every=1),
+    "cpu": FailureBudget(RunBudget(train_size=4800, val_size=1000, epochs=1, batch_size=32, test_size=1000),
+                         main_steps=60, main_width=1.0, ablation_steps=150, ablation_width=0.25,
+                         record_every=10),
+    "gpu": FailureBudget(RunBudget(train_size=None, val_size=5000, epochs=2, batch_size=128, test_size=None),
+                         main_steps=600, main_width=1.0, ablation_steps=600, ablation_width=1.0,
+                         record_every=20),
+}
+CHAPTER5_SEED = 0           # seed of the split, the subsets, the init and the batch order of every run
+
 # ---- chapter 6 (the batch-norm fix) ----
+# The model and recipe are the same in every budget except the width: the cpu run uses half the paper's channels
+# so that it finishes in minutes on a 2-core laptop; the gpu run uses the paper's widths.
+CHAPTER6 = {
+    "smoke": RunBudget(train_size=1024, val_size=512, epochs=1, batch_size=128, test_size=1024),
+    "cpu": RunBudget(train_size=None, val_size=5000, epochs=6, batch_size=128),
+    "gpu": RunBudget(train_size=None, val_size=5000, epochs=40, batch_size=128),
+}
+
+# The network trained in chapter 6 (keyword arguments of build_vgg), per budget.
+CHAPTER6_MODEL = {
+    "smoke": dict(arch="vgg11", width=0.5),
+    "cpu": dict(arch="vgg11", width=0.5),    # half width: ~4x fewer multiply-adds than the paper's widths
+    "gpu": dict(arch="vgg11", width=1.0),
+}
+CHAPTER6_MODEL_COMMON = dict(
+    batch_norm=True,       # the fix: BatchNorm2d between every conv and its ReLU
+    head="cifar",          # one Linear(512 -> 10) instead of FC-4096, FC-4096, FC-10
+    input_size=32,
+    num_classes=10,
+    init="kaiming",        # He init suits ReLU nets; with batch norm the init matters far less (the chapter shows it)
+)
+
+# How the chapter-6 network is trained (fields of training.TrainConfig), the same in every budget.
+CHAPTER6_RECIPE = dict(
+    lr=0.1,                # peak learning rate; batch norm tolerates 10x the paper's 0.01
+    momentum=0.9,          # as in the paper (sec. 3.1)
+    nesterov=True,         # looks ahead along the momentum: slightly faster, never worse in our runs
+    weight_decay=5e-4,     # the paper's L2 penalty (sec. 3.1); not applied to biases and batch-norm parameters
+    schedule="onecycle",   # linear warm-up then linear decay to 0: the most accuracy from a few epochs
+    warmup=0.2,            # 20% of the steps warming up: big early steps from a random init can blow up
+    label_smoothing=0.1,   # 10% of the target mass spread over all classes: less over-confidence, better test
+    seed=0,
+)
+CHAPTER6_SPLIT_SEED = 0    # seed of split_train_val: the same 5,000 validation images in every run
+CHAPTER6_PROBE_STEPS = {"smoke": 3, "cpu": 50, "gpu": 200}   # steps of the plain-vs-batch-norm diagnostic runs
+
+# ---- chapter 7 (going further: training fast) ----
+# The cpu-budget target: >= 90% test accuracy within 15 minutes of wall time on a 2-core CPU. Every choice below
+# was measured on the 2-core AMD EPYC development machine (torch 2.14.1); bench/README.md has the numbers.
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    """How the training step is executed (none of these change what is computed, only how fast)."""
+
+    threads: Optional[int]   # torch.set_num_threads; None = one per core (os.cpu_count())
+    channels_last: bool      # NHWC memory layout for images and conv weights
+    amp: bool                # bfloat16 autocast on CUDA (no effect on the CPU)
+    compile: bool            # torch.compile the network (CUDA only here: on 2 CPU cores compiling costs minutes)
+
+
+# The final recipe: the network, the data sizes and the speed settings per budget.
+CHAPTER7 = {
+    "smoke": RunBudget(train_size=512, val_size=512, epochs=2, batch_size=128, test_size=512),
+    # why EPOCHS_CPU epochs: the throughput benchmark measured IPS_CPU training images/s, so that many epochs
+    # of 45,000 images fill about 14 of the 15 minutes
+    "cpu": RunBudget(train_size=None, val_size=5000, epochs=8, batch_size=128),
+    # why batch 128 everywhere: the recipe's learning rate was set (chapter 6) for batch 128
+    "gpu": RunBudget(train_size=None, val_size=5000, epochs=40, batch_size=128),
+}
+CHAPTER7_MODEL = {
+    "smoke": dict(arch="vgg11", width=0.125),
+    "cpu": dict(arch="vgg11", width=0.5),    # why: half width is ~4x cheaper than full width per image
+    "gpu": dict(arch="vgg16", width=1.0),    # the paper's configuration D at its own widths (not measured here)
+}
+CHAPTER7_SPEED = {
+    "smoke": SpeedSettings(threads=None, channels_last=True, amp=False, compile=False),
+    "cpu": SpeedSettings(threads=None, channels_last=True, amp=False, compile=False),
+    "gpu": SpeedSettings(threads=None, channels_last=True, amp=True, compile=True),
+}
+# How it is trained (fields of training.TrainConfig): chapter 6's recipe, unchanged; the ladder of chapter 7
+# measures what each of its ingredients buys (bench/results/ladder-cpu-*.json).
+CHAPTER7_RECIPE = dict(
+    lr=0.1,                # peak LR; batch norm tolerates 10x the paper's 0.01
+    momentum=0.9,
+    nesterov=True,
+    weight_decay=5e-4,     # the paper's L2 penalty; not on biases and batch-norm parameters
+    schedule="onecycle",   # why: linear warm-up then linear decay to 0; the ladder measures its gain
+    warmup=0.2,            # 20% of the steps warming up, as in chapter 6
+    label_smoothing=0.1,   # why: measured on the ladder (rung 3)
+    seed=0,
+)
+CHAPTER7_AUGMENT = True    # random crop (pad 4) + horizontal flip while training
+CHAPTER7_TTA_FLIP = True   # test-time flip: average the logits of each test image and its mirror image
+CHAPTER7_SPLIT_SEED = 0
+
+# The ingredient ladder: each rung adds one thing to the rung before it. Runs use a reduced budget
+# (CHAPTER7_LADDER_BUDGET) so the whole ladder costs about as much as one final run.
+CHAPTER7_LADDER = [
+    # (run name, what this rung adds, changes to the rung before it). A rung that only turns on the test-time
+    # flip needs no training: it re-reads the previous run's test accuracy with the flip.
+    ("ch7-ladder-0-bare", "chapter 6's network, constant LR 0.1, no augmentation, no smoothing",
+     dict(schedule="constant", label_smoothing=0.0, augment=False, tta_flip=False, channels_last=False)),
+    ("ch7-ladder-1-onecycle", "+ one-cycle LR schedule (same peak, 0.1)", dict(schedule="onecycle")),
+    ("ch7-ladder-2-augment", "+ random crop and flip", dict(augment=True)),
+    ("ch7-ladder-3-smoothing", "+ label smoothing 0.1", dict(label_smoothing=0.1)),
+    ("ch7-ladder-4-tta", "+ test-time flip (no retraining)", dict(tta_flip=True)),
+    ("ch7-ladder-5-channels-last", "+ channels_last memory layout", dict(channels_last=True)),
+]
+# The paper's own way out, measured against batch norm under the same ladder budget.
+CHAPTER7_NO_BN = ("ch7-no-bn-kaiming", dict(batch_norm=False, init="kaiming", lr=0.02))
+CHAPTER7_LADDER_BUDGET = {
+    "smoke": RunBudget(train_size=256, val_size=512, epochs=1, batch_size=128, test_size=256),
+    # why 10,000 images x 3 epochs: ~2 minutes a rung on 2 cores, the six trained rungs cost about one final run
+    "cpu": RunBudget(train_size=10000, val_size=5000, epochs=3, batch_size=128),
+    "gpu": RunBudget(train_size=None, val_size=5000, epochs=10, batch_size=128),
+}

@@ -119,11 +119,23 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
     return path
 
 
+def _cpu_name() -> str:
+    """The CPU model (from /proc/cpuinfo on Linux, where platform.processor() is often empty)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment_info(device: torch.device | str | None = None) -> dict:
     """Hardware and software facts recorded beside every result."""
     device = torch.device(device) if device is not None else pick_device()
     info = {"torch": str(torch.__version__), "python": platform.python_version(), "device": device.type,
-            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
