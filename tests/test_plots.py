@@ -244,6 +244,7 @@ def test_per_class_plot_bars_are_the_accuracies():
     assert [p.get_width() for p in ax.patches] == pytest.approx([50, 100, 50])
     overall = next(ln for ln in ax.lines if ln.get_label().startswith("overall"))
     assert overall.get_xdata()[0] == pytest.approx(62.5)
+    assert "overall, 62.5%" in ax.get_title()
     assert [t.get_text() for t in ax.texts] == ["50.0%", "100.0%", "50.0%"]
 
 
@@ -256,6 +257,21 @@ def test_misclassified_grid_shows_only_the_mistakes():
     assert [ax.get_title() for ax in shown] == ["b\n→ c", "b\n→ a"]
     assert [int(ax.images[0].get_array()[0, 0, 0]) for ax in shown] == [1, 3]
     assert "first 2 of 3" in fig._suptitle.get_text()
+
+
+def test_misclassified_grid_random_pick_is_seeded_and_only_mistakes():
+    images = torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1).expand(40, 3, 2, 2).contiguous()
+    labels = [i % 4 for i in range(40)]
+    preds = [(i + 1) % 4 if i % 2 else i % 4 for i in range(40)]          # the odd images are wrong
+
+    def shown(seed):
+        fig = plot_misclassified(images, preds, labels, ["a", "b", "c", "d"], n=5, seed=seed)
+        return [int(ax.images[0].get_array()[0, 0, 0]) for ax in fig.axes if ax.images], fig
+
+    picked, fig = shown(3)
+    assert len(picked) == 5 and all(i % 2 == 1 for i in picked) and picked == sorted(picked)
+    assert picked != [1, 3, 5, 7, 9] and shown(3)[0] == picked
+    assert "a random 5 of 20" in fig._suptitle.get_text()
 
 
 def test_misclassified_grid_without_mistakes_and_bad_shapes():

@@ -5,6 +5,7 @@ Usage:
     python tools/time_notebooks.py --budget smoke NB.. # chosen notebooks, another budget
     python tools/time_notebooks.py --render            # only rewrite the guide's table from the JSON
     python tools/time_notebooks.py --check             # exit 1 when the guide's table does not match the JSON
+    python tools/time_notebooks.py --from-outputs      # read the times of the committed runs (no re-run)
 
 Each notebook runs top to bottom in a fresh kernel (nbclient), from the ``notebooks/`` folder, with
 ``VGG_BOOK_BUDGET`` set; the notebook file itself is not modified. The results go to
@@ -102,6 +103,30 @@ def time_notebook(path: Path, budget: str, timeout: int) -> dict[str, Any]:
     return {"seconds": seconds, "status": "ok" if error is None else "error", "error": error}
 
 
+def committed_run_time(path: Path) -> dict[str, Any]:
+    """Wall time of the top-to-bottom run whose outputs are committed, from the cells' execution timestamps.
+
+    nbconvert/nbclient store, per code cell, when the kernel started and finished executing it; the run time is
+    the span from the first cell's start to the last cell's end (kernel start-up is not included).
+
+    Args:
+        path: the notebook.
+    Returns:
+        ``{"seconds", "status", "error", "date"}`` like ``time_notebook``; status "error" when timestamps are missing.
+    """
+    nb = nbformat.read(path, as_version=4)
+    starts, ends = [], []
+    for cell in nb.cells:
+        ex = cell.get("metadata", {}).get("execution", {}) if cell.cell_type == "code" else {}
+        if "iopub.execute_input" in ex and "shell.execute_reply" in ex:
+            starts.append(dt.datetime.fromisoformat(ex["iopub.execute_input"].replace("Z", "+00:00")))
+            ends.append(dt.datetime.fromisoformat(ex["shell.execute_reply"].replace("Z", "+00:00")))
+    if not starts:
+        return {"seconds": 0.0, "status": "error", "error": "no execution timestamps in the notebook", "date": None}
+    return {"seconds": round((max(ends) - min(starts)).total_seconds(), 1), "status": "ok", "error": None,
+            "date": max(ends).isoformat(timespec="seconds")}
+
+
 def load_timings(path: Path = TIMINGS) -> dict[str, Any] | None:
     """Read the timings file.
 
@@ -131,10 +156,11 @@ def render_table(data: dict[str, Any] | None) -> str:
         return ("*No measurement yet: run `python tools/time_notebooks.py` to fill in this table.*")
     hw = data["hardware"]
     gpu = f", GPU {hw['gpu']}" if hw.get("gpu") else ", no GPU"
+    how = ("Times are those of the committed top-to-bottom runs, read from the notebooks' execution timestamps"
+           if data.get("method") == "committed-run" else "Times include starting the kernel")
+    data_note = "; CIFAR-10 was read from a local folder (`VGG_DATA_DIR`)." if hw.get("data_dir_set") else "."
     lines = [f"Measured on {data['date'][:10]} with `VGG_BOOK_BUDGET={data['budget']}`: {hw['cpu']}, "
-             f"{hw['logical_cores']} logical cores{gpu}, Python {hw['python']}, torch {hw['torch']}. "
-             "Times include starting the kernel" + ("; CIFAR-10 was read from a local folder (`VGG_DATA_DIR`)."
-                                                    if hw.get("data_dir_set") else "."),
+             f"{hw['logical_cores']} logical cores{gpu}, Python {hw['python']}, torch {hw['torch']}. " + how + data_note,
              "", "| chapter | notebook | run time (m:ss) | seconds |", "|---|---|---:|---:|"]
     entries = data.get("notebooks", {})
     total = 0.0
@@ -189,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--guide", type=Path, default=GUIDE, help="page with the table (default: %(default)s)")
     ap.add_argument("--render", action="store_true", help="only rewrite the guide's table from the JSON")
     ap.add_argument("--check", action="store_true", help="exit 1 when the guide's table is out of date")
+    ap.add_argument("--from-outputs", action="store_true",
+                    help="read each notebook's committed run time from its execution timestamps instead of running it")
     ap.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
     args = ap.parse_args(argv)
 
@@ -205,7 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.render and "VGG_DATA_DIR" not in os.environ and shared.is_dir():
         os.environ["VGG_DATA_DIR"] = str(shared)
         print(f"VGG_DATA_DIR={shared}")
-    if not args.render:
+    if args.from_outputs:
+        notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
+        entries = {p.stem: committed_run_time(p) for p in notebooks}
+        for name, e in entries.items():
+            print(f"{name}: {e['status']} {e['seconds']:.1f} s")
+        data = {"budget": args.budget, "method": "committed-run",
+                "date": max((e["date"] for e in entries.values() if e["date"]), default=None) or "",
+                "hardware": hardware(), "notebooks": dict(sorted(entries.items()))}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(data, indent=2) + "\n")
+        status = 1 if any(e["status"] != "ok" for e in entries.values()) else 0
+    elif not args.render:
         hw = hardware()
         notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
         same = data and data.get("budget") == args.budget and data.get("hardware", {}).get("cpu") == hw["cpu"] \

@@ -266,7 +266,8 @@ def plot_per_class_accuracy(preds: Any, labels: Any, classes: Sequence[str], ax:
         classes: class names, in index order.
         ax: axes to draw on; a new figure when ``None``.
     Returns:
-        The figure; bar lengths are percentages, written at the end of each bar.
+        The figure; bar lengths are percentages, written at the end of each bar; the title gives the overall
+        accuracy.
     """
     acc = 100 * per_class_accuracy(preds, labels, len(classes))
     overall = 100 * float(np.mean(_as_int_array(preds, "preds") == _as_int_array(labels, "labels")))
@@ -282,14 +283,13 @@ def plot_per_class_accuracy(preds: Any, labels: Any, classes: Sequence[str], ax:
     ax.invert_yaxis()
     ax.set_xlim(0, 105)
     ax.set_xlabel("accuracy (%)")
-    ax.set_title("Accuracy per class")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"Accuracy per class (dashed line: overall, {overall:.1f}%)")
     return ax.figure
 
 
 def plot_misclassified(images: Any, preds: Any, labels: Any, classes: Sequence[str], n: int = 24,
-                       ncols: int = 8) -> Figure:
-    """A grid of the first ``n`` images whose prediction is wrong, titled with the true and predicted class.
+                       ncols: int = 8, seed: Optional[int] = None) -> Figure:
+    """A grid of ``n`` images whose prediction is wrong, titled with the true and predicted class.
 
     Args:
         images: uint8 images ``(N, 3, H, W)`` (tensor or array), in the same order as ``preds`` / ``labels``
@@ -298,6 +298,8 @@ def plot_misclassified(images: Any, preds: Any, labels: Any, classes: Sequence[s
         classes: class names, in index order.
         n: at most this many images are shown.
         ncols: images per row.
+        seed: show ``n`` mistakes drawn at random with this seed (in their original order) instead of the first
+            ``n``; useful when the images are sorted by class.
     Returns:
         The figure; each panel's title reads ``"true\\n→ predicted"``. With no mistakes it says so.
     """
@@ -307,7 +309,10 @@ def plot_misclassified(images: Any, preds: Any, labels: Any, classes: Sequence[s
         raise ValueError(f"images must be shaped (N, 3, H, W); got {imgs.shape}")
     if not len(imgs) == len(p) == len(t):
         raise ValueError(f"{len(imgs)} images, {len(p)} predictions and {len(t)} labels: they must match")
-    wrong = np.flatnonzero(p != t)[:n]
+    wrong = np.flatnonzero(p != t)
+    if seed is not None and len(wrong) > n:
+        wrong = np.sort(np.random.default_rng(seed).choice(wrong, size=n, replace=False))
+    wrong = wrong[:n]
     if len(wrong) == 0:
         fig, ax = plt.subplots(figsize=(4, 1))
         ax.axis("off")
@@ -321,7 +326,8 @@ def plot_misclassified(images: Any, preds: Any, labels: Any, classes: Sequence[s
         img = imgs[i].transpose(1, 2, 0)
         ax.imshow(img if img.shape[2] == 3 else img[..., 0], cmap=None if img.shape[2] == 3 else "gray")
         ax.set_title(f"{classes[t[i]]}\n→ {classes[p[i]]}", fontsize=8)
-    fig.suptitle(f"Misclassified images (first {len(wrong)} of {int((p != t).sum())}): true → predicted",
+    which = "first" if seed is None else "a random"
+    fig.suptitle(f"Misclassified images ({which} {len(wrong)} of {int((p != t).sum())}): true → predicted",
                  fontsize=10)
     fig.tight_layout()
     return fig
