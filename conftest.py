@@ -15,11 +15,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 
 # nbval's kernels inherit this process's environment: notebooks run with the tiny budget and offline data.
+# (MPLBACKEND is left alone: the kernels' inline backend must draw the figures that checked cells show.)
 os.environ.setdefault("VGG_BOOK_BUDGET", "smoke")
 _shared = ROOT.parent / "shared" / "data" / "cifar10-jpeg"
 if _shared.is_dir():
     os.environ.setdefault("VGG_DATA_DIR", str(_shared))
-os.environ.setdefault("MPLBACKEND", "Agg")
 # OpenMP threads that spin while waiting make torch up to ~20x slower when another process shares the two cores
 # (measured while developing chapter 5); passive waiting costs nothing on an idle machine.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
