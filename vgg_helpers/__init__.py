@@ -6,6 +6,8 @@ Modules, one per concern:
 * ``models``      -- the config-driven VGG builder.
 * ``diagnostics`` -- looking inside a model (shape trace / layer summary);
 * ``plots``       -- the book's figures (matplotlib).
+* ``bench``       -- throughput and time-to-accuracy benchmarks, chapter 7's fast-training helpers
+                     (``python -m vgg_helpers.bench``; imported on demand, not here).
 """
 from .configs import (CONFIGS, PAPER_NAMES, TABLE2_PARAMS_MILLIONS, ParamCount, VGGConfig, count_params,
                       layers_for, resolve_arch, table1_blocks, weight_layers)
