@@ -201,3 +201,16 @@ def test_loader_rejects_bad_input():
         TensorLoader(images.float(), labels)
     with pytest.raises(ValueError, match="labels"):
         TensorLoader(images, labels[:3])
+
+
+def test_random_subset_is_seeded_sorted_and_not_the_first_images():
+    from vgg_helpers.data import random_subset
+
+    labels = torch.arange(1000) // 100              # class-sorted, like the image-folder copy
+    idx = random_subset(torch.arange(1000), 50, seed=1)
+    assert len(idx) == 50 and torch.equal(idx, idx.sort().values) and len(set(idx.tolist())) == 50
+    assert torch.equal(idx, random_subset(torch.arange(1000), 50, seed=1))
+    assert not torch.equal(idx, random_subset(torch.arange(1000), 50, seed=2))
+    assert len(labels[idx].unique()) > 5             # spread over classes, unlike the first 50 images
+    everything = torch.arange(10)
+    assert random_subset(everything, None) is everything and random_subset(everything, 99) is everything

@@ -46,7 +46,8 @@ from torch import nn
 from .budgets import (CHAPTER7, CHAPTER7_AUGMENT, CHAPTER7_LADDER, CHAPTER7_LADDER_BUDGET, CHAPTER7_MODEL,
                       CHAPTER7_NO_BN, CHAPTER7_RECIPE, CHAPTER7_SPEED, CHAPTER7_SPLIT_SEED, CHAPTER7_TTA_FLIP,
                       RunBudget, SpeedSettings)
-from .data import CIFAR10, CIFAR10_MEAN, CIFAR10_STD, TensorLoader, load_cifar10, split_train_val
+from .data import (CIFAR10, CIFAR10_MEAN, CIFAR10_STD, TensorLoader, load_cifar10, random_subset,
+                   split_train_val)
 from .models import build_vgg
 from .training import (History, TrainConfig, TrainingDiverged, atomic_write, current_budget, environment_info,
                        load_reference, pick_device, reference_path, train_or_load)
@@ -150,14 +151,6 @@ def test_accuracy(model: nn.Module, loader: Iterable, device: torch.device | str
     return {"plain": plain / count, "flip": flip / count}
 
 
-def _subset(indices: torch.Tensor, size: Optional[int], seed: int) -> torch.Tensor:
-    """A random subset (never the first images: the image-folder copy is sorted by class)."""
-    if size is None or size >= len(indices):
-        return indices
-    perm = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed))
-    return indices[perm[:size]].sort().values
-
-
 def fast_run(name: str, data: CIFAR10, run: RunBudget, model_kwargs: dict, recipe: dict, speed: SpeedSettings,
              augment: bool = True, tta_flip: bool = True, eval_each_epoch: str | None = None,
              budget: str | None = None, use_stored: bool | None = None, progress: bool | None = None,
@@ -193,12 +186,12 @@ def fast_run(name: str, data: CIFAR10, run: RunBudget, model_kwargs: dict, recip
     threads = set_threads(speed.threads)
     device = pick_device()
     train_idx, val_idx = split_train_val(len(data.train_labels), run.val_size, seed=split_seed)
-    train_idx = _subset(train_idx, run.train_size, split_seed)
+    train_idx = random_subset(train_idx, run.train_size, split_seed)
     cl = speed.channels_last
     train_loader = TensorLoader(data.train_images[train_idx], data.train_labels[train_idx], run.batch_size,
                                 shuffle=True, augment=augment, seed=split_seed, device=device, drop_last=True,
                                 channels_last=cl)
-    test_idx = _subset(torch.arange(len(data.test_labels)), run.test_size, split_seed)
+    test_idx = random_subset(torch.arange(len(data.test_labels)), run.test_size, split_seed)
     test_loader = TensorLoader(data.test_images[test_idx], data.test_labels[test_idx], 500, device=device,
                                channels_last=cl)
     eval_loader = None

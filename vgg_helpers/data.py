@@ -26,7 +26,7 @@ import torch
 from .training import atomic_write
 
 __all__ = ["CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "DataNotFoundError", "CIFAR10", "load_cifar10",
-           "split_train_val", "TensorLoader", "default_cache_dir"]
+           "split_train_val", "random_subset", "TensorLoader", "default_cache_dir"]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # Per-channel mean and std of the 50,000 training images (pixel values scaled to [0, 1]).
@@ -213,6 +213,25 @@ def split_train_val(num_train: int, val_size: int = 5000, seed: int = 0) -> tupl
         raise ValueError(f"val_size must be between 0 and {num_train - 1}; got {val_size}")
     perm = torch.randperm(num_train, generator=torch.Generator().manual_seed(seed))
     return perm[val_size:].sort().values, perm[:val_size].sort().values
+
+
+def random_subset(indices: torch.Tensor, size: Optional[int], seed: int = 0) -> torch.Tensor:
+    """A seeded random subset of ``indices``, in ascending order.
+
+    Never take the first ``size`` images instead: the image-folder copy is sorted by class, so they would all
+    be airplanes.
+
+    Args:
+        indices: the indices to choose from (e.g. the training half of ``split_train_val``).
+        size: how many to keep; ``None`` (or at least ``len(indices)``) keeps them all.
+        seed: seed of the choice.
+    Returns:
+        The chosen indices.
+    """
+    if size is None or size >= len(indices):
+        return indices
+    perm = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed))
+    return indices[perm[:size]].sort().values
 
 
 class TensorLoader:
