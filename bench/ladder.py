@@ -1,6 +1,6 @@
 """Train chapter 7's ingredient ladder in one budget and store every history for the notebook.
 
-Usage (from the repository root; the cpu budget took 5.5 minutes on the 2-core machine, 1 thread)::
+Usage (from the repository root; bench/README.md gives the time the cpu budget took)::
 
     VGG_DATA_DIR=../shared/data/cifar10-jpeg python bench/ladder.py --budget cpu
 
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from vgg_helpers.bench import RESULTS_DIR, run_ladder, save
+from vgg_helpers.budgets import CHAPTER7_LADDER_BUDGET
 from vgg_helpers.data import load_cifar10
 from vgg_helpers.training import environment_info
 
@@ -39,10 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"kind": f"ladder-{args.budget}",
                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                "environment": environment_info(), "data_source": data.source,
+               "budget_detail": str(CHAPTER7_LADDER_BUDGET[args.budget]),
                "rungs": [{k: v for k, v in r.items() if k != "history"} for r in rows],
                "total_wall_s": time.perf_counter() - t0}
     for r in summary["rungs"]:
         print(f"{r['name']:<28} test acc {r['test_acc']:.4f}  training {r['train_seconds']:.0f} s")
+    print(f"whole ladder: {summary['total_wall_s']:.0f} s")
     print("saved", save(summary, args.out))
     return 0
 
