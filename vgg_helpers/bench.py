@@ -7,12 +7,13 @@ Two benchmarks, each written as JSON (with hardware, torch version, thread count
 
     (a) ``book``: the book's pipeline -- ``TensorLoader`` with random crop + flip on uint8 tensors in memory;
     (b) ``in_memory``: the same model trained on one normalised batch already in memory (the ceiling: no
-        loading, no augmentation); measured first and last (``book`` second and second to last), the mean
-        of the two is used;
+        loading, no augmentation);
     (c) ``conventional_*``: torchvision's ``ImageFolder`` over the JPEG files, and a PIL-per-image dataset over
         in-memory arrays (as ``torchvision.datasets.CIFAR10`` is), each with ``DataLoader`` + PIL transforms
         (RandomCrop, RandomHorizontalFlip, ToTensor, Normalize).
 
+    Every pipeline is measured twice per round, in mirrored order (A B C D D C B A), and averaged over
+    ``--rounds`` rounds, because the speed of a small shared machine wanders from one second to the next.
     ``ratios`` divides every pipeline's images/s by ``in_memory``; ``book_vs`` divides ``book`` by each other
     pipeline. Optionally (``--variants``) the in-memory ceiling is also measured with 1 thread, with the other
     memory layout, with bfloat16 autocast toggled and (``--compile-variant``) with ``torch.compile``, to show what
@@ -465,7 +466,7 @@ def throughput(arch: str = "vgg11", width: float = 0.5, batch_size: int = 128, s
     train_idx, _ = split_train_val(len(data.train_labels), min(5000, len(data.train_labels) // 10), seed=0)
     images, labels = data.train_images[train_idx], data.train_labels[train_idx]
 
-    amp_used = amp and bf16_supported("cuda" if torch.cuda.is_available() else "cpu")
+    amp_used = amp and bf16_supported("cpu")     # every pipeline here trains on the CPU
 
     def fresh_model(cl: bool = channels_last, use_amp: bool = amp, use_compile: bool = False) -> nn.Module:
         torch.manual_seed(0)
