@@ -13,7 +13,6 @@ import functools
 import http.server
 import os
 import shutil
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -22,9 +21,9 @@ from typing import Iterator
 import nbformat
 import pytest
 
+from tools import sync_notebooks
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import sync_notebooks  # noqa: E402
 
 ARTIFACTS = ROOT / "_build" / "test-artifacts"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

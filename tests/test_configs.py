@@ -2,7 +2,7 @@
 import pytest
 
 from vgg_helpers.configs import (CONFIGS, PAPER_NAMES, TABLE2_PARAMS_MILLIONS, VGGConfig, check_layers,
-                                 count_params, layers_for, resolve_arch, table1_blocks, weight_layers)
+                                 layers_for, params_from_config, resolve_arch, table1_blocks, weight_layers)
 
 ALL = list(CONFIGS)
 
@@ -19,7 +19,7 @@ def test_weight_layers_match_table1_headings(name, depth):
 
 @pytest.mark.parametrize("name", ALL)
 def test_arithmetic_count_rounds_to_table2(name):
-    assert round(count_params(name).total / 1e6) == TABLE2_PARAMS_MILLIONS[name]
+    assert round(params_from_config(name).total / 1e6) == TABLE2_PARAMS_MILLIONS[name]
 
 
 def test_config_c_ends_blocks_3_to_5_with_1x1_conv():
@@ -50,11 +50,11 @@ def test_width_scales_every_conv():
     half = layers_for("vgg16_1x1", width=0.5)
     assert half[:3] == [32, 32, "M"]
     assert (128, 1) in half
-    assert count_params("vgg11", width=0.5).conv < count_params("vgg11").conv / 3
+    assert params_from_config("vgg11", width=0.5).conv < params_from_config("vgg11").conv / 3
 
 
 def test_cifar_head_counts():
-    p = count_params("vgg16", head="cifar", input_size=32, num_classes=10, batch_norm=True)
+    p = params_from_config("vgg16", head="cifar", input_size=32, num_classes=10, batch_norm=True)
     assert p.fc == 512 * 10 + 10
     assert p.batch_norm == 2 * (2 * 64 + 2 * 128 + 3 * 256 + 6 * 512)
 

@@ -10,7 +10,10 @@ import torch
 from PIL import Image
 
 from vgg_helpers import data as data_mod
-from vgg_helpers.data import (CIFAR10_CLASSES, DataNotFoundError, TensorLoader, load_cifar10, split_train_val)
+from vgg_helpers.budgets import RunBudget
+from vgg_helpers.data import (CIFAR10_CLASSES, DataNotFoundError, TensorLoader, load_cifar10, make_loaders,
+                              split_train_val)
+from vgg_helpers.settings import settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg"
 
@@ -43,10 +46,11 @@ def test_image_folder_layout(tmp_path, cache):
     assert list(cache.glob("*.npz")) and torch.equal(again.train_images, d.train_images)
 
 
-def test_environment_variable_names_the_folder(tmp_path, cache, monkeypatch):
+def test_environment_variable_names_the_folder(tmp_path, cache):
     root = make_image_folder(tmp_path / "cifar", per_class=1)
-    monkeypatch.setenv("VGG_DATA_DIR", str(root))
-    assert len(load_cifar10(cache_dir=cache).train_labels) == 10
+    d = load_cifar10(settings({"VGG_DATA_DIR": str(root)}).data_dir, cache_dir=cache)
+    assert len(d.train_labels) == 10
+    assert d.location == str(root) and str(tmp_path) not in d.source      # printed text holds no paths
 
 
 def test_python_batches_layout(tmp_path, cache):
@@ -101,7 +105,6 @@ def test_folder_without_data_says_what_to_do(tmp_path, cache):
 
 
 def test_no_data_and_no_network_gives_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.delenv("VGG_DATA_DIR", raising=False)
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
@@ -117,7 +120,6 @@ def test_no_data_and_no_network_gives_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_download_path_uses_torchvision_with_checksums(tmp_path, monkeypatch):
-    monkeypatch.delenv("VGG_DATA_DIR", raising=False)
     calls = []
 
     class FakeCIFAR10:
@@ -139,7 +141,7 @@ def test_offline_copy_is_the_standard_split():
     assert d.train_images.shape == (50000, 3, 32, 32) and d.test_images.shape == (10000, 3, 32, 32)
     assert d.train_labels.bincount().tolist() == [5000] * 10
     assert d.test_labels.bincount().tolist() == [1000] * 10
-    assert "JPEG" in d.source
+    assert "JPEG" in d.source and "/" not in d.source
 
 
 def test_split_is_seeded_disjoint_and_complete():
@@ -214,3 +216,20 @@ def test_random_subset_is_seeded_sorted_and_not_the_first_images():
     assert len(labels[idx].unique()) > 5             # spread over classes, unlike the first 50 images
     everything = torch.arange(10)
     assert random_subset(everything, None) is everything and random_subset(everything, 99) is everything
+
+
+def test_make_loaders_splits_subsets_and_batches():
+    from tests.helpers import tiny_cifar
+
+    data = tiny_cifar(300, 100)
+    run = RunBudget(train_size=100, val_size=50, epochs=1, batch_size=32, test_size=40)
+    a = make_loaders(data, run, seed=3, augment=True)
+    assert (len(a.train_idx), len(a.val_idx), len(a.test_idx)) == (100, 50, 40)
+    assert not set(a.train_idx.tolist()) & set(a.val_idx.tolist())
+    assert a.train_idx.tolist() == sorted(a.train_idx.tolist())            # one rule: ascending subsets
+    assert len(a.train) == 3 and a.train.augment and a.train.seed == 3    # drop_last: 100 // 32
+    assert a.val.batch_size == a.test.batch_size == 500 and not a.val.augment
+    b = make_loaders(data, run, seed=3)
+    assert torch.equal(a.train_idx, b.train_idx) and torch.equal(a.test_idx, b.test_idx)
+    whole = make_loaders(data, RunBudget(train_size=None, val_size=0, epochs=1, batch_size=32))
+    assert whole.val is None and len(whole.train_idx) == 300 and len(whole.test_idx) == 100

@@ -1,11 +1,19 @@
-"""Shape trace / layer summary: one row per layer in call order, exact shapes and counts, hooks cleaned up."""
+"""Diagnostics: shape traces (one row per layer in call order, exact shapes and counts, hooks cleaned up), training
+measurements (activation statistics, gradient norms, the recorder, predicted classes) and the metrics."""
+import math
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from vgg_helpers import build_vgg, count_parameters, format_shape_trace, shape_trace
+from vgg_helpers.diagnostics import (GradientRecorder, activation_stats, confusion_matrix, gradient_norms,
+                                     per_class_accuracy, prediction_counts, weight_layers_in_order)
+from vgg_helpers.training import TrainConfig, train
 
 
+# --- shape trace / layer summary (chapter 4) ---
 @pytest.fixture(scope="module")
 def small_model():
     torch.manual_seed(0)
@@ -70,16 +78,18 @@ def test_format_has_one_line_per_row_and_the_total(small_model):
     assert lines[-1] == f"total params: {count_parameters(small_model):,}"
 
 
-# --- training diagnostics (hooks): activation statistics, gradient norms, the recorder ---
-import math  # noqa: E402
+def test_shape_trace_partial_shows_where_a_broken_model_fails():
+    with torch.device("meta"):
+        model = build_vgg("vgg11")
+    model.features[0].padding = (0, 0)
+    with pytest.raises(ValueError, match="classifier expects 7x7"):
+        shape_trace(model, (1, 3, 224, 224))
+    rows = shape_trace(model, (1, 3, 224, 224), partial=True)
+    assert rows[0].output_shape == (1, 64, 222, 222)
+    assert rows[-1].type == "MaxPool2d" and rows[-1].output_shape == (1, 512, 6, 6)
 
-import numpy as np  # noqa: E402
 
-from vgg_helpers.diagnostics import (GradientRecorder, activation_stats, gradient_norms,  # noqa: E402
-                                     prediction_counts, weight_layers_in_order)
-from vgg_helpers.training import TrainConfig, train  # noqa: E402
-
-
+# --- training diagnostics (chapter 5): activation statistics, gradient norms, the recorder ---
 def _tiny(**kw):
     torch.manual_seed(0)
     return build_vgg("vgg11", head="cifar", input_size=32, num_classes=10, width=0.125, **kw)
@@ -170,14 +180,23 @@ def test_prediction_counts():
         prediction_counts([10], 10)
 
 
-def test_shape_trace_partial_shows_where_a_broken_model_fails():
-    from vgg_helpers import build_vgg, shape_trace
+# --- metrics (chapter 6): confusion matrix and accuracy per class ---
+def test_confusion_matrix_counts_true_rows_predicted_columns():
+    labels = [0, 0, 0, 1, 1, 2]
+    preds = torch.tensor([0, 1, 1, 1, 1, 0])
+    m = confusion_matrix(preds, labels, num_classes=3)
+    assert m.tolist() == [[1, 2, 0], [0, 2, 0], [1, 0, 0]]
+    assert m.sum() == 6
+    assert per_class_accuracy(preds, labels, 3).tolist() == pytest.approx([1 / 3, 1.0, 0.0])
 
-    with torch.device("meta"):
-        model = build_vgg("vgg11")
-    model.features[0].padding = (0, 0)
-    with pytest.raises(ValueError, match="classifier expects 7x7"):
-        shape_trace(model, (1, 3, 224, 224))
-    rows = shape_trace(model, (1, 3, 224, 224), partial=True)
-    assert rows[0].output_shape == (1, 64, 222, 222)
-    assert rows[-1].type == "MaxPool2d" and rows[-1].output_shape == (1, 512, 6, 6)
+
+def test_per_class_accuracy_is_nan_for_an_absent_class():
+    acc = per_class_accuracy([0, 1], [0, 1], num_classes=3)
+    assert acc[:2].tolist() == [1.0, 1.0] and math.isnan(acc[2])
+
+
+def test_confusion_matrix_rejects_bad_input():
+    with pytest.raises(ValueError, match="2 predictions but 3 labels"):
+        confusion_matrix([0, 1], [0, 1, 2], 3)
+    with pytest.raises(ValueError, match="0..2"):
+        confusion_matrix([0, 3], [0, 1], 3)

@@ -2,17 +2,15 @@
 its generated Colab badge and setup cell, and tags its exercise solutions so student copies can hide them."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
 
+from tools import student_copies, sync_notebooks
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import student_copies  # noqa: E402
-import sync_notebooks  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MIN_SOLUTIONS = 2
@@ -143,3 +141,18 @@ def test_solutions_are_tagged(path: Path):
     hidden_only = [c for c in nb.cells if c.cell_type == "code" and "hide-cell" in _tags(c)
                    and "solution" not in _tags(c) and "exercise" in c.source.lower()[:200]]
     assert not hidden_only, f"{path.name}: a hidden exercise cell is not tagged 'solution':\n{hidden_only[0].source[:200]}"
+
+
+def test_readme_and_package_docstring_name_every_module_and_folder():
+    import vgg_helpers
+
+    readme = (ROOT / "README.md").read_text()
+    modules = sorted(p.stem for p in (ROOT / "vgg_helpers").glob("*.py") if p.stem != "__init__")
+    missing = [m for m in modules if f"| `{m}` |" not in readme or f"``{m}``" not in vgg_helpers.__doc__]
+    assert not missing, f"describe these modules in README.md's table and vgg_helpers/__init__.py: {missing}"
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    folders = sorted({line.split("/")[0] for line in tracked.splitlines() if "/" in line} - {".ci"})
+    unnamed = [f for f in folders if f"`{f}/`" not in readme]
+    assert not unnamed, f"README.md's layout table does not describe these folders: {unnamed}"

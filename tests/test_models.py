@@ -6,7 +6,7 @@ import torch
 import torchvision
 from torch import nn
 
-from vgg_helpers import CONFIGS, TABLE2_PARAMS_MILLIONS, build_vgg, count_parameters, count_params, init_weights
+from vgg_helpers import CONFIGS, TABLE2_PARAMS_MILLIONS, build_vgg, count_parameters, init_weights, params_from_config
 from vgg_helpers.models import make_layers
 
 ALL = list(CONFIGS)
@@ -35,7 +35,7 @@ def test_exact_count_equals_torchvision(tv_name):
 def test_every_config_rounds_to_table2_and_matches_arithmetic(name, bn):
     n = count_parameters(build_vgg(name, batch_norm=bn))
     assert round(n / 1e6) == TABLE2_PARAMS_MILLIONS[name]
-    assert n == count_params(name, batch_norm=bn).total
+    assert n == params_from_config(name, batch_norm=bn).total
 
 
 @pytest.mark.parametrize("tv_name", ["vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg16_bn"])

@@ -1,4 +1,6 @@
-"""Architecture plots: bar heights, panels and titles carry the numbers they claim to show."""
+"""The book's figures: bar heights, lines, panels and titles carry the numbers they claim to show."""
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -8,8 +10,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from vgg_helpers import count_params, plot_param_split, plot_receptive_fields, plot_shape_trace  # noqa: E402
+from vgg_helpers import params_from_config  # noqa: E402
 from vgg_helpers.diagnostics import ShapeRow  # noqa: E402
+from vgg_helpers.plots import (moving_average, plot_ablation, plot_activation_stats, plot_class_balance,  # noqa: E402
+                               plot_confusion_matrix, plot_gradient_norms, plot_history, plot_image_grid,
+                               plot_loss_curves, plot_misclassified, plot_param_split, plot_per_class_accuracy,
+                               plot_prediction_counts, plot_receptive_fields, plot_shape_trace)
+from vgg_helpers.training import History  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +31,7 @@ def _heights(ax, label):
 
 
 def test_param_split_stacks_conv_under_fc():
-    counts = {"A": count_params("vgg11"), "E": count_params("vgg19")}
+    counts = {"A": params_from_config("vgg11"), "E": params_from_config("vgg19")}
     ax = plot_param_split(counts)
     conv, conv_bottom = _heights(ax, "convolutions")
     fc, fc_bottom = _heights(ax, "fully connected")
@@ -38,9 +45,9 @@ def test_param_split_stacks_conv_under_fc():
 
 
 def test_param_split_shows_batch_norm_when_present():
-    ax = plot_param_split({"E-bn": count_params("vgg19", batch_norm=True)})
+    ax = plot_param_split({"E-bn": params_from_config("vgg19", batch_norm=True)})
     bn, _ = _heights(ax, "batch norm")
-    assert bn == pytest.approx([count_params("vgg19", batch_norm=True).batch_norm / 1e6])
+    assert bn == pytest.approx([params_from_config("vgg19", batch_norm=True).batch_norm / 1e6])
 
 
 def test_param_split_needs_counts():
@@ -81,12 +88,6 @@ def test_shape_trace_plot_needs_feature_maps():
 
 
 # --- diagnostic plots (chapter 5): the lines and bars carry the measured numbers ---
-import math  # noqa: E402
-
-from vgg_helpers.plots import (moving_average, plot_ablation, plot_activation_stats,  # noqa: E402
-                               plot_class_balance, plot_gradient_norms, plot_image_grid, plot_loss_curves,
-                               plot_prediction_counts)
-
 CLASSES10 = tuple("abcdefghij")
 
 
@@ -160,11 +161,6 @@ def test_ablation_bars_are_the_accuracies():
 
 
 # --- training plots (chapter 6): curves, confusion matrix, per-class bars and the error grid carry the data ---
-from vgg_helpers.plots import (confusion_matrix, per_class_accuracy, plot_confusion_matrix,  # noqa: E402
-                               plot_history, plot_misclassified, plot_per_class_accuracy)
-from vgg_helpers.training import History  # noqa: E402
-
-
 def _history(train_acc, val_acc):
     n = len(train_acc)
     return History(epoch=list(range(1, n + 1)), train_loss=[2.0 - 0.1 * i for i in range(n)], train_acc=train_acc,
@@ -201,27 +197,6 @@ def test_history_plot_needs_runs():
         plot_history({})
     with pytest.raises(ValueError, match="no epochs"):
         plot_history({"x": History()})
-
-
-def test_confusion_matrix_counts_true_rows_predicted_columns():
-    labels = [0, 0, 0, 1, 1, 2]
-    preds = torch.tensor([0, 1, 1, 1, 1, 0])
-    m = confusion_matrix(preds, labels, num_classes=3)
-    assert m.tolist() == [[1, 2, 0], [0, 2, 0], [1, 0, 0]]
-    assert m.sum() == 6
-    assert per_class_accuracy(preds, labels, 3).tolist() == pytest.approx([1 / 3, 1.0, 0.0])
-
-
-def test_per_class_accuracy_is_nan_for_an_absent_class():
-    acc = per_class_accuracy([0, 1], [0, 1], num_classes=3)
-    assert acc[:2].tolist() == [1.0, 1.0] and math.isnan(acc[2])
-
-
-def test_confusion_matrix_rejects_bad_input():
-    with pytest.raises(ValueError, match="2 predictions but 3 labels"):
-        confusion_matrix([0, 1], [0, 1, 2], 3)
-    with pytest.raises(ValueError, match="0..2"):
-        confusion_matrix([0, 3], [0, 1], 3)
 
 
 def test_confusion_matrix_plot_shows_row_percentages():

@@ -13,16 +13,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import sysconfig
 import venv
 from pathlib import Path
 
 import pytest
 
+from tools import sync_notebooks
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import sync_notebooks  # noqa: E402
 
 # Entries of the project's site-packages the fresh environment must NOT see.
 HIDDEN_PREFIXES = ("vgg_helpers", "vgg-helpers", "vgg_helpers-", "__editable__", "torchinfo", "pip", "setuptools",

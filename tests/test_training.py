@@ -1,63 +1,13 @@
-"""The training engine: budgets, atomic files, history, seeds, checkpoints and resume, NaN stop, train_or_load."""
+"""The training engine: history, seeds, checkpoints and resume, NaN stop, schedules, evaluation, progress."""
 import json
-import os
 
 import pytest
 import torch
 from torch import nn
 
-from vgg_helpers import build_vgg
 from vgg_helpers import training as tr
-from vgg_helpers.data import TensorLoader
-from vgg_helpers.training import (History, TrainConfig, TrainingDiverged, atomic_write, current_budget, evaluate,
-                                  load_checkpoint, pick_device, train, train_or_load)
-
-
-def tiny_model(seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return build_vgg("vgg11", head="cifar", input_size=32, num_classes=10, batch_norm=True, width=0.125)
-
-
-def toy_loaders(n: int = 96, batch_size: int = 32):
-    """A learnable toy problem: the class is the image's overall brightness band."""
-    g = torch.Generator().manual_seed(0)
-    labels = torch.arange(n) % 10
-    images = (labels.view(n, 1, 1, 1) * 25 + torch.randint(0, 20, (n, 3, 32, 32), generator=g)).to(torch.uint8)
-    train_loader = TensorLoader(images, labels, batch_size=batch_size, shuffle=True, augment=True, seed=0)
-    val_loader = TensorLoader(images, labels, batch_size=64)
-    return train_loader, val_loader
-
-
-def test_budget_from_environment(monkeypatch):
-    monkeypatch.setenv("VGG_BOOK_BUDGET", "CPU")
-    assert current_budget() == "cpu"
-    assert current_budget("gpu") == "gpu"
-    monkeypatch.setenv("VGG_BOOK_BUDGET", "huge")
-    with pytest.raises(ValueError, match="smoke, cpu, gpu"):
-        current_budget()
-    monkeypatch.delenv("VGG_BOOK_BUDGET")
-    assert current_budget() == ("gpu" if torch.cuda.is_available() else "cpu")
-
-
-def test_pick_device(monkeypatch):
-    monkeypatch.setenv("VGG_BOOK_DEVICE", "cpu")
-    assert pick_device() == torch.device("cpu")
-    monkeypatch.delenv("VGG_BOOK_DEVICE")
-    assert pick_device().type in ("cpu", "cuda", "mps")
-
-
-def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    path = tmp_path / "h.json"
-    atomic_write(path, lambda f: f.write("old"), mode="w")
-
-    def crash(f):
-        f.write("half of the new con")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write(path, crash, mode="w")
-    assert path.read_text() == "old"
-    assert os.listdir(tmp_path) == ["h.json"]       # no temporary file left behind
+from tests.helpers import tiny_model, toy_loaders
+from vgg_helpers.training import History, TrainConfig, TrainingDiverged, evaluate, load_checkpoint, train
 
 
 def test_history_round_trip(tmp_path):
@@ -161,33 +111,21 @@ def test_evaluate_counts_right_answers():
     assert loss == pytest.approx(0.1 * right + 0.9 * wrong, rel=1e-5)
 
 
-def test_train_or_load_stores_and_loads(tmp_path, monkeypatch):
-    monkeypatch.setattr(tr, "REFERENCE_DIR", tmp_path)
-    monkeypatch.setenv("VGG_BOOK_SAVE_REFERENCE", "1")
-    train_loader, val_loader = toy_loaders()
-    model, h = train_or_load("toy", tiny_model, train_loader, val_loader, TrainConfig(epochs=1), budget="cpu",
-                             use_stored=False, device="cpu", progress=False, meta={"seed": 0})
-    assert model is not None and (tmp_path / "toy-cpu.json").exists()
-    assert h.meta["run"] == "toy" and h.meta["budget"] == "cpu" and h.meta["seed"] == 0
-    model2, h2 = train_or_load("toy", tiny_model, train_loader, val_loader, TrainConfig(epochs=1), budget="cpu",
-                               use_stored=True)
-    assert model2 is None and h2.val_acc == h.val_acc
-    # smoke runs are never stored
-    train_or_load("toy", tiny_model, train_loader, None, TrainConfig(epochs=1), budget="smoke", device="cpu",
-                  progress=False)
-    assert not (tmp_path / "toy-smoke.json").exists()
-
-
-def test_progress_bars_only_where_they_can_be_drawn(monkeypatch, capsys):
-    monkeypatch.setenv("VGG_BOOK_PROGRESS", "0")
-    assert tr.progress_bars_wanted() is False
-    monkeypatch.setenv("VGG_BOOK_PROGRESS", "1")
-    assert tr.progress_bars_wanted() is True
-    assert tr.progress_bars_wanted(False) is False
+def test_progress_bars_only_where_they_can_be_drawn(capsys):
+    assert tr.progress_bars_wanted(False) is False and tr.progress_bars_wanted(True) is True
+    assert tr.progress_bars_wanted(None) is False      # pytest captures stderr: no terminal, no notebook
     train_loader, _ = toy_loaders()
     train(tiny_model(), train_loader, None, TrainConfig(epochs=1), device="cpu", progress=False)
     assert capsys.readouterr().out == ""
-    monkeypatch.setenv("VGG_BOOK_PROGRESS", "0")
     train(tiny_model(), train_loader, None, TrainConfig(epochs=1), device="cpu")
     out = capsys.readouterr()
     assert out.out.startswith("epoch   1: train loss") and "it/s" not in out.err
+
+
+def test_test_loader_is_recorded_apart_from_validation():
+    train_loader, val_loader = toy_loaders()
+    h = train(tiny_model(), train_loader, None, TrainConfig(epochs=2), device="cpu", progress=False,
+              test_loader=val_loader)
+    assert h.val_acc == [None, None] and len(h.test_acc) == 2 and all(0 <= a <= 1 for a in h.test_acc)
+    plain = train(tiny_model(), train_loader, None, TrainConfig(epochs=2), device="cpu", progress=False)
+    assert plain.test_acc == [] and plain.train_loss == h.train_loss      # evaluating changes no training

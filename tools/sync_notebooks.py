@@ -56,9 +56,11 @@ if "google.colab" in sys.modules or os.environ.get("VGG_BOOK_FORCE_INSTALL"):
     if importlib.util.find_spec("vgg_helpers") is None:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "torchinfo", source], check=True)
 
-from vgg_helpers.training import describe_runtime
+from vgg_helpers.runtime import describe_runtime
+from vgg_helpers.settings import settings
 
-describe_runtime()'''
+SETTINGS = settings()        # the VGG_* environment variables, read once (see vgg_helpers.settings)
+describe_runtime(SETTINGS.device)'''
 
 
 def sync(path: Path) -> bool:

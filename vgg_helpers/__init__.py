@@ -1,22 +1,30 @@
 """vgg_helpers: the helper package behind the book *VGG from Scratch*.
 
-Modules, one per concern:
+Modules, one per concern (the most used names are re-exported here; the rest are imported from their module):
 
 * ``configs``     -- Table 1 and Table 2 of the paper as plain data (no torch);
-* ``models``      -- the config-driven VGG builder.
-* ``diagnostics`` -- looking inside a model (shape trace / layer summary);
-* ``plots``       -- the book's figures (matplotlib).
-* ``bench``       -- throughput and time-to-accuracy benchmarks, chapter 7's fast-training helpers
-                     (``python -m vgg_helpers.bench``; imported on demand, not here).
+* ``models``      -- the config-driven VGG builder (torchvision-compatible names);
+* ``settings``    -- the book's ``VGG_*`` environment variables, read in this one place;
+* ``runtime``     -- device, budget, threads, bfloat16 support, seeds and the environment facts of a result;
+* ``files``       -- the atomic writer (nothing is ever left half-written) and JSON on top of it;
+* ``budgets``     -- every training chapter's plan per budget (smoke / cpu / gpu), as plain data;
+* ``data``        -- CIFAR-10 online or offline, in memory, and ``make_loaders``: every chapter's loaders;
+* ``training``    -- the engine: ``TrainConfig``, ``train``, ``History``, evaluation, checkpoints;
+* ``runs``        -- stored reference runs: ``train_or_load`` trains a run or shows its stored history;
+* ``diagnostics`` -- looking inside a model: shape traces, activation and gradient statistics, metrics;
+* ``plots``       -- the book's figures (matplotlib);
+* ``fast``        -- chapter 7's fast-training recipe: ``FastModel``, ``fast_run``, the ladder;
+* ``pipelines``   -- chapter 7's input-pipeline comparison (is data loading the bottleneck?).
+
+Benchmarks that record measurements live outside the package, in the repository's ``bench/`` folder.
 """
-from .configs import (CONFIGS, PAPER_NAMES, TABLE2_PARAMS_MILLIONS, ParamCount, VGGConfig, count_params,
-                      layers_for, resolve_arch, table1_blocks, weight_layers)
+from .configs import (CONFIGS, PAPER_NAMES, TABLE2_PARAMS_MILLIONS, ParamCount, VGGConfig, layers_for,
+                      params_from_config, resolve_arch, table1_blocks, weight_layers)
 from .models import (VGG, build_vgg, count_parameters, init_weights, make_layers, vgg11, vgg11_lrn, vgg13,
                      vgg16, vgg16_1x1, vgg19)
-from .diagnostics import ShapeRow, format_shape_trace, shape_trace
-from .diagnostics import GradientRecorder, activation_stats, gradient_norms, prediction_counts
-from .plots import plot_param_split, plot_receptive_fields, plot_shape_trace
-from .plots import (confusion_matrix, per_class_accuracy, plot_confusion_matrix, plot_history,  # chapter 6
-                    plot_misclassified, plot_per_class_accuracy)
+from .diagnostics import (GradientRecorder, ShapeRow, activation_stats, confusion_matrix, format_shape_trace,
+                          gradient_norms, per_class_accuracy, prediction_counts, shape_trace)
+from .plots import (plot_confusion_matrix, plot_history, plot_misclassified, plot_param_split,
+                    plot_per_class_accuracy, plot_receptive_fields, plot_shape_trace)
 
 __version__ = "0.1.0"

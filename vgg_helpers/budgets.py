@@ -1,17 +1,36 @@
-"""How much training each chapter does in each budget (smoke / cpu / gpu), as plain data.
+"""Every training chapter's plan, per budget (smoke / cpu / gpu), as plain data.
 
-``VGG_BOOK_BUDGET`` picks the column (see ``vgg_helpers.training.current_budget``):
+A chapter reads one plan, ``pick(CHAPTERn, budget)``, and nothing else:
 
 * ``smoke`` -- seconds per notebook on a small subset: what CI runs through nbval;
 * ``cpu``   -- a workshop run on a 2-core laptop, at most ~15 minutes per training notebook;
 * ``gpu``   -- the full run.
 
-The cpu numbers were chosen by measuring (the chapters print their own wall time).
+The budget comes from ``settings().budget`` (``VGG_BOOK_BUDGET``) through ``runtime.current_budget``. The cpu
+numbers were chosen by measuring (the chapters print their own wall time; ``bench/README.md`` has the rest).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+__all__ = ["RunBudget", "SpeedSettings", "ChapterPlan", "FailurePlan", "Rung", "pick", "split_changes",
+           "RECIPE_KEYS", "MODEL_KEYS", "SPEED_KEYS", "BLOG_POST_TEST_ACCURACY", "CPU_TARGET_ACCURACY",
+           "CPU_TARGET_SECONDS", "CIFAR_BN_MODEL", "BATCH_NORM_RECIPE", "CHAPTER5", "CHAPTER5_ABLATION",
+           "CHAPTER6", "CHAPTER7", "CHAPTER7_LADDER", "CHAPTER7_LADDER_RUN"]
+
+# ---- published numbers and targets the chapters measure against ----
+BLOG_POST_TEST_ACCURACY = 0.882   # the blog post's final test accuracy (official CIFAR-10)
+CPU_TARGET_ACCURACY = 0.90        # chapter 7's cpu-budget target: test accuracy ...
+CPU_TARGET_SECONDS = 15 * 60      # ... within this much wall time on a 2-core CPU
+
+# Fields of training.TrainConfig (a recipe), of build_vgg (a model) and of SpeedSettings, so that a change can
+# be routed to the right one (``split_changes``) without importing torch here.
+RECIPE_KEYS = ("epochs", "lr", "momentum", "nesterov", "weight_decay", "schedule", "warmup", "label_smoothing",
+               "seed", "max_steps")
+MODEL_KEYS = ("arch", "num_classes", "head", "input_size", "batch_norm", "dropout", "softmax", "init", "init_std",
+              "width")
+SPEED_KEYS = ("threads", "channels_last", "amp", "compile")
 
 
 @dataclass(frozen=True)
@@ -25,22 +44,71 @@ class RunBudget:
     test_size: Optional[int] = None  # test images evaluated (None = all 10,000)
 
 
-def pick(table: dict[str, RunBudget], budget: str | None = None) -> RunBudget:
-    """The entry of ``table`` for ``budget`` (default: ``current_budget()``)."""
-    from .training import current_budget
+@dataclass(frozen=True)
+class SpeedSettings:
+    """How the training step is executed: how fast it runs, not what it computes (bfloat16 rounds, slightly)."""
 
-    return table[current_budget(budget)]
+    threads: Optional[int] = None    # torch.set_num_threads; None = one per core (os.cpu_count())
+    channels_last: bool = False      # NHWC memory layout for images and conv weights
+    amp: bool = False                # bfloat16 autocast, on CUDA and on CPUs with native bfloat16 (else ignored)
+    compile: bool = False            # torch.compile the network (gpu only: on 2 CPU cores it does not pay off)
+
+
+@dataclass(frozen=True)
+class ChapterPlan:
+    """Everything one chapter's main run needs in one budget."""
+
+    run: RunBudget                 # data sizes, epochs, batch size
+    model: Mapping[str, Any]       # build_vgg keyword arguments
+    recipe: Mapping[str, Any]      # training.TrainConfig fields (without epochs: they are in ``run``)
+    speed: SpeedSettings = field(default_factory=SpeedSettings)
+    augment: bool = True           # random crop (pad 4) + horizontal flip while training
+    tta_flip: bool = False         # report test accuracy with the test-time flip (mirror image averaged in)
+    split_seed: int = 0            # seed of the validation split and of every random subset
+    store: str = "train"           # what train_or_load does unless the reader says otherwise (runs.py)
+    probe_steps: Optional[int] = None   # steps of a chapter's short diagnostic runs, where it has them
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One named step of a ladder or ablation: a run that changes some settings of another run."""
+
+    name: str                      # run name (stored as reference_runs/<name>-<budget>.json)
+    what: str                      # what it changes, in words
+    base: Optional[str]            # the run it starts from (None: the chapter's starting point)
+    changes: Mapping[str, Any] = field(default_factory=dict)   # model, recipe, speed or data settings
+
+
+def pick(table: Mapping[str, Any], budget: str) -> Any:
+    """The entry of ``table`` for ``budget`` (e.g. ``pick(CHAPTER6, current_budget(settings().budget))``)."""
+    if budget not in table:
+        raise ValueError(f"no plan for budget {budget!r}; choose one of {', '.join(table)}")
+    return table[budget]
+
+
+def split_changes(changes: Mapping[str, Any]) -> tuple[dict, dict, dict, dict]:
+    """Route a rung's changes to where they apply.
+
+    Returns:
+        ``(model, recipe, speed, other)``: ``build_vgg`` arguments, ``TrainConfig`` fields, ``SpeedSettings``
+        fields, and everything else (``augment``, ``tta_flip``, ``val_size``).
+    """
+    parts: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
+    for key, value in changes.items():
+        i = 0 if key in MODEL_KEYS else 1 if key in RECIPE_KEYS else 2 if key in SPEED_KEYS else 3
+        parts[i][key] = value
+    return parts
 
 
 # ---- chapter 5 (the 10% failure and its ablation) ----
 
 
 @dataclass(frozen=True)
-class FailureBudget:
+class FailurePlan:
     """Chapter 5's runs: one reproduction of the failure, then many short ablation runs.
 
     Every run trains on a random subset (``run.train_size`` images, never the first ones: the image-folder copy
-    of CIFAR-10 is sorted by class) for at most ``*_steps`` optimiser steps.
+    of CIFAR-10 is sorted by class) for at most ``*_steps`` optimiser steps, from ``model`` trained by ``recipe``.
     """
 
     run: RunBudget          # data sizes and batch size shared by every run of the chapter
@@ -49,47 +117,48 @@ class FailureBudget:
     ablation_steps: int     # optimiser steps of each ablation run
     ablation_width: float   # channel multiplier of the ablation runs (narrower = faster)
     record_every: int       # record per-layer gradient norms every this many steps
+    seed: int = 0           # seed of the split, the subsets, the init and the batch order of every run
+    eval_batch_size: int = 250   # images per batch when evaluating
+    # the network of the blog post, built as Table 1 and section 3.1 say: N(0, 0.01^2) init, a soft-max at the end
+    model: Mapping[str, Any] = field(default_factory=lambda: dict(
+        arch="vgg16", head="imagenet", input_size=32, num_classes=10, softmax=True, init="paper",
+        batch_norm=False))
+    # the paper's optimiser (sec. 3.1): SGD, momentum 0.9, L2 5e-4, constant learning rate 0.01
+    recipe: Mapping[str, Any] = field(default_factory=lambda: dict(
+        lr=0.01, momentum=0.9, nesterov=False, weight_decay=5e-4, schedule="constant", seed=0))
 
 
 CHAPTER5 = {
-    "smoke": FailureBudget(RunBudget(train_size=256, val_size=200, epochs=1, batch_size=16, test_size=200),
-                           main_steps=2, main_width=0.125, ablation_steps=1, ablation_width=0.125,
-                           record_every=1),
-    "cpu": FailureBudget(RunBudget(train_size=4800, val_size=1000, epochs=1, batch_size=32, test_size=1000),
-                         main_steps=60, main_width=1.0, ablation_steps=150, ablation_width=0.25,
-                         record_every=10),
-    "gpu": FailureBudget(RunBudget(train_size=None, val_size=5000, epochs=2, batch_size=128, test_size=None),
-                         main_steps=600, main_width=1.0, ablation_steps=600, ablation_width=1.0,
-                         record_every=20),
+    "smoke": FailurePlan(RunBudget(train_size=256, val_size=200, epochs=1, batch_size=16, test_size=200),
+                         main_steps=2, main_width=0.125, ablation_steps=1, ablation_width=0.125, record_every=1),
+    "cpu": FailurePlan(RunBudget(train_size=4800, val_size=1000, epochs=1, batch_size=32, test_size=1000),
+                       main_steps=60, main_width=1.0, ablation_steps=150, ablation_width=0.25, record_every=10),
+    "gpu": FailurePlan(RunBudget(train_size=None, val_size=5000, epochs=2, batch_size=128, test_size=None),
+                       main_steps=600, main_width=1.0, ablation_steps=600, ablation_width=1.0, record_every=20),
 }
-CHAPTER5_SEED = 0           # seed of the split, the subsets, the init and the batch order of every run
+# Each ablation run changes one or two things of the reproduction (FailurePlan.model / .recipe).
+CHAPTER5_ABLATION = [
+    Rung("ch5-ablation-paper", "paper recipe (VGG-16)", None, {}),
+    Rung("ch5-ablation-no-softmax", "no soft-max layer", None, dict(softmax=False)),
+    Rung("ch5-ablation-kaiming", "Kaiming init", None, dict(init="kaiming")),
+    Rung("ch5-ablation-kaiming-lr0.1", "Kaiming init, lr 0.1", None, dict(init="kaiming", lr=0.1)),
+    Rung("ch5-ablation-no-softmax-kaiming", "no soft-max + Kaiming", None, dict(softmax=False, init="kaiming")),
+    Rung("ch5-ablation-vgg11", "VGG-11 (shallower)", None, dict(arch="vgg11")),
+    Rung("ch5-ablation-vgg19-no-softmax-kaiming", "VGG-19, no soft-max + Kaiming", None,
+         dict(arch="vgg19", softmax=False, init="kaiming")),
+    Rung("ch5-ablation-batchnorm", "batch norm", None, dict(batch_norm=True)),
+]
 
-# ---- chapter 6 (the batch-norm fix) ----
-# The model and recipe are the same in every budget except the width: the cpu run uses half the paper's channels
-# so that the whole notebook runs in about 8 minutes on 2 CPU cores (81.3% test accuracy, measured; see
-# reference_runs/ch6-vgg11-bn-cpu.json); the gpu run uses the paper's widths (not run for the book yet).
-CHAPTER6 = {
-    "smoke": RunBudget(train_size=1024, val_size=512, epochs=1, batch_size=128, test_size=1024),
-    "cpu": RunBudget(train_size=None, val_size=5000, epochs=6, batch_size=128),   # 4 epochs gave 78.7% test: too few
-    "gpu": RunBudget(train_size=None, val_size=5000, epochs=40, batch_size=128),
-}
-
-# The network trained in chapter 6 (keyword arguments of build_vgg), per budget.
-CHAPTER6_MODEL = {
-    "smoke": dict(arch="vgg11", width=0.5),
-    "cpu": dict(arch="vgg11", width=0.5),    # half width: ~4x fewer multiply-adds than the paper's widths
-    "gpu": dict(arch="vgg11", width=1.0),
-}
-CHAPTER6_MODEL_COMMON = dict(
+# ---- the batch-norm network and recipe (chapter 6, and chapter 7's starting point) ----
+CIFAR_BN_MODEL = dict(
     batch_norm=True,       # the fix: BatchNorm2d between every conv and its ReLU
     head="cifar",          # one Linear(512 -> 10) instead of FC-4096, FC-4096, FC-10
     input_size=32,
     num_classes=10,
     init="kaiming",        # He init suits ReLU nets; with batch norm even the paper's init trains (chapter 6 shows it)
 )
-
-# How the chapter-6 network is trained (fields of training.TrainConfig), the same in every budget.
-CHAPTER6_RECIPE = dict(
+# How the batch-norm network is trained (fields of training.TrainConfig): one definition for chapters 6 and 7.
+BATCH_NORM_RECIPE = dict(
     lr=0.1,                # peak learning rate; batch norm tolerates 10x the paper's 0.01
     momentum=0.9,          # as in the paper (sec. 3.1)
     nesterov=True,         # evaluates the gradient one momentum step ahead: a cheap, common refinement
@@ -99,93 +168,78 @@ CHAPTER6_RECIPE = dict(
     label_smoothing=0.1,   # 10% of the target mass spread over all classes: less over-confidence, better test
     seed=0,
 )
-CHAPTER6_SPLIT_SEED = 0    # seed of split_train_val: the same 5,000 validation images in every run
-CHAPTER6_PROBE_STEPS = {"smoke": 3, "cpu": 50, "gpu": 200}   # steps of the plain-vs-batch-norm diagnostic runs
+
+# ---- chapter 6 (the batch-norm fix) ----
+# The cpu run uses half the paper's channels so that the whole notebook runs in 8 to 11 minutes on 2 cores of an
+# AMD EPYC with AVX-512 (21 minutes on one without; 81.2% test accuracy, measured: see
+# reference_runs/ch6-vgg11-bn-cpu.json); the gpu run uses the paper's widths (not run for the book yet).
+CHAPTER6 = {
+    "smoke": ChapterPlan(RunBudget(train_size=1024, val_size=512, epochs=1, batch_size=128, test_size=1024),
+                         model=dict(CIFAR_BN_MODEL, arch="vgg11", width=0.5), recipe=BATCH_NORM_RECIPE,
+                         probe_steps=3),
+    # why 6 epochs: 4 epochs gave 78.7% test, too few. why half width: ~4x fewer multiply-adds than full width
+    "cpu": ChapterPlan(RunBudget(train_size=None, val_size=5000, epochs=6, batch_size=128),
+                       model=dict(CIFAR_BN_MODEL, arch="vgg11", width=0.5), recipe=BATCH_NORM_RECIPE,
+                       probe_steps=50),
+    "gpu": ChapterPlan(RunBudget(train_size=None, val_size=5000, epochs=40, batch_size=128),
+                       model=dict(CIFAR_BN_MODEL, arch="vgg11", width=1.0), recipe=BATCH_NORM_RECIPE,
+                       probe_steps=200),
+}
 
 # ---- chapter 7 (going further: training fast) ----
 # The cpu-budget target: >= 90% test accuracy within 15 minutes of wall time on a 2-core CPU. Every choice below
 # was measured on the 2-core AMD EPYC development machine (torch 2.14.1); bench/README.md has the numbers.
-
-
-@dataclass(frozen=True)
-class SpeedSettings:
-    """How the training step is executed: how fast it runs, not what it computes (bfloat16 rounds, slightly)."""
-
-    threads: Optional[int]   # torch.set_num_threads; None = one per core (os.cpu_count())
-    channels_last: bool      # NHWC memory layout for images and conv weights
-    amp: bool                # bfloat16 autocast, on CUDA and on CPUs with native bfloat16 (else ignored)
-    compile: bool            # torch.compile the network (gpu budget only: on 2 CPU cores it does not pay off)
-
-
-# The final recipe: the network, the data sizes and the speed settings per budget.
+# Speed, measured on the idle 2-core machine (bench/results/throughput-2026-11-26T013614Z.json, in-memory ceiling):
+# why one thread per core: 2 threads train 1.6x faster than 1 (1042 vs 651 images/s). If other jobs share the
+# cores, use threads=1: busy cores make two threads wait for each other at every layer.
+# why amp: bfloat16 autocast is 1.8x faster than float32 on this CPU (AVX512-BF16; 1042 vs 582 images/s); on a
+# CPU without native bfloat16 FastModel skips it (bf16_supported): emulated bfloat16 is slower than float32.
+# why channels_last: 1.3x (1042 vs 817 images/s). why no compile on the CPU: torch.compile was slower (839 images/s).
+_CPU_SPEED = SpeedSettings(threads=None, channels_last=True, amp=True, compile=False)
 CHAPTER7 = {
-    "smoke": RunBudget(train_size=512, val_size=0, epochs=2, batch_size=128, test_size=512),
+    "smoke": ChapterPlan(RunBudget(train_size=512, val_size=0, epochs=2, batch_size=128, test_size=512),
+                         model=dict(CIFAR_BN_MODEL, arch="vgg11", width=0.125), recipe=BATCH_NORM_RECIPE,
+                         speed=_CPU_SPEED, tta_flip=True),
     # why val_size=0: the recipe was chosen in chapter 6 and on the ladder below (which keeps a validation
     # hold-out); the final run trains on all 50,000 images, as the published CIFAR-10 results do.
     # why 16 epochs: with two threads and bfloat16 an epoch of 50,000 images took 47-55 s here, and 18 epochs took
     # 934 s to the final test accuracy (bench/results/time-to-accuracy-cpu-2026-11-26T002951Z.json: over the
-    # limit); 16 epochs leave a margin for this machine's run-to-run noise
-    "cpu": RunBudget(train_size=None, val_size=0, epochs=16, batch_size=128),
-    # why batch 128 everywhere: the recipe's learning rate was set (chapter 6) for batch 128
-    "gpu": RunBudget(train_size=None, val_size=0, epochs=40, batch_size=128),
+    # limit); 16 epochs leave a margin for this machine's run-to-run noise.
+    # why batch 128 everywhere: the recipe's learning rate was set (chapter 6) for batch 128.
+    # why store="load": the chapter shows the stored runs (about an hour of training) unless told to retrain.
+    "cpu": ChapterPlan(RunBudget(train_size=None, val_size=0, epochs=16, batch_size=128),
+                       model=dict(CIFAR_BN_MODEL, arch="vgg11", width=0.5), recipe=BATCH_NORM_RECIPE,
+                       speed=_CPU_SPEED, tta_flip=True, store="load"),
+    # the paper's configuration D at its own widths (not measured here)
+    "gpu": ChapterPlan(RunBudget(train_size=None, val_size=0, epochs=40, batch_size=128),
+                       model=dict(CIFAR_BN_MODEL, arch="vgg16", width=1.0), recipe=BATCH_NORM_RECIPE,
+                       speed=SpeedSettings(threads=None, channels_last=True, amp=True, compile=True),
+                       tta_flip=True),
 }
-CHAPTER7_MODEL = {
-    "smoke": dict(arch="vgg11", width=0.125),
-    "cpu": dict(arch="vgg11", width=0.5),    # why: chapter 6's network; half width is ~4x cheaper than full width
-    "gpu": dict(arch="vgg16", width=1.0),    # the paper's configuration D at its own widths (not measured here)
-}
-CHAPTER7_SPEED = {
-    "smoke": SpeedSettings(threads=None, channels_last=True, amp=True, compile=False),
-    # Measured on the idle 2-core machine (bench/results/throughput-2026-11-26T013614Z.json, in-memory ceiling):
-    # why one thread per core: 2 threads train 1.6x faster than 1 (1042 vs 651 images/s). If other jobs share the
-    # cores, use threads=1: busy cores make two threads wait for each other at every layer.
-    # why amp: bfloat16 autocast is 1.8x faster than float32 on this CPU (AVX512-BF16; 1042 vs 582 images/s); on a
-    # CPU without native bfloat16 FastModel skips it (bf16_supported): emulated bfloat16 is slower than float32.
-    # why channels_last: 1.3x (1042 vs 817 images/s). why no compile: torch.compile was slower (839 images/s).
-    "cpu": SpeedSettings(threads=None, channels_last=True, amp=True, compile=False),
-    "gpu": SpeedSettings(threads=None, channels_last=True, amp=True, compile=True),
-}
-# How it is trained (fields of training.TrainConfig): chapter 6's recipe, unchanged; the ablations below
-# measure what each of its ingredients buys.
-CHAPTER7_RECIPE = dict(
-    lr=0.1,                # peak LR; batch norm tolerates 10x the paper's 0.01
-    momentum=0.9,
-    nesterov=True,
-    weight_decay=5e-4,     # the paper's L2 penalty; not on biases and batch-norm parameters
-    schedule="onecycle",   # why: linear warm-up then linear decay to 0; the ablation measures its gain
-    warmup=0.2,            # 20% of the steps warming up, as in chapter 6
-    label_smoothing=0.1,   # why: measured by the ablation without it
-    seed=0,
-)
-CHAPTER7_AUGMENT = True    # random crop (pad 4) + horizontal flip while training
-CHAPTER7_TTA_FLIP = True   # test-time flip: average the logits of each test image and its mirror image
-CHAPTER7_SPLIT_SEED = 0
 
-# The ladder from chapter 6's run to the final recipe, at a reduced budget (CHAPTER7_LADDER_BUDGET). Each rung is
-# (run name, what it changes, the rung it starts from, the changes). Rung 0 is chapter 6's run as it was trained
-# there (CHAPTER6_MODEL / CHAPTER6_RECIPE, float32, NCHW layout, one thread per core, no test-time flip, a 5,000-
-# image validation hold-out). Changes may name TrainConfig fields, build_vgg arguments (arch, width, batch_norm,
-# init), SpeedSettings fields, "augment", "tta_flip" and "val_size". A rung that only turns on the test-time flip
-# needs no training: it re-reads its base run's test accuracy with the flip.
+# The ladder from chapter 6's run to the final recipe, at a reduced budget (CHAPTER7_LADDER_RUN). Rung 0 is
+# chapter 6's run as it was trained there (its plan, float32, NCHW layout, one thread per core, no test-time flip,
+# a 5,000-image validation hold-out). A rung that only turns on the test-time flip needs no training: it re-reads
+# its base run's test accuracy with the flip.
 CHAPTER7_LADDER = [
-    ("ch7-ladder-0-chapter6", "chapter 6's run (float32, NCHW layout, 45,000 images)", None, {}),
-    ("ch7-ladder-1-fast-step", "+ channels_last layout and bfloat16 autocast (same recipe)",
-     "ch7-ladder-0-chapter6", dict(channels_last=True, amp=True)),
-    ("ch7-ladder-2-tta", "+ test-time flip (no retraining)", "ch7-ladder-1-fast-step", dict(tta_flip=True)),
-    ("ch7-ladder-3-all-images", "+ all 50,000 training images (no validation hold-out)", "ch7-ladder-2-tta",
-     dict(val_size=0)),
+    Rung("ch7-ladder-0-chapter6", "chapter 6's run (float32, NCHW layout, 45,000 images)", None, {}),
+    Rung("ch7-ladder-1-fast-step", "+ channels_last layout and bfloat16 autocast (same recipe)",
+         "ch7-ladder-0-chapter6", dict(channels_last=True, amp=True)),
+    Rung("ch7-ladder-2-tta", "+ test-time flip (no retraining)", "ch7-ladder-1-fast-step", dict(tta_flip=True)),
+    Rung("ch7-ladder-3-all-images", "+ all 50,000 training images (no validation hold-out)", "ch7-ladder-2-tta",
+         dict(val_size=0)),
     # leave-one-out ablations: each removes one ingredient of the recipe from rung 3
-    ("ch7-without-onecycle", "rung 3 without the one-cycle schedule (constant LR 0.1)", "ch7-ladder-3-all-images",
-     dict(schedule="constant")),
-    ("ch7-without-augment", "rung 3 without random crop and flip", "ch7-ladder-3-all-images",
-     dict(augment=False)),
-    ("ch7-without-smoothing", "rung 3 without label smoothing", "ch7-ladder-3-all-images",
-     dict(label_smoothing=0.0)),
+    Rung("ch7-without-onecycle", "rung 3 without the one-cycle schedule (constant LR 0.1)",
+         "ch7-ladder-3-all-images", dict(schedule="constant")),
+    Rung("ch7-without-augment", "rung 3 without random crop and flip", "ch7-ladder-3-all-images",
+         dict(augment=False)),
+    Rung("ch7-without-smoothing", "rung 3 without label smoothing", "ch7-ladder-3-all-images",
+         dict(label_smoothing=0.0)),
     # the paper's own way out of the 10% failure, measured against batch norm under the same budget
-    ("ch7-no-bn-kaiming", "rung 3 without batch norm: Kaiming init, peak LR 0.02",
-     "ch7-ladder-3-all-images", dict(batch_norm=False, init="kaiming", lr=0.02)),
+    Rung("ch7-no-bn-kaiming", "rung 3 without batch norm: Kaiming init, peak LR 0.02",
+         "ch7-ladder-3-all-images", dict(batch_norm=False, init="kaiming", lr=0.02)),
 ]
-CHAPTER7_LADDER_BUDGET = {
+CHAPTER7_LADDER_RUN = {
     "smoke": RunBudget(train_size=256, val_size=512, epochs=1, batch_size=128, test_size=256),
     # why 4 epochs: chapter 6 showed 4 epochs already separate good from bad recipes (78.7% test); the seven
     # trained runs took 28 minutes together on the 2-core machine. Gains at this budget are not the gains at the

@@ -231,8 +231,10 @@ class ParamCount:
         return self.conv + self.batch_norm + self.fc
 
 
-def count_params(config: VGGConfig | str = "vgg16", **changes) -> ParamCount:
+def params_from_config(config: VGGConfig | str = "vgg16", **changes) -> ParamCount:
     """Count parameters from the configuration alone, by arithmetic (no model is built).
+
+    ``models.count_parameters(model)`` counts the parameters of a built model instead.
 
     Args:
         config: a ``VGGConfig`` or a configuration name.

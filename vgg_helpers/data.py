@@ -2,14 +2,15 @@
 
 Where the images come from, in order:
 
-1. ``data_dir`` argument, else the environment variable ``VGG_DATA_DIR``: a folder holding either the
-   canonical python batches (``cifar-10-batches-py/data_batch_1`` ...) or an image-folder layout
+1. ``data_dir`` (notebooks pass ``settings().data_dir``, i.e. ``VGG_DATA_DIR``): a folder holding either
+   the canonical python batches (``cifar-10-batches-py/data_batch_1`` ...) or an image-folder layout
    (``train/<class>/*.jpg|png``, ``test/<class>/*``), classes named as in ``CIFAR10_CLASSES``;
 2. otherwise torchvision's download (MD5 checksum verified) into ``cache_dir``
-   (default ``~/.cache/vgg-from-scratch``, or ``VGG_CACHE_DIR``).
+   (default ``~/.cache/vgg-from-scratch``; notebooks pass ``settings().cache_dir``, i.e. ``VGG_CACHE_DIR``).
 
 Decoded image folders are cached as ``.npz`` in ``cache_dir`` (written atomically), so a second load takes
-a second instead of half a minute.
+a second instead of half a minute. ``make_loaders`` turns the data set and a chapter's ``RunBudget`` into the
+training, validation and test loaders: every chapter and benchmark builds its loaders through it.
 """
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from .training import atomic_write
+from .budgets import RunBudget
+from .files import atomic_write
+from .settings import DEFAULT_CACHE_DIR
 
 __all__ = ["CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "DataNotFoundError", "CIFAR10", "load_cifar10",
-           "split_train_val", "random_subset", "TensorLoader", "default_cache_dir"]
+           "split_train_val", "random_subset", "TensorLoader", "Loaders", "make_loaders"]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # Per-channel mean and std of the 50,000 training images (pixel values scaled to [0, 1]).
@@ -48,7 +51,8 @@ class CIFAR10:
         train_labels: int64 tensor (50000,), values 0..9 in ``CIFAR10_CLASSES`` order.
         test_images: uint8 tensor (10000, 3, 32, 32).
         test_labels: int64 tensor (10000,).
-        source: where the images came from, in words (printed by the notebooks).
+        source: which copy of CIFAR-10 this is, in words and without paths (printed by the notebooks).
+        location: the folder it was read from (this machine's path: not for printed output).
     """
 
     train_images: torch.Tensor
@@ -57,11 +61,7 @@ class CIFAR10:
     test_labels: torch.Tensor
     source: str
     classes: tuple = CIFAR10_CLASSES
-
-
-def default_cache_dir() -> Path:
-    """``VGG_CACHE_DIR`` or ``~/.cache/vgg-from-scratch``."""
-    return Path(os.environ.get("VGG_CACHE_DIR", Path.home() / ".cache" / "vgg-from-scratch"))
+    location: str = ""
 
 
 def _help_text(cache_dir: Path) -> str:
@@ -93,7 +93,8 @@ def _read_batches(folder: Path) -> CIFAR10:
     tx, ty = read("test_batch")
     return CIFAR10(torch.from_numpy(np.concatenate([p[0] for p in parts])),
                    torch.from_numpy(np.concatenate([p[1] for p in parts])).long(),
-                   torch.from_numpy(tx), torch.from_numpy(ty).long(), source=f"python batches in {folder}")
+                   torch.from_numpy(tx), torch.from_numpy(ty).long(), source="CIFAR-10 (python batches)",
+                   location=str(folder))
 
 
 def _read_split(folder: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -135,10 +136,12 @@ def _read_image_folder(root: Path, cache_dir: Path) -> CIFAR10:
             stamp.append(f"{cls.name}:{cls.stat().st_mtime_ns}:{len(os.listdir(cls)) if cls.is_dir() else 0}")
     key = hashlib.sha256("|".join(stamp).encode()).hexdigest()[:16]
     cache = cache_dir / f"cifar10-imagefolder-{key}.npz"
-    source = f"image folder {root} (JPEG copy)" if any(root.glob("train/*/*.jpg")) else f"image folder {root}"
+    source = ("CIFAR-10, JPEG copy (image folder; JPEG compression: accuracies can differ slightly from the "
+              "official data)" if any(root.glob("train/*/*.jpg")) else "CIFAR-10 (image folder)")
     if cache.exists():
         with np.load(cache) as z:
-            return CIFAR10(*(torch.from_numpy(z[k]) for k in ("xtr", "ytr", "xte", "yte")), source=source)
+            return CIFAR10(*(torch.from_numpy(z[k]) for k in ("xtr", "ytr", "xte", "yte")), source=source,
+                           location=str(root))
     xtr, ytr = _read_split(root / "train")
     xte, yte = _read_split(root / "test")
     try:
@@ -146,7 +149,7 @@ def _read_image_folder(root: Path, cache_dir: Path) -> CIFAR10:
     except OSError:
         pass  # a read-only cache folder only costs speed
     return CIFAR10(torch.from_numpy(xtr), torch.from_numpy(ytr), torch.from_numpy(xte), torch.from_numpy(yte),
-                   source=source)
+                   source=source, location=str(root))
 
 
 def _download(cache_dir: Path) -> CIFAR10:
@@ -160,7 +163,8 @@ def _download(cache_dir: Path) -> CIFAR10:
                                 f"({type(e).__name__}: {e}). {_help_text(cache_dir)}") from None
     def to_tensor(ds) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)
-    return CIFAR10(*to_tensor(tv_train), *to_tensor(tv_test), source=f"downloaded CIFAR-10 in {cache_dir}")
+    return CIFAR10(*to_tensor(tv_train), *to_tensor(tv_test), source="CIFAR-10 (downloaded)",
+                   location=str(cache_dir))
 
 
 def load_cifar10(data_dir: Optional[str | os.PathLike] = None, download: bool = True,
@@ -168,18 +172,18 @@ def load_cifar10(data_dir: Optional[str | os.PathLike] = None, download: bool = 
     """Load CIFAR-10 into memory.
 
     Args:
-        data_dir: folder with ``cifar-10-batches-py`` or ``train/<class>/`` + ``test/<class>/``; default
-            ``VGG_DATA_DIR``. When neither is set, the data set is downloaded.
+        data_dir: folder with ``cifar-10-batches-py`` or ``train/<class>/`` + ``test/<class>/`` (notebooks pass
+            ``settings().data_dir``). When it is ``None``, the data set is downloaded.
         download: allow the download (off: raise ``DataNotFoundError`` instead).
-        cache_dir: where downloads and decoded-image caches go; default ``default_cache_dir()``.
+        cache_dir: where downloads and decoded-image caches go; default ``~/.cache/vgg-from-scratch``.
     Returns:
         A ``CIFAR10`` with uint8 images (N, 3, 32, 32) and int64 labels.
     Raises:
         DataNotFoundError: no data, no network, a corrupt image, or a missing/extra class folder; the message
             says which file or folder and what to do.
     """
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    data_dir = data_dir or os.environ.get("VGG_DATA_DIR") or None
+    cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
+    data_dir = data_dir or None
     if data_dir is not None:
         root = Path(data_dir).expanduser()
         if not root.is_dir():
@@ -314,3 +318,54 @@ class TensorLoader:
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx]
+
+
+@dataclass
+class Loaders:
+    """The loaders of one run and the image indices behind them.
+
+    Attributes:
+        train: shuffled (and augmented, if asked) training batches; the last incomplete batch is dropped.
+        val: the validation hold-out carved from the training set, or ``None`` when ``val_size`` is 0.
+        test: the test images (a seeded random subset when the budget asks for one).
+        train_idx, val_idx, test_idx: indices into ``data.train_*`` / ``data.test_*``, ascending.
+    """
+
+    train: TensorLoader
+    val: Optional[TensorLoader]
+    test: TensorLoader
+    train_idx: torch.Tensor
+    val_idx: torch.Tensor
+    test_idx: torch.Tensor
+
+
+def make_loaders(data: CIFAR10, run: RunBudget, seed: int = 0, augment: bool = False,
+                 device: str | torch.device = "cpu", channels_last: bool = False, eval_batch_size: int = 500,
+                 loader_seed: Optional[int] = None) -> Loaders:
+    """Split, subset and batch CIFAR-10 for one run: the one way every chapter and benchmark builds loaders.
+
+    Args:
+        data: CIFAR-10 in memory (``load_cifar10``).
+        run: ``val_size`` images go to validation; ``train_size`` / ``test_size`` random images are kept
+            (``None``: all); batches of ``batch_size``.
+        seed: seed of the validation split and of both random subsets.
+        augment: random crop + flip on the training batches.
+        device: where the batches are put.
+        channels_last: batches in ``torch.channels_last`` memory format.
+        eval_batch_size: images per validation / test batch.
+        loader_seed: seed of the training batches' order and augmentation (default: ``seed``).
+    Returns:
+        A ``Loaders``.
+    """
+    train_idx, val_idx = split_train_val(len(data.train_labels), run.val_size, seed=seed)
+    train_idx = random_subset(train_idx, run.train_size, seed)
+    test_idx = random_subset(torch.arange(len(data.test_labels)), run.test_size, seed)
+    common = dict(device=device, channels_last=channels_last)
+    train = TensorLoader(data.train_images[train_idx], data.train_labels[train_idx], run.batch_size, shuffle=True,
+                         augment=augment, seed=seed if loader_seed is None else loader_seed, drop_last=True,
+                         **common)
+    val = (TensorLoader(data.train_images[val_idx], data.train_labels[val_idx], eval_batch_size, **common)
+           if len(val_idx) else None)
+    test = TensorLoader(data.test_images[test_idx], data.test_labels[test_idx], eval_batch_size, **common)
+    return Loaders(train, val, test, train_idx, val_idx, test_idx)
+

@@ -1,20 +1,36 @@
-"""Looking inside a model: what each layer outputs, and (later) what flows through it.
+"""Looking inside a model and measuring what it does, in the order the chapters need it.
 
-Sections, each self-contained:
+* shape trace / layer summary (chapter 4) -- run one input through a model with forward hooks and record, for
+  every layer, its name, type, output shape and number of parameters;
+* training diagnostics (chapter 5) -- what flows through a network while it trains: activation statistics layer by
+  layer, the gradient norm of every weight layer, a recorder that collects both during
+  ``train(..., on_step=...)``, and how often each class is predicted;
+* metrics (chapter 6) -- where a trained classifier goes wrong: the confusion matrix and the accuracy per class.
 
-* shape trace / layer summary -- run one input through a model with forward hooks and record, for every layer,
-  its name, type, output shape and number of parameters (chapter 4).
+The figures drawn from these measurements are in ``vgg_helpers.plots``.
 """
 from __future__ import annotations
 
-# --- shape trace / layer summary ---
-from typing import NamedTuple, Sequence
+import math
+from typing import Any, NamedTuple, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ShapeRow", "shape_trace", "format_shape_trace"]
+__all__ = [
+    # shape trace / layer summary (chapter 4)
+    "ShapeRow", "shape_trace", "format_shape_trace",
+    # training diagnostics (chapter 5)
+    "WEIGHT_LAYERS", "weight_layers_in_order", "activation_stats", "gradient_norms", "GradientRecorder",
+    "prediction_counts",
+    # metrics (chapter 6)
+    "confusion_matrix", "per_class_accuracy",
+]
 
+
+# --- shape trace / layer summary (chapter 4) ---
+# One input through the model with forward hooks: every layer's output shape and parameter count, in call order.
 
 class ShapeRow(NamedTuple):
     """One layer of a shape trace."""
@@ -96,16 +112,9 @@ def format_shape_trace(rows: Sequence[ShapeRow]) -> str:
     return "\n".join(out)
 
 
-# --- training diagnostics (hooks) ---
-# What flows through a network while it trains (chapter 5): activation statistics layer by layer, the gradient
-# norm of every weight layer, and a recorder that collects both during ``train(..., on_step=...)``.
-import math
-from typing import Optional
-
-import numpy as np
-
-__all__ += ["WEIGHT_LAYERS", "weight_layers_in_order", "activation_stats", "gradient_norms", "GradientRecorder",
-            "prediction_counts"]
+# --- training diagnostics (chapter 5) ---
+# What flows through a network while it trains: activation statistics layer by layer, the gradient norm of every
+# weight layer, and a recorder that collects both during ``train(..., on_step=...)``.
 
 WEIGHT_LAYERS = (nn.Conv2d, nn.Linear)
 
@@ -297,3 +306,50 @@ def prediction_counts(predictions: torch.Tensor | Sequence[int], num_classes: in
     if p.numel() and (p.min() < 0 or p.max() >= num_classes):
         raise ValueError(f"predictions must lie in 0..{num_classes - 1}; got values {p.min().item()}..{p.max().item()}")
     return torch.bincount(p, minlength=num_classes).tolist()
+
+
+# --- metrics (chapter 6) ---
+# Where a trained classifier goes wrong, from predicted and true class indices (lists, arrays or tensors).
+
+def _as_int_array(values: Any, name: str) -> np.ndarray:
+    """A 1-D int64 NumPy array from a list, NumPy array or (CPU or GPU) torch tensor."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one class index per image); got shape {arr.shape}")
+    return arr.astype(np.int64)
+
+
+def confusion_matrix(preds: Any, labels: Any, num_classes: int = 10) -> np.ndarray:
+    """Count how often each true class was predicted as each class.
+
+    Args:
+        preds: predicted class indices (list, array or tensor), e.g. the first output of ``training.predict``.
+        labels: the true class indices, same length.
+        num_classes: number of classes.
+    Returns:
+        An int64 array ``m`` of shape ``(num_classes, num_classes)``: ``m[t, p]`` = images of true class ``t``
+        predicted as ``p``. Rows sum to the number of images per true class; the diagonal holds the hits.
+    """
+    p, t = _as_int_array(preds, "preds"), _as_int_array(labels, "labels")
+    if len(p) != len(t):
+        raise ValueError(f"{len(p)} predictions but {len(t)} labels")
+    for name, arr in (("preds", p), ("labels", t)):
+        if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1}; got {arr.min()}..{arr.max()}")
+    return np.bincount(t * num_classes + p, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def per_class_accuracy(preds: Any, labels: Any, num_classes: int = 10) -> np.ndarray:
+    """Fraction of each true class that was classified right (recall per class).
+
+    Args:
+        preds, labels, num_classes: as for ``confusion_matrix``.
+    Returns:
+        A float array of length ``num_classes``; ``nan`` for a class with no images.
+    """
+    m = confusion_matrix(preds, labels, num_classes)
+    totals = m.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(m) / np.maximum(totals, 1), np.nan)

@@ -1,35 +1,55 @@
-"""Figures for the book (matplotlib only). Every function draws on new or given axes and returns them.
+"""The book's figures, drawn with matplotlib. Every plotting function draws on new or given axes and returns the
+axes or the figure.
 
-Sections:
+Sections, in chapter order:
 
-* architecture plots -- where the parameters live, receptive fields, shapes through the network (chapters 1-4).
+* architecture plots (chapters 1-4) -- where the parameters live, receptive fields, shapes through the network;
+* diagnostic plots (chapter 5) -- the data set, and what a network stuck at chance level does: its loss against
+  ln(classes), its predictions, its gradient norms and activation statistics through the depth, an ablation;
+* training plots (chapter 6) -- learning curves, confusion matrix, per-class accuracy, misclassified images.
+
+The numbers behind the chapter 6 plots (``confusion_matrix``, ``per_class_accuracy``) come from
+``vgg_helpers.diagnostics``.
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+import math as _math
+from typing import Any, Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-# --- architecture plots ---
-__all__ = ["plot_param_split", "plot_receptive_fields", "plot_shape_trace"]
+from .diagnostics import _as_int_array, confusion_matrix, per_class_accuracy
 
+__all__ = [
+    # architecture plots (chapters 1-4)
+    "plot_param_split", "plot_receptive_fields", "plot_shape_trace",
+    # diagnostic plots (chapter 5)
+    "plot_image_grid", "plot_class_balance", "plot_loss_curves", "plot_prediction_counts", "plot_gradient_norms",
+    "plot_activation_stats", "plot_ablation", "moving_average",
+    # training plots (chapter 6)
+    "plot_history", "plot_confusion_matrix", "plot_per_class_accuracy", "plot_misclassified",
+]
+
+
+# --- architecture plots (chapters 1-4) ---
+# Where the parameters live, which input pixels a stack of convolutions sees, and the shapes through the network.
 
 def plot_param_split(counts: Mapping[str, object], ax: Optional[Axes] = None) -> Axes:
     """Stacked bars: parameters (millions) in convolutions, batch norm and fully connected layers, per model.
 
     Args:
         counts: label -> ``ParamCount`` (anything with ``conv``, ``batch_norm`` and ``fc`` attributes),
-            e.g. ``{"A (vgg11)": count_params("vgg11"), ...}``.
+            e.g. ``{"A (vgg11)": params_from_config("vgg11"), ...}``.
         ax: axes to draw on; a new figure when ``None``.
     Returns:
         The axes. Bars are stacked bottom-up conv, (batch norm, only when some model has it), FC; the FC share
         of each model is written above its bar.
     """
     if not counts:
-        raise ValueError("counts is empty: pass a dict such as {'vgg11': count_params('vgg11')}")
+        raise ValueError("counts is empty: pass a dict such as {'vgg11': params_from_config('vgg11')}")
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4))
     labels = list(counts)
@@ -124,223 +144,9 @@ def plot_shape_trace(rows: Sequence[object], axes: Optional[Sequence[Axes]] = No
     return axes[0].figure
 
 
-# --- training plots (chapter 6) ---
-# Learning curves of one or several runs, and where a trained classifier goes wrong: confusion matrix, per-class
-# accuracy and a grid of misclassified images. Inputs are plain data (histories, label arrays, uint8 images).
-from typing import Any
-
-__all__ += ["plot_history", "confusion_matrix", "plot_confusion_matrix", "per_class_accuracy",
-            "plot_per_class_accuracy", "plot_misclassified"]
-
-
-def _as_int_array(values: Any, name: str) -> np.ndarray:
-    """A 1-D int64 NumPy array from a list, NumPy array or (CPU or GPU) torch tensor."""
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (one class index per image); got shape {arr.shape}")
-    return arr.astype(np.int64)
-
-
-def plot_history(histories: Mapping[str, Any], axes: Optional[Sequence[Axes]] = None) -> Figure:
-    """Learning curves of one or more runs: loss (left) and accuracy (right) per epoch.
-
-    Args:
-        histories: label -> a ``training.History`` (anything with ``epoch``, ``train_loss``, ``train_acc``,
-            ``val_loss`` and ``val_acc`` lists), e.g. ``{"plain (chapter 5)": failed, "batch norm": fixed}``.
-            Validation values that are ``None`` (a run without a validation set) are left out.
-        axes: two axes (loss, accuracy); a new figure when ``None``.
-    Returns:
-        The figure. Each run has one colour; training curves are solid, validation curves dashed (labels
-        ``"<run> train"`` and ``"<run> val"``). Accuracy is in percent; the dotted line is chance (10%).
-    """
-    if not histories:
-        raise ValueError("histories is empty: pass a dict such as {'batch norm': history}")
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    if len(axes) != 2:
-        raise ValueError(f"need two axes (loss, accuracy); got {len(axes)}")
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (label, h) in enumerate(histories.items()):
-        if not h.epoch:
-            raise ValueError(f"history {label!r} has no epochs")
-        color = colors[i % len(colors)]
-        for split, style in (("train", "-"), ("val", "--")):
-            loss, acc = getattr(h, f"{split}_loss"), getattr(h, f"{split}_acc")
-            pts = [(e, lo, a) for e, lo, a in zip(h.epoch, loss, acc) if lo is not None and a is not None]
-            if not pts:
-                continue
-            e, lo, a = (list(v) for v in zip(*pts))
-            marker = "o" if len(e) < 30 else None
-            axes[0].plot(e, lo, style, color=color, marker=marker, markersize=3, label=f"{label} {split}")
-            axes[1].plot(e, [100 * v for v in a], style, color=color, marker=marker, markersize=3,
-                         label=f"{label} {split}")
-    axes[1].axhline(10, color="grey", linestyle=":", linewidth=1)
-    axes[0].set_ylabel("cross-entropy loss (nats)")
-    axes[1].set_ylabel("accuracy (%)")
-    axes[1].set_ylim(0, 100)
-    for ax, title in zip(axes, ("Loss", "Accuracy (dotted: chance)")):
-        ax.set_xlabel("epoch")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8, loc="lower right")
-    return axes[0].figure
-
-
-def confusion_matrix(preds: Any, labels: Any, num_classes: int = 10) -> np.ndarray:
-    """Count how often each true class was predicted as each class.
-
-    Args:
-        preds: predicted class indices (list, array or tensor), e.g. the first output of ``training.predict``.
-        labels: the true class indices, same length.
-        num_classes: number of classes.
-    Returns:
-        An int64 array ``m`` of shape ``(num_classes, num_classes)``: ``m[t, p]`` = images of true class ``t``
-        predicted as ``p``. Rows sum to the number of images per true class; the diagonal holds the hits.
-    """
-    p, t = _as_int_array(preds, "preds"), _as_int_array(labels, "labels")
-    if len(p) != len(t):
-        raise ValueError(f"{len(p)} predictions but {len(t)} labels")
-    for name, arr in (("preds", p), ("labels", t)):
-        if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
-            raise ValueError(f"{name} must lie in 0..{num_classes - 1}; got {arr.min()}..{arr.max()}")
-    return np.bincount(t * num_classes + p, minlength=num_classes ** 2).reshape(num_classes, num_classes)
-
-
-def per_class_accuracy(preds: Any, labels: Any, num_classes: int = 10) -> np.ndarray:
-    """Fraction of each true class that was classified right (recall per class).
-
-    Args:
-        preds, labels, num_classes: as for ``confusion_matrix``.
-    Returns:
-        A float array of length ``num_classes``; ``nan`` for a class with no images.
-    """
-    m = confusion_matrix(preds, labels, num_classes)
-    totals = m.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(totals > 0, np.diag(m) / np.maximum(totals, 1), np.nan)
-
-
-def plot_confusion_matrix(preds: Any, labels: Any, classes: Sequence[str], normalize: bool = True,
-                          ax: Optional[Axes] = None) -> Figure:
-    """Draw the confusion matrix as a heat map with the value written in every cell.
-
-    Args:
-        preds, labels: predicted and true class indices.
-        classes: class names, in index order (their number sets ``num_classes``).
-        normalize: show each row as percent of its true class (rows sum to 100); ``False`` shows counts.
-        ax: axes to draw on; a new figure when ``None``.
-    Returns:
-        The figure: rows are true classes, columns predicted classes.
-    """
-    m = confusion_matrix(preds, labels, len(classes))
-    if normalize:
-        shown = 100 * m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-        fmt, unit = "{:.0f}", "% of the true class"
-    else:
-        shown, fmt, unit = m, "{:d}", "images"
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 6.5))
-    im = ax.imshow(shown, cmap="Blues")
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=unit)
-    threshold = shown.max() / 2 if shown.size else 0
-    for (t, p), v in np.ndenumerate(shown):
-        ax.text(p, t, fmt.format(v), ha="center", va="center", fontsize=8,
-                color="white" if v > threshold else "black")
-    ax.set_xticks(range(len(classes)))
-    ax.set_xticklabels(classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)))
-    ax.set_yticklabels(classes)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(f"Confusion matrix ({int(m.sum()):,} images)")
-    return ax.figure
-
-
-def plot_per_class_accuracy(preds: Any, labels: Any, classes: Sequence[str], ax: Optional[Axes] = None) -> Figure:
-    """Horizontal bars: accuracy of every class, with the overall accuracy as a vertical line.
-
-    Args:
-        preds, labels: predicted and true class indices.
-        classes: class names, in index order.
-        ax: axes to draw on; a new figure when ``None``.
-    Returns:
-        The figure; bar lengths are percentages, written at the end of each bar; the title gives the overall
-        accuracy.
-    """
-    acc = 100 * per_class_accuracy(preds, labels, len(classes))
-    overall = 100 * float(np.mean(_as_int_array(preds, "preds") == _as_int_array(labels, "labels")))
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
-    y = np.arange(len(classes))
-    ax.barh(y, np.nan_to_num(acc), color="tab:blue")
-    for i, a in enumerate(acc):
-        ax.text((0 if np.isnan(a) else a) + 1, i, "n/a" if np.isnan(a) else f"{a:.1f}%", va="center", fontsize=8)
-    ax.axvline(overall, color="tab:red", linestyle="--", linewidth=1, label=f"overall {overall:.1f}%")
-    ax.set_yticks(y)
-    ax.set_yticklabels(classes)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 105)
-    ax.set_xlabel("accuracy (%)")
-    ax.set_title(f"Accuracy per class (dashed line: overall, {overall:.1f}%)")
-    return ax.figure
-
-
-def plot_misclassified(images: Any, preds: Any, labels: Any, classes: Sequence[str], n: int = 24,
-                       ncols: int = 8, seed: Optional[int] = None) -> Figure:
-    """A grid of ``n`` images whose prediction is wrong, titled with the true and predicted class.
-
-    Args:
-        images: uint8 images ``(N, 3, H, W)`` (tensor or array), in the same order as ``preds`` / ``labels``
-            (e.g. ``data.test_images``); float images in ``[0, 1]`` are accepted too.
-        preds, labels: predicted and true class indices.
-        classes: class names, in index order.
-        n: at most this many images are shown.
-        ncols: images per row.
-        seed: show ``n`` mistakes drawn at random with this seed (in their original order) instead of the first
-            ``n``; useful when the images are sorted by class.
-    Returns:
-        The figure; each panel's title reads ``"true\\n→ predicted"``. With no mistakes it says so.
-    """
-    p, t = _as_int_array(preds, "preds"), _as_int_array(labels, "labels")
-    imgs = images.detach().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)
-    if imgs.ndim != 4 or imgs.shape[1] not in (1, 3):
-        raise ValueError(f"images must be shaped (N, 3, H, W); got {imgs.shape}")
-    if not len(imgs) == len(p) == len(t):
-        raise ValueError(f"{len(imgs)} images, {len(p)} predictions and {len(t)} labels: they must match")
-    wrong = np.flatnonzero(p != t)
-    if seed is not None and len(wrong) > n:
-        wrong = np.sort(np.random.default_rng(seed).choice(wrong, size=n, replace=False))
-    wrong = wrong[:n]
-    if len(wrong) == 0:
-        fig, ax = plt.subplots(figsize=(4, 1))
-        ax.axis("off")
-        ax.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
-        return fig
-    rows = -(-len(wrong) // ncols)
-    fig, axes = plt.subplots(rows, ncols, figsize=(1.4 * ncols, 1.75 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, wrong):
-        img = imgs[i].transpose(1, 2, 0)
-        ax.imshow(img if img.shape[2] == 3 else img[..., 0], cmap=None if img.shape[2] == 3 else "gray")
-        ax.set_title(f"{classes[t[i]]}\n→ {classes[p[i]]}", fontsize=8)
-    which = "first" if seed is None else "a random"
-    fig.suptitle(f"Misclassified images ({which} {len(wrong)} of {int((p != t).sum())}): true → predicted",
-                 fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
 # --- diagnostic plots (chapter 5) ---
 # The data set, and what a network stuck at chance level does: its loss against ln(classes), its predictions,
 # its gradient norms and activation statistics through the depth, and an ablation of the suspected causes.
-import math as _math
-
-__all__ += ["plot_image_grid", "plot_class_balance", "plot_loss_curves", "plot_prediction_counts",
-            "plot_gradient_norms", "plot_activation_stats", "plot_ablation", "moving_average"]
-
 
 def moving_average(values: Sequence[float], window: int) -> np.ndarray:
     """Trailing moving average (the first points average over what is there so far).
@@ -585,3 +391,163 @@ def plot_ablation(curves: Mapping[str, tuple], accuracies: Mapping[str, float], 
     axes[1].legend(fontsize=8, loc="lower right")
     axes[0].figure.tight_layout()
     return axes[0].figure
+
+
+# --- training plots (chapter 6) ---
+# Learning curves of one or several runs, and where a trained classifier goes wrong: confusion matrix, per-class
+# accuracy and a grid of misclassified images. Inputs are plain data (histories, label arrays, uint8 images).
+
+def plot_history(histories: Mapping[str, Any], axes: Optional[Sequence[Axes]] = None) -> Figure:
+    """Learning curves of one or more runs: loss (left) and accuracy (right) per epoch.
+
+    Args:
+        histories: label -> a ``training.History`` (anything with ``epoch``, ``train_loss``, ``train_acc``,
+            ``val_loss`` and ``val_acc`` lists), e.g. ``{"plain (chapter 5)": failed, "batch norm": fixed}``.
+            Validation values that are ``None`` (a run without a validation set) are left out.
+        axes: two axes (loss, accuracy); a new figure when ``None``.
+    Returns:
+        The figure. Each run has one colour; training curves are solid, validation curves dashed (labels
+        ``"<run> train"`` and ``"<run> val"``). Accuracy is in percent; the dotted line is chance (10%).
+    """
+    if not histories:
+        raise ValueError("histories is empty: pass a dict such as {'batch norm': history}")
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    if len(axes) != 2:
+        raise ValueError(f"need two axes (loss, accuracy); got {len(axes)}")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, h) in enumerate(histories.items()):
+        if not h.epoch:
+            raise ValueError(f"history {label!r} has no epochs")
+        color = colors[i % len(colors)]
+        for split, style in (("train", "-"), ("val", "--")):
+            loss, acc = getattr(h, f"{split}_loss"), getattr(h, f"{split}_acc")
+            pts = [(e, lo, a) for e, lo, a in zip(h.epoch, loss, acc) if lo is not None and a is not None]
+            if not pts:
+                continue
+            e, lo, a = (list(v) for v in zip(*pts))
+            marker = "o" if len(e) < 30 else None
+            axes[0].plot(e, lo, style, color=color, marker=marker, markersize=3, label=f"{label} {split}")
+            axes[1].plot(e, [100 * v for v in a], style, color=color, marker=marker, markersize=3,
+                         label=f"{label} {split}")
+    axes[1].axhline(10, color="grey", linestyle=":", linewidth=1)
+    axes[0].set_ylabel("cross-entropy loss (nats)")
+    axes[1].set_ylabel("accuracy (%)")
+    axes[1].set_ylim(0, 100)
+    for ax, title in zip(axes, ("Loss", "Accuracy (dotted: chance)")):
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8, loc="lower right")
+    return axes[0].figure
+
+
+def plot_confusion_matrix(preds: Any, labels: Any, classes: Sequence[str], normalize: bool = True,
+                          ax: Optional[Axes] = None) -> Figure:
+    """Draw the confusion matrix as a heat map with the value written in every cell.
+
+    Args:
+        preds, labels: predicted and true class indices.
+        classes: class names, in index order (their number sets ``num_classes``).
+        normalize: show each row as percent of its true class (rows sum to 100); ``False`` shows counts.
+        ax: axes to draw on; a new figure when ``None``.
+    Returns:
+        The figure: rows are true classes, columns predicted classes.
+    """
+    m = confusion_matrix(preds, labels, len(classes))
+    if normalize:
+        shown = 100 * m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+        fmt, unit = "{:.0f}", "% of the true class"
+    else:
+        shown, fmt, unit = m, "{:d}", "images"
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 6.5))
+    im = ax.imshow(shown, cmap="Blues")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=unit)
+    threshold = shown.max() / 2 if shown.size else 0
+    for (t, p), v in np.ndenumerate(shown):
+        ax.text(p, t, fmt.format(v), ha="center", va="center", fontsize=8,
+                color="white" if v > threshold else "black")
+    ax.set_xticks(range(len(classes)))
+    ax.set_xticklabels(classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)))
+    ax.set_yticklabels(classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"Confusion matrix ({int(m.sum()):,} images)")
+    return ax.figure
+
+
+def plot_per_class_accuracy(preds: Any, labels: Any, classes: Sequence[str], ax: Optional[Axes] = None) -> Figure:
+    """Horizontal bars: accuracy of every class, with the overall accuracy as a vertical line.
+
+    Args:
+        preds, labels: predicted and true class indices.
+        classes: class names, in index order.
+        ax: axes to draw on; a new figure when ``None``.
+    Returns:
+        The figure; bar lengths are percentages, written at the end of each bar; the title gives the overall
+        accuracy.
+    """
+    acc = 100 * per_class_accuracy(preds, labels, len(classes))
+    overall = 100 * float(np.mean(_as_int_array(preds, "preds") == _as_int_array(labels, "labels")))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    y = np.arange(len(classes))
+    ax.barh(y, np.nan_to_num(acc), color="tab:blue")
+    for i, a in enumerate(acc):
+        ax.text((0 if np.isnan(a) else a) + 1, i, "n/a" if np.isnan(a) else f"{a:.1f}%", va="center", fontsize=8)
+    ax.axvline(overall, color="tab:red", linestyle="--", linewidth=1, label=f"overall {overall:.1f}%")
+    ax.set_yticks(y)
+    ax.set_yticklabels(classes)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("accuracy (%)")
+    ax.set_title(f"Accuracy per class (dashed line: overall, {overall:.1f}%)")
+    return ax.figure
+
+
+def plot_misclassified(images: Any, preds: Any, labels: Any, classes: Sequence[str], n: int = 24,
+                       ncols: int = 8, seed: Optional[int] = None) -> Figure:
+    """A grid of ``n`` images whose prediction is wrong, titled with the true and predicted class.
+
+    Args:
+        images: uint8 images ``(N, 3, H, W)`` (tensor or array), in the same order as ``preds`` / ``labels``
+            (e.g. ``data.test_images``); float images in ``[0, 1]`` are accepted too.
+        preds, labels: predicted and true class indices.
+        classes: class names, in index order.
+        n: at most this many images are shown.
+        ncols: images per row.
+        seed: show ``n`` mistakes drawn at random with this seed (in their original order) instead of the first
+            ``n``; useful when the images are sorted by class.
+    Returns:
+        The figure; each panel's title reads ``"true\\n→ predicted"``. With no mistakes it says so.
+    """
+    p, t = _as_int_array(preds, "preds"), _as_int_array(labels, "labels")
+    imgs = images.detach().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)
+    if imgs.ndim != 4 or imgs.shape[1] not in (1, 3):
+        raise ValueError(f"images must be shaped (N, 3, H, W); got {imgs.shape}")
+    if not len(imgs) == len(p) == len(t):
+        raise ValueError(f"{len(imgs)} images, {len(p)} predictions and {len(t)} labels: they must match")
+    wrong = np.flatnonzero(p != t)
+    if seed is not None and len(wrong) > n:
+        wrong = np.sort(np.random.default_rng(seed).choice(wrong, size=n, replace=False))
+    wrong = wrong[:n]
+    if len(wrong) == 0:
+        fig, ax = plt.subplots(figsize=(4, 1))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+        return fig
+    rows = -(-len(wrong) // ncols)
+    fig, axes = plt.subplots(rows, ncols, figsize=(1.4 * ncols, 1.75 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        img = imgs[i].transpose(1, 2, 0)
+        ax.imshow(img if img.shape[2] == 3 else img[..., 0], cmap=None if img.shape[2] == 3 else "gray")
+        ax.set_title(f"{classes[t[i]]}\n→ {classes[p[i]]}", fontsize=8)
+    which = "first" if seed is None else "a random"
+    fig.suptitle(f"Misclassified images ({which} {len(wrong)} of {int((p != t).sum())}): true → predicted",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig

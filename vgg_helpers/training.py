@@ -1,152 +1,37 @@
-"""Training engine: device choice, loop, history, checkpoints, budgets."""
+"""The training engine: hyperparameters, the loop, the per-epoch history, evaluation and checkpoints.
+
+Where a run's data comes from is ``vgg_helpers.data``; where it runs is ``vgg_helpers.runtime``; storing and
+reloading whole runs is ``vgg_helpers.runs``.
+"""
 from __future__ import annotations
 
 import importlib.util
 import json
 import math
 import os
-import platform
-import random
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional
 
-import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["pick_device", "describe_runtime", "current_budget", "seed_everything", "atomic_write",
-           "environment_info", "History", "TrainConfig", "TrainingDiverged", "train", "evaluate", "predict",
-           "save_checkpoint", "load_checkpoint"]
+from .files import atomic_write, write_json
+from .runtime import environment_info, pick_device
 
-
-def pick_device(prefer: str | None = None) -> torch.device:
-    """Choose where to train: CUDA, then Apple's MPS, then the CPU.
-
-    Args:
-        prefer: force a device ("cpu", "cuda", "mps"); default: the environment variable ``VGG_BOOK_DEVICE``
-            or the best one available.
-    Returns:
-        A ``torch.device``.
-    """
-    prefer = prefer or os.environ.get("VGG_BOOK_DEVICE")
-    if prefer:
-        return torch.device(prefer)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def describe_runtime() -> torch.device:
-    """Print the Python / torch versions and the device this notebook will use, and return the device.
-
-    In Colab without a GPU it also says how to switch the runtime to one.
-    """
-    device = pick_device()
-    if device.type == "cuda":
-        where = f"cuda ({torch.cuda.get_device_name(device)})"
-    elif device.type == "cpu":
-        where = f"cpu ({os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"
-    else:
-        where = device.type
-    print(f"Python {platform.python_version()} | torch {torch.__version__} | device: {where}")
-    if device.type == "cpu" and "google.colab" in sys.modules:
-        print("No GPU in this Colab runtime: Runtime > Change runtime type > T4 GPU, then run this cell again.")
-    return device
-
-
-# --------------------------------------------------------------------------------------------------
-# Budgets
-# --------------------------------------------------------------------------------------------------
-BUDGETS = ("smoke", "cpu", "gpu")
-
-
-def current_budget(budget: str | None = None) -> str:
-    """The training budget every notebook obeys.
-
-    Args:
-        budget: ``"smoke"`` (seconds, a small subset: what CI runs), ``"cpu"`` (a workshop run on a 2-core
-            laptop, at most ~15 minutes a notebook) or ``"gpu"`` (the full run). Default: the environment
-            variable ``VGG_BOOK_BUDGET``, else ``"gpu"`` when CUDA is available and ``"cpu"`` otherwise.
-    Returns:
-        The budget's name.
-    """
-    budget = budget or os.environ.get("VGG_BOOK_BUDGET") or ("gpu" if torch.cuda.is_available() else "cpu")
-    budget = budget.strip().lower()
-    if budget not in BUDGETS:
-        raise ValueError(f"VGG_BOOK_BUDGET must be one of {', '.join(BUDGETS)}; got {budget!r}")
-    return budget
-
-
-# --------------------------------------------------------------------------------------------------
-# Seeds, atomic files, history
-# --------------------------------------------------------------------------------------------------
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) so a CPU run repeats exactly."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
-    """Write a file so that a crash mid-write leaves the old file (or none), never a half-written one.
-
-    Args:
-        path: destination.
-        write: called with an open file object for a temporary file in the same folder.
-        mode: ``"wb"`` or ``"w"``.
-    Returns:
-        The destination path.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _cpu_name() -> str:
-    """The CPU model (from /proc/cpuinfo on Linux, where platform.processor() is often empty)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment_info(device: torch.device | str | None = None) -> dict:
-    """Hardware and software facts recorded beside every result."""
-    device = torch.device(device) if device is not None else pick_device()
-    info = {"torch": str(torch.__version__), "python": platform.python_version(), "device": device.type,
-            "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads()}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
+__all__ = ["History", "TrainConfig", "TrainingDiverged", "train", "evaluate", "predict", "save_checkpoint",
+           "load_checkpoint", "progress_bars_wanted"]
 
 
 @dataclass
 class History:
     """Per-epoch record of a training run, plus the facts needed to interpret it.
 
-    Lists are aligned by epoch. ``meta`` holds hardware, torch version, budget, data source, seed, config.
+    Lists are aligned by epoch (``val_*`` hold ``None`` where no validation set was given; ``test_*`` are
+    empty unless a test loader was). ``meta`` holds hardware, torch version, budget, data source, seed, config.
     """
 
     epoch: list = field(default_factory=list)       # 1-based epoch numbers
@@ -154,6 +39,8 @@ class History:
     train_acc: list = field(default_factory=list)   # fraction of training images classified right (while training)
     val_loss: list = field(default_factory=list)    # mean cross-entropy on the validation set, nats
     val_acc: list = field(default_factory=list)     # validation accuracy, fraction
+    test_loss: list = field(default_factory=list)   # mean cross-entropy on the test set, nats (only when asked)
+    test_acc: list = field(default_factory=list)    # test accuracy, fraction (benchmarks only: never for tuning)
     lr: list = field(default_factory=list)          # learning rate at the end of the epoch
     time: list = field(default_factory=list)        # wall-clock seconds since the run started, at epoch end
     meta: dict = field(default_factory=dict)
@@ -171,7 +58,7 @@ class History:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the history as JSON, atomically."""
-        return atomic_write(path, lambda f: json.dump(self.to_dict(), f, indent=1), mode="w")
+        return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "History":
@@ -223,15 +110,12 @@ def _lr_factor(cfg: TrainConfig, step: int, total: int) -> float:
 def progress_bars_wanted(progress: bool | None = None) -> bool:
     """Whether ``train`` shows tqdm bars.
 
-    Default (``None``): the environment variable ``VGG_BOOK_PROGRESS`` (``1``/``0``), else bars in a terminal
-    or where notebook widgets (ipywidgets, as in Colab and JupyterLab) can draw them. Elsewhere, e.g. when a
-    notebook is executed to be stored in the book, only the one-line-per-epoch summary is printed.
+    Default (``None``, e.g. ``settings().progress`` unset): bars in a terminal or where notebook widgets
+    (ipywidgets, as in Colab and JupyterLab) can draw them. Elsewhere, e.g. when a notebook is executed to be
+    stored in the book, only the one-line-per-epoch summary is printed.
     """
     if progress is not None:
         return progress
-    env = os.environ.get("VGG_BOOK_PROGRESS")
-    if env in ("0", "1"):
-        return env == "1"
     in_notebook = "ipykernel" in sys.modules
     return importlib.util.find_spec("ipywidgets") is not None if in_notebook else sys.stderr.isatty()
 
@@ -332,7 +216,7 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
           config: TrainConfig | None = None, device: torch.device | str | None = None,
           checkpoint: str | os.PathLike | None = None, progress: bool | None = None,
           on_step: Callable[[nn.Module, int, float], None] | None = None, meta: dict | None = None,
-          **overrides) -> History:
+          test_loader: Iterable | None = None, **overrides) -> History:
     """Train with SGD and cross-entropy, one history row per epoch.
 
     Args:
@@ -347,6 +231,8 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
         on_step: called as ``on_step(model, step, loss)`` after every backward pass, before the update
             (diagnostics read gradients here).
         meta: extra facts to record in ``history.meta`` (data source, budget, ...).
+        test_loader: also evaluated after every epoch, into ``history.test_*``: for benchmarks that time the
+            way to a test accuracy; never choose anything by it.
     Returns:
         The ``History``.
     Raises:
@@ -413,71 +299,21 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
             count += len(y)
             if bars:
                 bar.set_postfix(loss=f"{loss_sum / count:.3f}", acc=f"{correct / count:.3f}")
+        row = dict(epoch=epoch + 1, train_loss=loss_sum / max(1, count), train_acc=correct / max(1, count))
         val_loss, val_acc = evaluate(model, val_loader, device) if val_loader is not None else (None, None)
-        history.append(epoch=epoch + 1, train_loss=loss_sum / max(1, count), train_acc=correct / max(1, count),
-                       val_loss=val_loss, val_acc=val_acc, lr=lr, time=time.perf_counter() - t0)
+        row.update(val_loss=val_loss, val_acc=val_acc)
+        if test_loader is not None:
+            row["test_loss"], row["test_acc"] = evaluate(model, test_loader, device)
+        history.append(**row, lr=lr, time=time.perf_counter() - t0)
         if progress is not False:
             msg = f"epoch {epoch + 1:>3}: train loss {loss_sum / max(1, count):.3f} acc {correct / max(1, count):.3f}"
             if val_loss is not None:
                 msg += f" | val loss {val_loss:.3f} acc {val_acc:.3f}"
+            if test_loader is not None:
+                msg += f" | test acc {row['test_acc']:.3f}"
             print(msg + f" | {history.time[-1]:.0f} s")
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, optimizer, history, epoch + 1, cfg)
     return history
 
 
-# --------------------------------------------------------------------------------------------------
-# Stored reference runs (train_or_load)
-# --------------------------------------------------------------------------------------------------
-REFERENCE_DIR = Path(__file__).with_name("reference_runs")
-
-
-def reference_path(name: str, budget: str) -> Path:
-    """Where the stored history of run ``name`` in ``budget`` lives (shipped inside the package)."""
-    return REFERENCE_DIR / f"{name}-{budget}.json"
-
-
-def load_reference(name: str, budget: str | None = None) -> Optional[History]:
-    """The stored history of a committed run, or ``None`` when that run was not recorded.
-
-    Args:
-        name: run name, e.g. ``"ch6-vgg11-bn"``.
-        budget: ``"cpu"`` or ``"gpu"``; default ``current_budget()``.
-    """
-    path = reference_path(name, current_budget(budget))
-    return History.load(path) if path.exists() else None
-
-
-def train_or_load(name: str, build_model: Callable[[], nn.Module], train_loader: Iterable,
-                  val_loader: Iterable | None = None, config: TrainConfig | None = None,
-                  budget: str | None = None, use_stored: bool | None = None, **train_kwargs) -> tuple[Optional[nn.Module], History]:
-    """Train a run, or show its stored history without retraining.
-
-    Args:
-        name: run name; the stored history is ``reference_path(name, budget)``.
-        build_model: makes a fresh model (only called when training).
-        train_loader, val_loader, config, **train_kwargs: passed to ``train``.
-        budget: default ``current_budget()``; histories are stored per budget.
-        use_stored: load the stored history instead of training (default: environment variable
-            ``VGG_BOOK_USE_STORED=1``). Falls back to training when nothing is stored.
-    Returns:
-        ``(model, history)``; ``model`` is ``None`` when the history was loaded.
-
-    When ``VGG_BOOK_SAVE_REFERENCE=1`` (maintainers, when re-running the committed notebooks) the history of
-    a cpu or gpu run is written to the package's ``reference_runs/`` folder.
-    """
-    budget = current_budget(budget)
-    if use_stored is None:
-        use_stored = os.environ.get("VGG_BOOK_USE_STORED") == "1"
-    if use_stored:
-        stored = load_reference(name, budget)
-        if stored is not None:
-            print(f"Loaded the stored {budget}-budget history of '{name}' (measured on {stored.meta.get('device')}, "
-                  f"torch {stored.meta.get('torch')}); set VGG_BOOK_USE_STORED=0 to train it yourself.")
-            return None, stored
-    model = build_model()
-    meta = {"run": name, "budget": budget, **train_kwargs.pop("meta", {})}
-    history = train(model, train_loader, val_loader, config, meta=meta, **train_kwargs)
-    if os.environ.get("VGG_BOOK_SAVE_REFERENCE") == "1" and budget != "smoke":
-        history.save(reference_path(name, budget))
-    return model, history

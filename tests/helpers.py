@@ -1,0 +1,34 @@
+"""Small synthetic data shared by the tests (no files, seconds to train on)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vgg_helpers import build_vgg
+from vgg_helpers.data import CIFAR10, TensorLoader
+
+
+def tiny_cifar(n_train: int = 300, n_test: int = 100) -> CIFAR10:
+    """A learnable synthetic CIFAR-10: the class is the image's brightness band."""
+    g = torch.Generator().manual_seed(0)
+
+    def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.arange(n) % 10
+        x = (y.view(n, 1, 1, 1) * 25 + torch.randint(0, 20, (n, 3, 32, 32), generator=g)).to(torch.uint8)
+        return x, y
+
+    return CIFAR10(*make(n_train), *make(n_test), source="synthetic test data")
+
+
+def tiny_model(seed: int = 0) -> nn.Module:
+    """A batch-norm VGG-11 at 1/8 width with the CIFAR head, seeded."""
+    torch.manual_seed(seed)
+    return build_vgg("vgg11", head="cifar", input_size=32, num_classes=10, batch_norm=True, width=0.125)
+
+
+def toy_loaders(n: int = 96, batch_size: int = 32) -> tuple[TensorLoader, TensorLoader]:
+    """Training (shuffled, augmented) and evaluation loaders over ``tiny_cifar``-style images."""
+    data = tiny_cifar(n, 10)
+    train_loader = TensorLoader(data.train_images, data.train_labels, batch_size=batch_size, shuffle=True,
+                                augment=True, seed=0)
+    return train_loader, TensorLoader(data.train_images, data.train_labels, batch_size=64)

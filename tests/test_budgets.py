@@ -1,0 +1,47 @@
+"""The chapters' plans: complete for every budget, and every key is one the code accepts."""
+from dataclasses import fields
+
+import pytest
+
+from vgg_helpers.budgets import (BATCH_NORM_RECIPE, CHAPTER5, CHAPTER5_ABLATION, CHAPTER6, CHAPTER7,
+                                 CHAPTER7_LADDER, CHAPTER7_LADDER_RUN, MODEL_KEYS, RECIPE_KEYS, SPEED_KEYS,
+                                 SpeedSettings, pick, split_changes)
+from vgg_helpers.configs import VGGConfig
+from vgg_helpers.models import build_vgg
+from vgg_helpers.training import TrainConfig
+
+
+def test_key_lists_match_the_classes_they_name():
+    assert set(RECIPE_KEYS) == {f.name for f in fields(TrainConfig)}
+    assert set(MODEL_KEYS) == {f.name for f in fields(VGGConfig)}
+    assert set(SPEED_KEYS) == {f.name for f in fields(SpeedSettings)}
+
+
+@pytest.mark.parametrize("table", [CHAPTER5, CHAPTER6, CHAPTER7, CHAPTER7_LADDER_RUN])
+def test_every_budget_has_a_plan(table):
+    assert set(table) == {"smoke", "cpu", "gpu"}
+
+
+def test_plans_build_and_configure():
+    for table in (CHAPTER6, CHAPTER7):
+        for plan in table.values():
+            TrainConfig(epochs=plan.run.epochs, **plan.recipe)
+            VGGConfig(**plan.model)
+    for plan in CHAPTER5.values():
+        TrainConfig(**plan.recipe)
+        build_vgg(**{**plan.model, "width": plan.ablation_width})
+    assert CHAPTER6["cpu"].recipe is CHAPTER7["cpu"].recipe is BATCH_NORM_RECIPE   # one recipe, not copies
+
+
+def test_rungs_are_named_once_and_route_their_changes():
+    for ladder, prefix in ((CHAPTER5_ABLATION, "ch5-"), (CHAPTER7_LADDER, "ch7-")):
+        names = [r.name for r in ladder]
+        assert len(set(names)) == len(names) and all(n.startswith(prefix) for n in names)
+    model, recipe, speed, other = split_changes({"init": "kaiming", "lr": 0.1, "amp": True, "augment": False})
+    assert (model, recipe, speed, other) == ({"init": "kaiming"}, {"lr": 0.1}, {"amp": True}, {"augment": False})
+
+
+def test_pick_names_the_budgets():
+    assert pick(CHAPTER6, "cpu") is CHAPTER6["cpu"]
+    with pytest.raises(ValueError, match="smoke, cpu, gpu"):
+        pick(CHAPTER6, "tpu")

@@ -1,0 +1,87 @@
+"""Stored reference runs: the store policies of train_or_load, RunResult, and every stored file."""
+import math
+
+import pytest
+import torch
+
+from tests.helpers import tiny_model, toy_loaders
+from vgg_helpers import runs
+from vgg_helpers.runs import RunResult, StoredRunError, load_run, stored_runs, train_or_load
+from vgg_helpers.training import History, TrainConfig
+
+
+@pytest.fixture
+def store_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "REFERENCE_DIR", tmp_path)
+    return tmp_path
+
+
+def _run(store: str, budget: str = "cpu", **kwargs) -> RunResult:
+    train_loader, val_loader = toy_loaders()
+    return train_or_load("toy", tiny_model, train_loader, val_loader, TrainConfig(epochs=1), budget=budget,
+                         store=store, device="cpu", progress=False, meta={"seed": 0}, **kwargs)
+
+
+def test_record_then_load(store_dir, capsys):
+    trained = _run("record")
+    assert trained.trained and trained.source == "trained here" and (store_dir / "toy-cpu.json").exists()
+    assert trained.history.meta["run"] == "toy" and trained.history.meta["budget"] == "cpu"
+    assert isinstance(trained.model, torch.nn.Module)
+    loaded = _run("load")
+    assert not loaded.trained and loaded.source == "stored run"
+    assert loaded.history.val_acc == trained.history.val_acc
+    assert "Loaded the stored cpu-budget run 'toy'" in capsys.readouterr().out
+    with pytest.raises(StoredRunError, match="holds no weights.*store='train'"):
+        loaded.model
+
+
+def test_train_never_writes_and_load_falls_back_to_training(store_dir):
+    assert _run("train").trained and not list(store_dir.iterdir())
+    assert _run("load").trained                       # nothing stored: it trains
+    assert not list(store_dir.iterdir())
+
+
+def test_smoke_runs_are_never_stored(store_dir):
+    _run("record", budget="smoke")
+    assert not (store_dir / "toy-smoke.json").exists()
+
+
+def test_finish_adds_measurements_before_storing(store_dir):
+    _run("record", finish=lambda model, h: h.meta.update(test_acc=0.5))
+    assert History.load(store_dir / "toy-cpu.json").meta["test_acc"] == 0.5
+
+
+def test_divergence_is_a_result_only_when_allowed(store_dir):
+    def exploding() -> torch.nn.Module:
+        model = tiny_model()
+        with torch.no_grad():
+            model.classifier[0].weight.fill_(float("nan"))
+        return model
+
+    train_loader, _ = toy_loaders()
+    with pytest.raises(runs.TrainingDiverged):
+        train_or_load("nan", exploding, train_loader, budget="cpu", store="train", progress=False)
+    result = train_or_load("nan", exploding, train_loader, budget="cpu", store="train", progress=False,
+                           allow_divergence=True)
+    assert "became nan" in result.history.meta["diverged"] and result.model is None
+
+
+def test_unknown_store_policy_is_named():
+    with pytest.raises(ValueError, match="train, load, record"):
+        _run("save")
+
+
+def test_every_stored_run_loads():
+    found = stored_runs()
+    assert len(found) >= 19
+    for stem, path in found.items():
+        name, budget = stem.rsplit("-", 1)
+        result = load_run(name, budget, quiet=True)
+        h = result.history
+        assert h.epoch == list(range(1, len(h.epoch) + 1)) and h.epoch, stem
+        for key in ("train_loss", "train_acc", "val_acc", "lr", "time"):
+            assert len(getattr(h, key)) == len(h.epoch), (stem, key)
+        assert all(v is None or (0 <= v <= 1) for v in h.val_acc + h.test_acc), stem
+        assert all(math.isfinite(v) for v in h.train_loss), stem
+        assert h.meta["run"] == name and h.meta["budget"] == budget, stem
+        assert h.meta.get("test_acc") is None or 0 <= h.meta["test_acc"] <= 1, stem

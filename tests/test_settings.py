@@ -1,0 +1,46 @@
+"""settings(): the one reader of the VGG_* environment variables."""
+import re
+from pathlib import Path
+
+import pytest
+
+from vgg_helpers.settings import DEFAULT_CACHE_DIR, settings
+
+
+def test_unset_means_defaults():
+    s = settings({})
+    assert (s.budget, s.device, s.data_dir, s.store, s.progress) == (None, None, None, None, None)
+    assert s.cache_dir == DEFAULT_CACHE_DIR
+
+
+def test_every_variable_is_read():
+    s = settings({"VGG_BOOK_BUDGET": " CPU ", "VGG_BOOK_DEVICE": "cpu", "VGG_DATA_DIR": "/data/cifar",
+                  "VGG_CACHE_DIR": "/tmp/c", "VGG_BOOK_USE_STORED": "1", "VGG_BOOK_PROGRESS": "0"})
+    assert (s.budget, s.device, s.data_dir, s.store, s.progress) == ("cpu", "cpu", "/data/cifar", "load", False)
+    assert s.cache_dir == Path("/tmp/c")
+    assert settings({"VGG_BOOK_USE_STORED": "0"}).store == "train"
+    assert settings({"VGG_BOOK_SAVE_REFERENCE": "1"}).store == "record"
+
+
+@pytest.mark.parametrize("env, match", [
+    ({"VGG_BOOK_BUDGET": "huge"}, "VGG_BOOK_BUDGET must be one of smoke, cpu, gpu"),
+    ({"VGG_BOOK_PROGRESS": "yes"}, "VGG_BOOK_PROGRESS must be 0 or 1"),
+    ({"VGG_BOOK_USE_STORED": "1", "VGG_BOOK_SAVE_REFERENCE": "1"}, "contradict"),
+])
+def test_bad_values_are_named(env, match):
+    with pytest.raises(ValueError, match=match):
+        settings(env)
+
+
+def test_reads_os_environ_by_default(monkeypatch):
+    monkeypatch.setenv("VGG_BOOK_BUDGET", "gpu")
+    assert settings().budget == "gpu"
+
+
+def test_no_other_module_reads_the_environment():
+    # the one place: settings.py (the notebooks' setup cell reads two install variables before the package exists)
+    root = Path(__file__).resolve().parents[1]
+    pattern = re.compile(r"os\.environ|getenv|putenv")
+    files = [*(root / "vgg_helpers").glob("*.py"), *(root / "bench").glob("*.py")]
+    readers = sorted(p.name for p in files if pattern.search(p.read_text()) and p.name != "settings.py")
+    assert readers == [], f"only vgg_helpers/settings.py may read os.environ; also found in {readers}"

@@ -1,0 +1,1 @@
+"""Book maintenance scripts (not part of vgg_helpers)."""

@@ -1,0 +1,160 @@
+"""Stored reference runs: train a run, or show its stored history without retraining (``train_or_load``).
+
+The histories of the committed cpu-budget runs ship inside the package (``reference_runs/<name>-<budget>.json``)
+so that a chapter can show what a long run measured without making the reader wait for it. What happens to a
+run is one explicit argument, ``store``:
+
+* ``"train"``  -- train it; nothing is written;
+* ``"load"``   -- show the stored history when there is one (else train);
+* ``"record"`` -- train it and store the history as the new reference (maintainers re-running the book; never
+  in the smoke budget).
+
+Notebooks take it from ``settings().store`` (``VGG_BOOK_USE_STORED`` / ``VGG_BOOK_SAVE_REFERENCE``) or from
+their chapter plan's default.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from torch import nn
+
+from .runtime import environment_info
+from .settings import STORE_POLICIES
+from .training import History, TrainConfig, TrainingDiverged, train
+
+__all__ = ["REFERENCE_DIR", "reference_path", "load_reference", "stored_runs", "save_reference", "RunResult",
+           "StoredRunError", "check_store", "load_run", "train_or_load"]
+
+REFERENCE_DIR = Path(__file__).with_name("reference_runs")
+
+
+class StoredRunError(RuntimeError):
+    """A stored run was asked for something that only a trained network has."""
+
+
+def reference_path(name: str, budget: str) -> Path:
+    """Where the stored history of run ``name`` in ``budget`` lives (shipped inside the package)."""
+    return REFERENCE_DIR / f"{name}-{budget}.json"
+
+
+def load_reference(name: str, budget: str) -> Optional[History]:
+    """The stored history of a committed run, or ``None`` when that run was not recorded.
+
+    Args:
+        name: run name, e.g. ``"ch6-vgg11-bn"``.
+        budget: ``"cpu"`` or ``"gpu"``.
+    """
+    path = reference_path(name, budget)
+    return History.load(path) if path.exists() else None
+
+
+def stored_runs() -> dict[str, Path]:
+    """Every stored reference run, as ``{file stem: path}`` (e.g. ``"ch6-vgg11-bn-cpu"``)."""
+    return {p.stem: p for p in sorted(REFERENCE_DIR.glob("*.json"))}
+
+
+def save_reference(history: History, name: str, budget: str) -> Optional[Path]:
+    """Store ``history`` as the reference run ``name`` of ``budget`` (atomically); smoke runs are never stored.
+
+    Returns:
+        The path written, or ``None`` for the smoke budget.
+    """
+    if budget == "smoke":
+        return None
+    return history.save(reference_path(name, budget))
+
+
+@dataclass
+class RunResult:
+    """A run that was trained here or loaded from its stored history; notebooks read it the same way.
+
+    Attributes:
+        name: the run's name.
+        history: the per-epoch record (``history.meta`` holds test accuracy and timings where measured).
+        trained: ``True`` when trained in this session, ``False`` when loaded.
+    """
+
+    name: str
+    history: History
+    trained: bool
+    _model: Optional[nn.Module] = None
+
+    @property
+    def model(self) -> nn.Module:
+        """The trained network of a run trained in this session (``None`` if it diverged); a stored run raises."""
+        if not self.trained:
+            raise StoredRunError(f"'{self.name}' was loaded from its stored history, which holds no weights. Train "
+                                 "it to get the network: store='train' (or VGG_BOOK_USE_STORED=0).")
+        return self._model  # type: ignore[return-value]
+
+    @property
+    def source(self) -> str:
+        """``"trained here"`` or ``"stored run"``: say which, beside a number."""
+        return "trained here" if self.trained else "stored run"
+
+
+def check_store(store: str) -> str:
+    """``store`` if it is one of ``STORE_POLICIES``, else a ``ValueError`` that lists them."""
+    if store not in STORE_POLICIES:
+        raise ValueError(f"store must be one of {', '.join(STORE_POLICIES)}; got {store!r}")
+    return store
+
+
+def load_run(name: str, budget: str, quiet: bool = False) -> Optional[RunResult]:
+    """The stored run ``name`` of ``budget`` as a ``RunResult`` (saying where it came from), or ``None``.
+
+    Args:
+        name, budget: which run.
+        quiet: do not print the one line that says the run was loaded, not trained.
+    """
+    stored = load_reference(name, budget)
+    if stored is None:
+        return None
+    if not quiet:
+        print(f"Loaded the stored {budget}-budget run '{name}' (measured on {stored.meta.get('device')}, "
+              f"torch {stored.meta.get('torch')}); set VGG_BOOK_USE_STORED=0 to train it yourself.")
+    return RunResult(name, stored, trained=False)
+
+
+def train_or_load(name: str, build_model: Callable[[], nn.Module], train_loader: Iterable,
+                  val_loader: Iterable | None = None, config: TrainConfig | None = None, *, budget: str,
+                  store: str = "train", finish: Callable[[nn.Module, History], None] | None = None,
+                  allow_divergence: bool = False, **train_kwargs) -> RunResult:
+    """Train a run, or show its stored history without retraining.
+
+    Args:
+        name: run name; the stored history is ``reference_path(name, budget)``.
+        build_model: makes a fresh, seeded model (only called when training).
+        train_loader: passed to ``train``, as are ``val_loader``, ``config`` and every other keyword argument
+            (``device``, ``progress``, ``on_step``, ``meta``, ...).
+        budget: the budget the run belongs to; histories are stored per budget.
+        store: ``"train"``, ``"load"`` or ``"record"`` (see the module docstring).
+        finish: called as ``finish(model, history)`` after training, before the history is stored: measure
+            what belongs beside the run (test accuracy, step losses) into ``history.meta``.
+        allow_divergence: a loss that becomes NaN is a result (recorded in ``history.meta["diverged"]``, the
+            model is ``None``) instead of an error.
+    Returns:
+        A ``RunResult``.
+    """
+    check_store(store)
+    if store == "load":
+        stored = load_run(name, budget)
+        if stored is not None:
+            return stored
+    model = build_model()
+    meta = {"run": name, "budget": budget, **train_kwargs.pop("meta", {})}
+    try:
+        history = train(model, train_loader, val_loader, config, meta=meta, **train_kwargs)
+    except TrainingDiverged as e:
+        if not allow_divergence:
+            raise
+        device = train_kwargs.get("device") or next(model.parameters()).device
+        history = History(meta={**environment_info(device), **meta, "diverged": str(e)})
+        model = None
+    if finish is not None:
+        finish(model, history)
+    if store == "record":
+        save_reference(history, name, budget)
+    return RunResult(name, history, trained=True, _model=model)

@@ -1,0 +1,76 @@
+"""The book's environment variables, read in one place.
+
+Every ``VGG_*`` variable is read by ``settings()`` and nowhere else in ``vgg_helpers``. Notebooks and command
+lines call it once, at the top, and pass what they need on as ordinary arguments; no helper looks at the
+environment behind the caller's back.
+
+* ``VGG_BOOK_BUDGET``: ``smoke`` / ``cpu`` / ``gpu``, how much every training cell does;
+* ``VGG_BOOK_DEVICE``: force a device (``cpu``, ``cuda``, ``mps``); default: the best available;
+* ``VGG_DATA_DIR``: the folder holding CIFAR-10 (python batches or ``train/<class>/`` images);
+* ``VGG_CACHE_DIR``: downloads and decoded-image caches (default ``~/.cache/vgg-from-scratch``);
+* ``VGG_BOOK_USE_STORED``: ``1`` shows the stored reference runs instead of training, ``0`` trains;
+* ``VGG_BOOK_SAVE_REFERENCE``: ``1`` trains and stores each run as the new reference (maintainers);
+* ``VGG_BOOK_PROGRESS``: ``1`` / ``0`` forces progress bars on or off.
+
+(The notebooks' setup cell also reads ``VGG_BOOK_FORCE_INSTALL`` and ``VGG_BOOK_INSTALL_SOURCE``, before
+``vgg_helpers`` is installed.)
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+__all__ = ["Settings", "settings", "STORE_POLICIES", "DEFAULT_CACHE_DIR"]
+
+# What train_or_load does with a run (see vgg_helpers.runs): train it; show its stored history when there is
+# one; or train it and store the history as the new reference (maintainers re-running the book).
+STORE_POLICIES = ("train", "load", "record")
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "vgg-from-scratch"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the environment asks for; ``None`` means "not set: use the default"."""
+
+    budget: Optional[str]      # VGG_BOOK_BUDGET, lower-cased
+    device: Optional[str]      # VGG_BOOK_DEVICE
+    data_dir: Optional[str]    # VGG_DATA_DIR
+    cache_dir: Path            # VGG_CACHE_DIR, else ~/.cache/vgg-from-scratch
+    store: Optional[str]       # "load" / "train" (VGG_BOOK_USE_STORED=1/0) or "record" (VGG_BOOK_SAVE_REFERENCE=1)
+    progress: Optional[bool]   # VGG_BOOK_PROGRESS=1/0
+
+
+def _flag(env: Mapping[str, str], name: str) -> Optional[bool]:
+    value = env.get(name, "").strip()
+    if value == "":
+        return None
+    if value not in ("0", "1"):
+        raise ValueError(f"{name} must be 0 or 1; got {value!r}. Unset it for the default.")
+    return value == "1"
+
+
+def settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
+    """Read the book's environment variables (the module docstring lists them).
+
+    Args:
+        environ: the variables to read; default ``os.environ``.
+    Returns:
+        A ``Settings``.
+    Raises:
+        ValueError: a variable holds a value it cannot have; the message names it and the accepted values.
+    """
+    env = os.environ if environ is None else environ
+    budget = env.get("VGG_BOOK_BUDGET", "").strip().lower() or None
+    if budget is not None and budget not in ("smoke", "cpu", "gpu"):
+        raise ValueError(f"VGG_BOOK_BUDGET must be one of smoke, cpu, gpu; got {budget!r}")
+    record, use_stored = _flag(env, "VGG_BOOK_SAVE_REFERENCE"), _flag(env, "VGG_BOOK_USE_STORED")
+    if record and use_stored:
+        raise ValueError("VGG_BOOK_SAVE_REFERENCE=1 (train and store) and VGG_BOOK_USE_STORED=1 (do not train) "
+                         "contradict each other: unset one of them.")
+    store = "record" if record else {True: "load", False: "train", None: None}[use_stored]
+    return Settings(budget=budget, device=env.get("VGG_BOOK_DEVICE", "").strip() or None,
+                    data_dir=env.get("VGG_DATA_DIR", "").strip() or None,
+                    cache_dir=Path(env.get("VGG_CACHE_DIR", "").strip() or DEFAULT_CACHE_DIR).expanduser(),
+                    store=store, progress=_flag(env, "VGG_BOOK_PROGRESS"))
