@@ -40,9 +40,8 @@ def latest(kind: str, results: Path = RESULTS, device: str | None = None) -> tup
 
 
 def _device(r: dict) -> str:
-    """Where a result was measured (older throughput files trained on the CPU and did not say so)."""
-    return r.get("settings", {}).get("device") or ("cpu" if r["kind"] == "throughput" else
-                                                  r["environment"].get("device", "cpu"))
+    """Where a throughput result was measured (older files trained on the CPU and did not say so)."""
+    return r["settings"].get("device", "cpu")
 
 
 def _env(r: dict) -> str:

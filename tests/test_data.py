@@ -1,5 +1,4 @@
 """CIFAR-10 loading (offline folders, download path, clear errors), the split, and the tensor loader."""
-import os
 import pickle
 import urllib.error
 from pathlib import Path
