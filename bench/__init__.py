@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vgg_helpers.data import CIFAR10, load_cifar10
+from vgg_helpers.data import CIFAR10, DataNotFoundError, load_cifar10
 from vgg_helpers.files import write_json
 from vgg_helpers.settings import Settings
 
-__all__ = ["RESULTS_DIR", "save", "add_data_and_out", "load_data"]
+__all__ = ["RESULTS_DIR", "save", "add_data_and_out", "load_data", "count", "fraction"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"   # the same folder wherever the command runs from
 
@@ -34,6 +34,29 @@ def save(result: dict, out_dir: Path = RESULTS_DIR) -> Path:
     return write_json(Path(out_dir) / f"{result['kind']}-{stamp}.json", result)
 
 
+def count(text: str) -> int:
+    """An ``argparse`` type: a whole number >= 1 (``--steps 0`` is refused when parsed, not minutes later)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An ``argparse`` type: a number in (0, 1], such as an accuracy (``0.882``, not ``88.2``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        hint = f" (a fraction: write {value / 100:g} for {value:g}%)" if 1 < value <= 100 else ""
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text}{hint}")
+    return value
+
+
 def add_data_and_out(parser: argparse.ArgumentParser) -> None:
     """The options every benchmark command has: where the data comes from and where results go."""
     parser.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: VGG_DATA_DIR, else download)")
@@ -49,4 +72,7 @@ def load_data(args: argparse.Namespace, env: Settings) -> CIFAR10:
     Returns:
         The data set in memory.
     """
-    return load_cifar10(args.data_dir or env.data_dir, cache_dir=env.cache_dir)
+    try:
+        return load_cifar10(args.data_dir or env.data_dir, cache_dir=env.cache_dir)
+    except DataNotFoundError as e:
+        raise SystemExit(f"error: {e}") from None

@@ -14,7 +14,7 @@ from vgg_helpers.pipelines import measure_pipelines
 from vgg_helpers.runtime import pick_device
 from vgg_helpers.settings import settings
 
-from . import add_data_and_out, load_data, save
+from . import add_data_and_out, count, load_data, save
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -23,13 +23,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="vgg11")
     ap.add_argument("--width", type=float, default=0.5)
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--batch-size", type=count, default=128)
+    ap.add_argument("--steps", type=count, default=30)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--rounds", type=int, default=3, help="mirrored passes over all pipelines to average")
+    ap.add_argument("--rounds", type=count, default=3, help="mirrored passes over all pipelines to average")
     ap.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     ap.add_argument("--num-workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=count, default=None)
     ap.add_argument("--no-amp", dest="amp", action="store_false", help="float32 instead of bfloat16 autocast")
     ap.add_argument("--variants", action="store_true",
                     help="also: in-memory with 1 thread / the other layout / autocast toggled")

@@ -24,7 +24,7 @@ from vgg_helpers.fast import fast_run, first_reaching
 from vgg_helpers.runtime import pick_device
 from vgg_helpers.settings import settings
 
-from . import add_data_and_out, load_data, save
+from . import add_data_and_out, count, fraction, load_data, save
 
 __all__ = ["time_to_accuracy", "main"]
 
@@ -95,10 +95,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     env = settings()
     ap = argparse.ArgumentParser(prog="python -m bench.time_to_accuracy", description=__doc__.splitlines()[0])
     ap.add_argument("--budget", default="cpu", choices=["smoke", "cpu", "gpu"])
-    ap.add_argument("--target", type=float, default=BLOG_POST_TEST_ACCURACY)
-    ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--train-size", type=int, default=None)
-    ap.add_argument("--test-size", type=int, default=None)
+    ap.add_argument("--target", type=fraction, default=BLOG_POST_TEST_ACCURACY)
+    ap.add_argument("--epochs", type=count, default=None)
+    ap.add_argument("--train-size", type=count, default=None)
+    ap.add_argument("--test-size", type=count, default=None)
     ap.add_argument("--width", type=float, default=None)
     ap.add_argument("--no-augment", dest="augment", action="store_false",
                     help="ablation: train without random crop and flip (recorded as its own kind)")

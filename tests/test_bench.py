@@ -87,3 +87,17 @@ def test_report_states_whether_the_cpu_target_was_met(tmp_path, acc, seconds, ve
     assert f"cpu-budget target (>= 90% within 15 min): {verdict}" in text
     assert "### Time to accuracy, gpu budget" in text and "**Not measured**" in text   # no gpu file: says so
     assert "### Ladder, cpu budget" in text                        # read from the stored runs
+
+
+def test_commands_refuse_bad_numbers_when_parsing(capsys):
+    with pytest.raises(SystemExit):
+        tta_cmd.main(["--target", "88.2"])
+    assert "write 0.882 for 88.2%" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        throughput_cmd.main(["--steps", "0"])
+    assert "--steps: expected a whole number >= 1, got 0" in capsys.readouterr().err
+
+
+def test_commands_explain_missing_data_without_a_traceback(tmp_path):
+    with pytest.raises(SystemExit, match=r"error: The data folder .* does not exist"):
+        tta_cmd.main(["--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path)])

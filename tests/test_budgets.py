@@ -45,3 +45,18 @@ def test_pick_names_the_budgets():
     assert pick(CHAPTER6, "cpu") is CHAPTER6["cpu"]
     with pytest.raises(ValueError, match="smoke, cpu, gpu"):
         pick(CHAPTER6, "tpu")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(batch_size=2.5), r"batch_size must be a whole number >= 1; got 2\.5"),
+    (dict(epochs=0), r"epochs must be a whole number >= 1; got 0"),
+    (dict(val_size=-1), r"val_size must be a whole number >= 0"),
+    (dict(train_size="all"), r"train_size must be a whole number >= 1 \(or None for all\); got 'all'"),
+])
+def test_run_budget_refuses_bad_sizes_when_built(kwargs, message):
+    from vgg_helpers.budgets import RunBudget
+
+    with pytest.raises((TypeError, ValueError), match=message):
+        RunBudget(**{**dict(train_size=None, val_size=0, epochs=1, batch_size=8), **kwargs})
+    with pytest.raises(ValueError, match=r"threads must be a whole number >= 1 \(or None for one per core\); got 0"):
+        SpeedSettings(threads=0)

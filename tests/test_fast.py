@@ -64,7 +64,7 @@ def test_fast_run_records_test_accuracy_and_timings():
 
 
 def test_a_diverged_run_has_no_test_accuracy():
-    plan = replace(CHAPTER7["smoke"], recipe={**CHAPTER7["smoke"].recipe, "lr": float("inf")})
+    plan = replace(CHAPTER7["smoke"], recipe={**CHAPTER7["smoke"].recipe, "lr": 1e30})
     h = fast.fast_run("t", tiny_cifar(600), plan, budget="smoke", progress=False).history
     assert h.meta["diverged"] and h.meta["test_acc"] is None and h.meta["test_acc_flip"] is None
 
@@ -134,3 +134,10 @@ def test_stored_cpu_runs_are_the_plans_runs():
     for step in fast.ladder_plans("cpu"):
         if not step.reuse_base:
             _assert_history_matches(step.rung.name, step.plan)
+
+
+def test_fast_run_without_data_says_what_to_pass():
+    with pytest.raises(TypeError, match=r"needs the data set to train 't'.*load_cifar10"):
+        fast.fast_run("t", None, CHAPTER7["smoke"], budget="smoke")
+    with pytest.raises(ValueError, match="empty loader"):
+        fast.test_accuracy(tiny_model(), [])

@@ -85,3 +85,20 @@ def test_every_stored_run_loads():
         assert all(math.isfinite(v) for v in h.train_loss), stem
         assert h.meta["run"] == name and h.meta["budget"] == budget, stem
         assert h.meta.get("test_acc") is None or 0 <= h.meta["test_acc"] <= 1, stem
+
+
+def test_train_or_load_refuses_a_model_where_a_builder_belongs_and_bad_names():
+    train_loader, _ = toy_loaders()
+    with pytest.raises(TypeError, match="build_model must be a function.*got VGG"):
+        train_or_load("r", tiny_model(), train_loader, budget="smoke")
+    with pytest.raises(ValueError, match="file-name-safe label.*got '../x'"):
+        train_or_load("../x", tiny_model, train_loader, budget="smoke")
+    with pytest.raises(ValueError, match="budget must be one of smoke, cpu, gpu; got 'CPU '"):
+        train_or_load("r", tiny_model, train_loader, budget="CPU ")
+
+
+def test_a_damaged_stored_run_names_its_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "REFERENCE_DIR", tmp_path)
+    (tmp_path / "r-cpu.json").write_text('{"epoch": [1')
+    with pytest.raises(ValueError, match=r"r-cpu\.json is not valid JSON"):
+        runs.load_run("r", "cpu")

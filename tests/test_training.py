@@ -67,7 +67,7 @@ def test_resume_gives_the_history_of_a_run_that_never_stopped(tmp_path):
 def test_corrupt_checkpoint_is_explained(tmp_path):
     ckpt = tmp_path / "bad.pt"
     ckpt.write_bytes(b"garbage")
-    with pytest.raises(RuntimeError, match="Delete it"):
+    with pytest.raises(RuntimeError, match="damaged or not a PyTorch file.*left as it is"):
         load_checkpoint(ckpt, tiny_model())
 
 

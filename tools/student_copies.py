@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "student", help="output folder (default: student/)")
     ap.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
     args = ap.parse_args(argv)
+    missing = [str(n) for n in args.notebooks if not n.is_file()]
+    if missing:
+        ap.error(f"no such notebook: {', '.join(missing)} (give paths such as notebooks/01-architecture-table.ipynb)")
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     status = 0
     for target, hidden in write_student_copies(notebooks, args.out).items():

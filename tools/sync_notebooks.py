@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="only report notebooks that are out of date")
     ap.add_argument("paths", nargs="*", type=Path)
     args = ap.parse_args(argv)
+    missing = [str(n) for n in args.paths if not n.is_file()]
+    if missing:
+        ap.error(f"no such notebook: {', '.join(missing)} (give paths such as notebooks/01-architecture-table.ipynb)")
     paths = args.paths or sorted((ROOT / "notebooks").glob("*.ipynb"))
     stale = []
     for p in paths:

@@ -7,6 +7,7 @@ Modules, one per concern (the most used names are re-exported here; the rest are
 * ``settings``    -- the book's ``VGG_*`` environment variables, read in this one place;
 * ``runtime``     -- device, budget, threads, bfloat16 support, seeds and the environment facts of a result;
 * ``files``       -- the atomic writer (nothing is ever left half-written) and JSON on top of it;
+* ``checks``      -- the shared checks of argument values (each refusal names the value, what was expected, the fix);
 * ``budgets``     -- every training chapter's plan per budget (smoke / cpu / gpu), as plain data;
 * ``data``        -- CIFAR-10 online or offline, in memory, and ``make_loaders``: every chapter's loaders;
 * ``training``    -- the engine: ``TrainConfig``, ``train``, ``History``, evaluation, checkpoints;

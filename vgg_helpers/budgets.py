@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from .checks import whole_number
+
 __all__ = ["RunBudget", "SpeedSettings", "ChapterPlan", "FailurePlan", "Rung", "pick", "split_changes",
            "RECIPE_KEYS", "MODEL_KEYS", "SPEED_KEYS", "BLOG_POST_TEST_ACCURACY", "CPU_TARGET_ACCURACY",
            "CPU_TARGET_SECONDS", "CIFAR_BN_MODEL", "BATCH_NORM_RECIPE", "CHAPTER5", "CHAPTER5_ABLATION",
@@ -43,6 +45,12 @@ class RunBudget:
     batch_size: int             # images per optimiser step
     test_size: Optional[int] = None  # test images evaluated (None = all 10,000)
 
+    def __post_init__(self) -> None:
+        for name, minimum in (("val_size", 0), ("epochs", 1), ("batch_size", 1)):
+            object.__setattr__(self, name, whole_number(name, getattr(self, name), minimum))
+        for name in ("train_size", "test_size"):
+            object.__setattr__(self, name, whole_number(name, getattr(self, name), 1, none_means="all"))
+
 
 @dataclass(frozen=True)
 class SpeedSettings:
@@ -52,6 +60,9 @@ class SpeedSettings:
     channels_last: bool = False      # NHWC memory layout for images and conv weights
     amp: bool = False                # bfloat16 autocast, on CUDA and on CPUs with native bfloat16 (else ignored)
     compile: bool = False            # torch.compile the network (gpu only: on 2 CPU cores it does not pay off)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "threads", whole_number("threads", self.threads, 1, none_means="one per core"))
 
 
 @dataclass(frozen=True)

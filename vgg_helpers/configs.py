@@ -18,8 +18,13 @@ A layer list is a list of entries:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from typing import Sequence, Union
+import difflib
+import numbers
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Sequence, Union
+
+from .checks import choice, flag, real_number, whole_number
 
 LayerSpec = Union[int, tuple, str]
 
@@ -64,6 +69,7 @@ HEADS = ("imagenet", "cifar")
 INITS = ("default", "paper", "kaiming")
 NUM_POOLS = 5          # every config halves the resolution five times: 224 -> 7, 32 -> 1
 FC_WIDTH = 4096        # width of the two hidden fully connected layers (Table 1)
+_WIDTH = "a positive channel multiplier, e.g. 1.0 (the paper's widths) or 0.5"   # what width must be
 
 
 @dataclass(frozen=True)
@@ -82,29 +88,77 @@ class VGGConfig:
     width: float = 1.0          # multiplier on every conv's channel count (1.0 = the paper's 64 ... 512)
 
     def __post_init__(self) -> None:
-        resolve_arch(self.arch)
-        if not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) or self.num_classes < 1:
-            raise ValueError(f"num_classes must be a whole number >= 1 (10 for CIFAR-10, 1000 for ImageNet); "
-                             f"got {self.num_classes!r}")
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}; got {self.head!r}. Use 'cifar' for 32x32 images.")
-        if not isinstance(self.input_size, int) or self.input_size < 32 or self.input_size % 32:
-            raise ValueError(f"input_size must be a multiple of 32 (the five 2x2 max-pools halve it five times), "
-                             f"e.g. 224 for ImageNet or 32 for CIFAR-10; got {self.input_size!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be a probability in [0, 1); got {self.dropout!r}")
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {INITS}; got {self.init!r}")
-        if not self.width > 0:
-            raise ValueError(f"width must be a positive multiplier (1.0 = the paper's widths); got {self.width!r}")
+        # Store plain, canonical values (the key of CONFIGS; int / float / bool, also for NumPy scalars), so that
+        # ``to_dict`` is JSON-ready and two configs that mean the same network compare equal.
+        checked = {
+            "arch": resolve_arch(self.arch),
+            "num_classes": whole_number("num_classes", self.num_classes, 1, "10 for CIFAR-10, 1000 for ImageNet"),
+            "head": choice("head", self.head, HEADS, " Use 'cifar' for 32x32 images."),
+            "input_size": _input_size(self.input_size),
+            "batch_norm": flag("batch_norm", self.batch_norm),
+            "dropout": real_number("dropout", self.dropout, 0.0, 1.0, high_ok=False,
+                                   expected="a probability in [0, 1), e.g. 0.5"),
+            "softmax": flag("softmax", self.softmax),
+            "init": choice("init", self.init, INITS),
+            "init_std": real_number("init_std", self.init_std, 0.0, expected="a standard deviation >= 0, e.g. 0.01"),
+            "width": real_number("width", self.width, 0.0, low_ok=False, expected=_WIDTH),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
     def replace(self, **changes) -> "VGGConfig":
-        """Return a copy with some fields changed (validated again)."""
+        """Return a copy with some fields changed (validated again).
+
+        Raises:
+            TypeError: a keyword is not a field of ``VGGConfig``.
+            ValueError: a new value is invalid.
+        """
+        _check_fields(changes)
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
         """Return the fields as a plain dict (for JSON histories and checkpoints)."""
         return asdict(self)
+
+
+def _check_fields(changes: dict) -> None:
+    """Refuse keyword arguments that are not fields of ``VGGConfig`` (with the closest field as a hint).
+
+    Args:
+        changes: keyword arguments meant for ``VGGConfig``.
+    Raises:
+        TypeError: a key is not a field name.
+    """
+    names = [f.name for f in fields(VGGConfig)]
+    for key in changes:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"{key!r} is not a VGGConfig field.{hint} Valid fields: {', '.join(names)}.")
+
+
+def _sizes_around(n: int) -> list[int]:
+    """The valid input sizes (multiples of 32) next to ``n``: ``[32, 64]`` for 40, ``[32]`` for 28, ``[64]`` for 64.
+
+    Args:
+        n: an image side, in pixels.
+    Returns:
+        ``[n]`` when ``n`` is valid, else the multiples of 32 just below and above it (only those >= 32).
+    """
+    below = n // 32 * 32
+    if below == n and n >= 32:
+        return [n]
+    return [s for s in (below, below + 32) if s >= 32]
+
+
+def _input_size(value: Any) -> int:
+    expected = ("a multiple of 32 (the five 2x2 max-pools halve it five times), e.g. 224 for ImageNet or 32 for "
+                "CIFAR-10")
+    size = whole_number("input_size", value, 32, fix=f" It must be {expected}.")
+    if size % 32:
+        raise ValueError(f"input_size must be {expected}; got {size} (the nearest valid sizes: "
+                         + " and ".join(map(str, _sizes_around(size))) + ").")
+    return size
 
 
 def valid_names() -> str:
@@ -114,50 +168,79 @@ def valid_names() -> str:
     return f"{readable} (or the paper's column names {letters})"
 
 
+def _squash(name: str) -> str:
+    """A name without case, spaces, '-' and '_': 'A-LRN', 'a_lrn' and 'A LRN' all become 'alrn'."""
+    return re.sub(r"[\s_-]+", "", name).lower()
+
+
+# Every accepted spelling, squashed: the readable names and the paper's letters.
+_ALIASES: dict[str, str] = {**{_squash(n): n for n in CONFIGS}, **{_squash(l): n for n, l in PAPER_NAMES.items()}}
+
+
 def resolve_arch(arch: str) -> str:
     """Turn a readable name or a paper letter into the readable name.
 
+    Case, spaces, ``-`` and ``_`` do not matter: ``"A-LRN"``, ``"a_lrn"`` and ``"vgg11-lrn"`` are all
+    ``"vgg11_lrn"``.
+
     Args:
-        arch: e.g. ``"vgg19"``, ``"E"`` or ``"A-LRN"`` (case-insensitive).
+        arch: e.g. ``"vgg19"``, ``"E"`` or ``"A-LRN"``.
     Returns:
         The key of ``CONFIGS``, e.g. ``"vgg19"``.
     Raises:
         ValueError: the name is not one of Table 1's six columns.
+
+    Example:
+        >>> resolve_arch("A_LRN"), resolve_arch("VGG-16"), resolve_arch("e")
+        ('vgg11_lrn', 'vgg16', 'vgg19')
     """
     if isinstance(arch, str):
-        key = arch.strip().lower().replace("-", "_")
-        if key in CONFIGS:
-            return key
-        for name, letter in PAPER_NAMES.items():
-            if arch.strip().upper() == letter:
-                return name
-    raise ValueError(f"Unknown VGG configuration {arch!r}. Valid names: {valid_names()}.")
+        key = _squash(arch)
+        if key in _ALIASES:
+            return _ALIASES[key]
+        if key.endswith("bn") and key[:-2] in _ALIASES:      # torchvision's vgg16_bn
+            raise ValueError(f"Unknown VGG configuration {arch!r}: batch norm is a separate option, use "
+                             f"arch={_ALIASES[key[:-2]]!r}, batch_norm=True.")
+    raise ValueError(f"Unknown VGG configuration {arch!r}. Valid names: {valid_names()}; case, '-' and '_' "
+                     f"do not matter.")
+
+
+def _positive_int(x: Any) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool) and x > 0
+
+
+def _entry(v: Any) -> Union[LayerSpec, None]:
+    """A layer-list entry in plain form (int, (int, int) pair, "M", "LRN"), or None when it is none of them."""
+    if isinstance(v, str):
+        return v if v in (POOL, LRN) else None
+    if _positive_int(v):
+        return int(v)
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(_positive_int(x) for x in v) and v[1] % 2 == 1:
+        return (int(v[0]), int(v[1]))            # a list pair too: layer lists read back from JSON
+    return None
 
 
 def check_layers(layers: Sequence[LayerSpec]) -> list[LayerSpec]:
-    """Validate a layer list and return it as a list.
+    """Validate a layer list and return it as a list of plain entries.
 
     Args:
-        layers: entries as described in the module docstring.
+        layers: entries as described in the module docstring (NumPy integers and ``[channels, kernel_size]``
+            lists, as read back from JSON, are accepted too).
     Returns:
-        The same entries, as a list.
+        The same entries, as a list of ints, ``(channels, kernel_size)`` tuples, ``"M"`` and ``"LRN"``.
     Raises:
         ValueError: an entry is none of a positive int, a ``(channels, kernel_size)`` pair, ``"M"`` or ``"LRN"``.
     """
     if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
         raise ValueError(f"A layer list must be a list such as [64, 'M', 128, 'M']; got {layers!r}")
-    out = list(layers)
-    for i, v in enumerate(out):
-        ok = (
-            v in (POOL, LRN)
-            or (isinstance(v, int) and not isinstance(v, bool) and v > 0)
-            or (isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool)
-                                                              and x > 0 for x in v) and v[1] % 2 == 1)
-        )
-        if not ok:
+    out = []
+    for i, v in enumerate(layers):
+        entry = _entry(v)
+        if entry is None:
             raise ValueError(
                 f"Layer list entry {i} is {v!r}: expected a positive int (a 3x3 conv's output channels), "
                 f"a (channels, odd kernel_size) pair such as (256, 1), the pool marker 'M' or 'LRN'.")
+        out.append(entry)
     if out.count(POOL) != NUM_POOLS:
         raise ValueError(f"A VGG layer list needs exactly {NUM_POOLS} pool markers 'M' (the classifier expects "
                          f"the input halved five times); got {out.count(POOL)} in {out!r}")
@@ -172,7 +255,12 @@ def layers_for(arch: str, width: float = 1.0) -> list[LayerSpec]:
         width: channel multiplier; 1.0 gives the paper's widths.
     Returns:
         A new layer list.
+    Raises:
+        TypeError: ``width`` is not a number.
+        ValueError: an unknown ``arch``, or a ``width`` that is not positive and finite.
     """
+    width = real_number("width", width, 0.0, low_ok=False, expected=_WIDTH)
+
     def scale(c: int) -> int:
         return max(1, round(c * width))
 

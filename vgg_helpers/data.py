@@ -9,22 +9,26 @@ Where the images come from, in order:
    (default ``~/.cache/vgg-from-scratch``; notebooks pass ``settings().cache_dir``, i.e. ``VGG_CACHE_DIR``).
 
 Decoded image folders are cached as ``.npz`` in ``cache_dir`` (written atomically), so a second load takes
-a second instead of half a minute. ``make_loaders`` turns the data set and a chapter's ``RunBudget`` into the
-training, validation and test loaders: every chapter and benchmark builds its loaders through it.
+a second instead of half a minute. The cache is keyed on every image's name, size and modification time, so a
+replaced image is noticed; a damaged cache is rebuilt, with a warning. ``make_loaders`` turns the data set and a
+chapter's ``RunBudget`` into the training, validation and test loaders: every chapter and benchmark builds its
+loaders through it.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import torch
 
 from .budgets import RunBudget
+from .checks import describe, flag, whole_number
 from .files import atomic_write
 from .settings import DEFAULT_CACHE_DIR
 
@@ -97,12 +101,24 @@ def _read_batches(folder: Path) -> CIFAR10:
                    location=str(folder))
 
 
-def _read_split(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image, UnidentifiedImageError
+def _folder(name: str, value: Any) -> Path:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a folder path (str or pathlib.Path); got {describe(value)}.")
+    return Path(value).expanduser()
 
+
+def _image_files(folder: Path) -> list[os.DirEntry]:
+    """The image files of one class folder, by name; hidden files (e.g. macOS's ``._0001.jpg``) are skipped."""
+    with os.scandir(folder) as entries:
+        return sorted((e for e in entries if not e.name.startswith(".") and e.is_file()
+                       and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES), key=lambda e: e.name)
+
+
+def _list_split(folder: Path) -> list[list[os.DirEntry]]:
+    """The image files of ``train/`` or ``test/``, one list per class in ``CIFAR10_CLASSES`` order, checked."""
     if not folder.is_dir():
         raise DataNotFoundError(f"{folder} is missing: an image-folder copy of CIFAR-10 needs train/ and test/.")
-    found = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    found = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     missing = [c for c in CIFAR10_CLASSES if c not in found]
     extra = [c for c in found if c not in CIFAR10_CLASSES]
     if missing or extra:
@@ -110,46 +126,87 @@ def _read_split(folder: Path) -> tuple[np.ndarray, np.ndarray]:
             f"{folder} must hold exactly the ten CIFAR-10 class folders ({', '.join(CIFAR10_CLASSES)}); "
             + (f"missing: {', '.join(missing)}. " if missing else "")
             + (f"unexpected: {', '.join(extra)}." if extra else ""))
-    images, labels = [], []
-    for label, cls in enumerate(CIFAR10_CLASSES):
-        for path in sorted((folder / cls).iterdir()):
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            try:
-                with Image.open(path) as im:
-                    arr = np.asarray(im.convert("RGB"))
-            except (UnidentifiedImageError, OSError, SyntaxError) as e:
-                raise DataNotFoundError(f"Cannot read image {path}: {e}. Replace or delete the file.") from e
-            if arr.shape != (32, 32, 3):
-                raise DataNotFoundError(f"Image {path} is {arr.shape[1]}x{arr.shape[0]}; CIFAR-10 images are 32x32.")
-            images.append(arr)
-            labels.append(label)
-    if not images:
-        raise DataNotFoundError(f"No images found under {folder}.")
-    return np.stack(images).transpose(0, 3, 1, 2).copy(), np.asarray(labels, dtype=np.int64)
+    files = [_image_files(folder / cls) for cls in CIFAR10_CLASSES]
+    for cls, images in zip(CIFAR10_CLASSES, files):
+        if not images:
+            others = sorted(n for n in os.listdir(folder / cls) if not n.startswith("."))
+            raise DataNotFoundError(
+                f"{folder / cls} holds no images: every class folder of train/ and test/ needs at least one image "
+                f"file ({', '.join(sorted(IMAGE_SUFFIXES))})"
+                + (f"; it holds {len(others)} other file{'s' if len(others) > 1 else ''}, e.g. {others[0]}."
+                   if others else "."))
+    return files
+
+
+def _labels(files: list[list[os.DirEntry]]) -> np.ndarray:
+    return np.repeat(np.arange(len(files), dtype=np.int64), [len(f) for f in files])
+
+
+def _decode(files: list[list[os.DirEntry]]) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    images = []
+    for path in (Path(e.path) for class_files in files for e in class_files):
+        try:
+            with Image.open(path) as im:
+                arr = np.asarray(im.convert("RGB"))
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise DataNotFoundError(f"Cannot read image {path}: {e}. Replace or delete the file.") from e
+        if arr.shape != (32, 32, 3):
+            raise DataNotFoundError(f"Image {path} is {arr.shape[1]}x{arr.shape[0]}; CIFAR-10 images are 32x32.")
+        images.append(arr)
+    return np.stack(images).transpose(0, 3, 1, 2).copy()
+
+
+def _content_key(splits: dict[str, list[list[os.DirEntry]]]) -> str:
+    """A hash of every image's path, size and modification time: an image rewritten in place changes it."""
+    stamp = []
+    for split, files in splits.items():
+        for cls, class_files in zip(CIFAR10_CLASSES, files):
+            for e in class_files:
+                st = e.stat()
+                stamp.append(f"{split}/{cls}/{e.name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("|".join(stamp).encode()).hexdigest()[:16]
+
+
+def _read_cache(cache: Path, expected: dict[str, np.ndarray]) -> Optional[dict[str, np.ndarray]]:
+    """The cached arrays, or ``None`` (after a warning) when the file cannot be read or does not fit the folder."""
+    try:
+        with np.load(cache) as z:
+            arrays = {k: z[k] for k in ("xtr", "ytr", "xte", "yte")}
+        for x, y in (("xtr", "ytr"), ("xte", "yte")):
+            n = len(expected[y])
+            if arrays[x].dtype != np.uint8 or arrays[x].shape != (n, 3, 32, 32):
+                raise ValueError(f"{x} is {arrays[x].dtype} {arrays[x].shape}, expected uint8 {(n, 3, 32, 32)}")
+            if not np.array_equal(arrays[y], expected[y]):
+                raise ValueError(f"{y} does not match the class folders")
+        return arrays
+    except Exception as e:  # BadZipFile, EOFError, ValueError, KeyError, OSError, ...: all mean "rebuild it"
+        warnings.warn(f"The decoded-image cache {cache} cannot be used ({type(e).__name__}: {e}); rebuilding it "
+                      "from the images.", stacklevel=4)
+        return None
 
 
 def _read_image_folder(root: Path, cache_dir: Path) -> CIFAR10:
-    stamp = [str(root.resolve())]
-    for split in ("train", "test"):
-        for cls in sorted((root / split).iterdir()) if (root / split).is_dir() else []:
-            stamp.append(f"{cls.name}:{cls.stat().st_mtime_ns}:{len(os.listdir(cls)) if cls.is_dir() else 0}")
-    key = hashlib.sha256("|".join(stamp).encode()).hexdigest()[:16]
-    cache = cache_dir / f"cifar10-imagefolder-{key}.npz"
+    splits = {split: _list_split(root / split) for split in ("train", "test")}
+    expected = {"ytr": _labels(splits["train"]), "yte": _labels(splits["test"])}
+    root_key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
+    cache = cache_dir / f"cifar10-imagefolder-{root_key}-{_content_key(splits)}.npz"
+    jpeg = any(e.name.lower().endswith((".jpg", ".jpeg")) for f in splits["train"] for e in f)
     source = ("CIFAR-10, JPEG copy (image folder; JPEG compression: accuracies can differ slightly from the "
-              "official data)" if any(root.glob("train/*/*.jpg")) else "CIFAR-10 (image folder)")
-    if cache.exists():
-        with np.load(cache) as z:
-            return CIFAR10(*(torch.from_numpy(z[k]) for k in ("xtr", "ytr", "xte", "yte")), source=source,
-                           location=str(root))
-    xtr, ytr = _read_split(root / "train")
-    xte, yte = _read_split(root / "test")
-    try:
-        _atomic_save_npz(cache, xtr=xtr, ytr=ytr, xte=xte, yte=yte)
-    except OSError:
-        pass  # a read-only cache folder only costs speed
-    return CIFAR10(torch.from_numpy(xtr), torch.from_numpy(ytr), torch.from_numpy(xte), torch.from_numpy(yte),
-                   source=source, location=str(root))
+              "official data)" if jpeg else "CIFAR-10 (image folder)")
+    arrays = _read_cache(cache, expected) if cache.exists() else None
+    if arrays is None:
+        arrays = dict(xtr=_decode(splits["train"]), xte=_decode(splits["test"]), **expected)
+        try:
+            _atomic_save_npz(cache, **arrays)
+            for stale in cache_dir.glob(f"cifar10-imagefolder-{root_key}-*.npz"):   # earlier contents of root
+                if stale != cache:
+                    stale.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only cache folder only costs speed
+    return CIFAR10(*(torch.from_numpy(arrays[k]) for k in ("xtr", "ytr", "xte", "yte")), source=source,
+                   location=str(root))
 
 
 def _download(cache_dir: Path) -> CIFAR10:
@@ -173,19 +230,31 @@ def load_cifar10(data_dir: Optional[str | os.PathLike] = None, download: bool = 
 
     Args:
         data_dir: folder with ``cifar-10-batches-py`` or ``train/<class>/`` + ``test/<class>/`` (notebooks pass
-            ``settings().data_dir``). When it is ``None``, the data set is downloaded.
+            ``settings().data_dir``); ``~`` is expanded. When it is ``None`` (or ``""``), the data set is downloaded.
         download: allow the download (off: raise ``DataNotFoundError`` instead).
-        cache_dir: where downloads and decoded-image caches go; default ``~/.cache/vgg-from-scratch``.
+        cache_dir: where downloads and decoded-image caches go; default ``~/.cache/vgg-from-scratch``. A cache that
+            no longer matches the images (one was replaced) is not used; a damaged one is rebuilt, with a warning.
     Returns:
         A ``CIFAR10`` with uint8 images (N, 3, 32, 32) and int64 labels.
     Raises:
-        DataNotFoundError: no data, no network, a corrupt image, or a missing/extra class folder; the message
-            says which file or folder and what to do.
+        DataNotFoundError: no data, no network, a file or a train/ folder given as ``data_dir``, a corrupt image, a
+            class folder without images, or a missing/extra class folder; the message says which file or folder
+            and what to do.
+        TypeError: ``data_dir`` or ``cache_dir`` is not a path, or ``download`` not a bool.
+        NotADirectoryError: ``cache_dir`` is a file.
     """
-    cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
-    data_dir = data_dir or None
-    if data_dir is not None:
-        root = Path(data_dir).expanduser()
+    cache = _folder("cache_dir", cache_dir) if cache_dir else DEFAULT_CACHE_DIR
+    if cache.exists() and not cache.is_dir():
+        raise NotADirectoryError(f"cache_dir {cache} is a file, not a folder: point cache_dir (VGG_CACHE_DIR) at a "
+                                 "folder (it is created if missing).")
+    download = flag("download", download)
+    if data_dir is not None and not (isinstance(data_dir, str) and data_dir == ""):
+        root = _folder("data_dir", data_dir)
+        if root.is_file():
+            unpack = (f" Unpack it first (tar xzf {root.name}) and point data_dir at the folder it unpacks into."
+                      if root.name.endswith((".tar.gz", ".tgz", ".tar", ".zip")) else "")
+            raise DataNotFoundError(f"{root} is a file, not a folder: data_dir must be the folder that holds "
+                                    f"'cifar-10-batches-py/' or 'train/' and 'test/'.{unpack}")
         if not root.is_dir():
             raise DataNotFoundError(f"The data folder {root} does not exist. {_help_text(cache)}")
         if root.name == "cifar-10-batches-py":
@@ -194,8 +263,18 @@ def load_cifar10(data_dir: Optional[str | os.PathLike] = None, download: bool = 
             return _read_batches(root / "cifar-10-batches-py")
         if (root / "train").is_dir() or (root / "test").is_dir():
             return _read_image_folder(root, cache)
-        raise DataNotFoundError(f"{root} holds neither 'cifar-10-batches-py/' nor 'train/' and 'test/' folders. "
-                                f"{_help_text(cache)}")
+        if any((root / cls).is_dir() for cls in CIFAR10_CLASSES):
+            raise DataNotFoundError(f"{root} holds the class folders itself: it looks like a train/ or test/ "
+                                    f"folder. Point data_dir at the folder above it ({root.parent}), which must hold "
+                                    "both train/ and test/.")
+        if (root / "cifar-10-python.tar.gz").is_file():
+            raise DataNotFoundError(f"{root} holds cifar-10-python.tar.gz but not the folder inside it: unpack it "
+                                    f"there (tar xzf cifar-10-python.tar.gz), then load {root} again.")
+        below = [p for p in sorted(root.iterdir()) if p.is_dir() and ((p / "cifar-10-batches-py").is_dir()
+                                                                      or (p / "train").is_dir())]
+        guess = f" Did you mean {below[0]}?" if below else ""
+        raise DataNotFoundError(f"{root} holds neither 'cifar-10-batches-py/' nor 'train/' and 'test/' folders."
+                                f"{guess} {_help_text(cache)}")
     if (cache / "cifar-10-batches-py").is_dir():
         return _read_batches(cache / "cifar-10-batches-py")
     if not download:
@@ -212,10 +291,19 @@ def split_train_val(num_train: int, val_size: int = 5000, seed: int = 0) -> tupl
         seed: seed of the permutation.
     Returns:
         (train_indices, val_indices), disjoint, together covering ``range(num_train)``.
+    Raises:
+        TypeError: a size or the seed is not a whole number (a fraction such as ``val_size=0.1`` included).
+        ValueError: ``num_train < 1``, or ``val_size`` negative or leaving no training image.
     """
-    if not 0 <= val_size < num_train:
-        raise ValueError(f"val_size must be between 0 and {num_train - 1}; got {val_size}")
-    perm = torch.randperm(num_train, generator=torch.Generator().manual_seed(seed))
+    num_train = whole_number("num_train", num_train, 1)
+    fraction = isinstance(val_size, float) and 0 < val_size < 1
+    val_size = whole_number("val_size", val_size, 0,
+                             fix=" For a fraction of the images, pass round(fraction * num_train)." if fraction else "")
+    if val_size >= num_train:
+        raise ValueError(f"val_size must be between 0 and {num_train - 1} (at least one image must stay for "
+                         f"training); got {val_size}.")
+    seed = whole_number("seed", seed)
+    perm = torch.randperm(num_train, generator=torch.Generator().manual_seed(seed % 2**64))
     return perm[val_size:].sort().values, perm[:val_size].sort().values
 
 
@@ -226,16 +314,64 @@ def random_subset(indices: torch.Tensor, size: Optional[int], seed: int = 0) -> 
     be airplanes.
 
     Args:
-        indices: the indices to choose from (e.g. the training half of ``split_train_val``).
+        indices: the indices to choose from (e.g. the training half of ``split_train_val``); a 1-D integer tensor
+            (a list or range works too).
         size: how many to keep; ``None`` (or at least ``len(indices)``) keeps them all.
         seed: seed of the choice.
     Returns:
         The chosen indices.
+    Raises:
+        TypeError: ``indices`` not integers, or ``size`` / ``seed`` not whole numbers.
+        ValueError: ``indices`` not 1-D, or ``size`` negative.
     """
+    indices = torch.as_tensor(indices)
+    if indices.dtype.is_floating_point or indices.dtype.is_complex or indices.dtype == torch.bool:
+        raise TypeError(f"indices must be integer indices (a 1-D tensor such as torch.arange(n)); got {indices.dtype}.")
+    if indices.dim() != 1:
+        raise ValueError(f"indices must be a 1-D tensor of indices; got shape {tuple(indices.shape)}.")
+    size = whole_number("size", size, 0, none_means="all")
+    seed = whole_number("seed", seed)
     if size is None or size >= len(indices):
         return indices
-    perm = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed))
+    perm = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed % 2**64))
     return indices[perm[:size]].sort().values
+
+
+def _tensor(name: str, value: Any) -> torch.Tensor:
+    if isinstance(value, np.ndarray):
+        return torch.as_tensor(value)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor (or a numpy array); got {describe(value)}.")
+    return value
+
+
+def _check_images(images: torch.Tensor) -> None:
+    shape = tuple(images.shape)
+    if images.dim() != 4 or shape[1] != 3:
+        fix = (" For one image, add the batch dimension: images.unsqueeze(0)." if images.dim() == 3 and shape[0] == 3
+               else " They look like (N, H, W, 3): pass images.permute(0, 3, 1, 2)." if images.dim() == 4
+               and shape[3] == 3 else " For grayscale images, repeat the channel: images.expand(-1, 3, -1, -1)."
+               if images.dim() == 4 and shape[1] == 1 else "")
+        raise ValueError(f"images must have shape (N, 3, H, W): N RGB images, channels first; got {shape}.{fix}")
+    if images.dtype != torch.uint8:
+        fix = (" If yours are floats in [0, 1], pass (images * 255).round().to(torch.uint8)."
+               if images.dtype.is_floating_point else "")
+        raise ValueError(f"images must be uint8 pixel values 0..255 (as load_cifar10 gives them; the loader "
+                         f"normalises them itself); got {images.dtype}.{fix}")
+    if len(images) == 0:
+        raise ValueError("images is empty (0 images): a loader needs at least one image. Check the sizes that "
+                         "chose them (e.g. RunBudget.train_size, test_size).")
+
+
+def _device(device: Any) -> torch.device:
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'mps' or a torch.device; got {describe(device)}.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device='{device}' but this machine has no usable CUDA GPU: use device='cpu' (or "
+                         "vgg_helpers.runtime.pick_device(), which picks what there is).")
+    return device
 
 
 class TensorLoader:
@@ -246,29 +382,45 @@ class TensorLoader:
     the batches an uninterrupted run would.
 
     Args:
-        images: uint8 tensor (N, 3, H, W).
-        labels: int64 tensor (N,).
-        batch_size: images per batch.
+        images: uint8 tensor (N, 3, H, W), N >= 1 (a numpy array works too).
+        labels: integer tensor (N,) of class indices (converted to int64).
+        batch_size: images per batch, a whole number >= 1.
         shuffle: reshuffle every epoch.
         augment: random crop (pad 4, as in the ResNet paper's CIFAR setup) and horizontal flip.
-        seed: base seed for order and augmentation.
+        seed: base seed for order and augmentation (any whole number).
         device: where batches are put (``"cuda"`` moves everything there once).
         drop_last: drop the last incomplete batch (keeps batch-norm statistics stable when training).
         channels_last: return batches in ``torch.channels_last`` memory format.
+    Raises:
+        TypeError: an argument of the wrong type (e.g. ``batch_size=2.5``, float labels, ``shuffle="yes"``).
+        ValueError: images not uint8 (N, 3, H, W) or empty, labels not 1-D or not one per image, ``batch_size < 1``,
+            ``drop_last`` with fewer images than ``batch_size`` (no batch at all), or a device this machine lacks.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128, shuffle: bool = False,
                  augment: bool = False, seed: int = 0, device: str | torch.device = "cpu", drop_last: bool = False,
                  channels_last: bool = False) -> None:
-        if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must be a uint8 tensor (N, 3, H, W); got {images.dtype} {tuple(images.shape)}")
+        images, labels = _tensor("images", images), _tensor("labels", labels)
+        _check_images(images)
+        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+            raise TypeError(f"labels must be integer class indices; got {labels.dtype}. If they hold whole numbers, "
+                            "pass labels.long().")
+        if labels.dim() != 1:
+            one_hot = " If they are one-hot, pass labels.argmax(1)." if labels.dim() == 2 else ""
+            raise ValueError(f"labels must be 1-D (N,), one class index per image; got shape "
+                             f"{tuple(labels.shape)}.{one_hot}")
         if len(images) != len(labels):
-            raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-        self.device = torch.device(device)
+            raise ValueError(f"{len(images)} images but {len(labels)} labels: give one label per image.")
+        batch_size = whole_number("batch_size", batch_size, 1)
+        if drop_last and len(images) < batch_size:
+            raise ValueError(f"drop_last=True with {len(images)} images and batch_size={batch_size} would give no "
+                             f"batches: use a batch_size of at most {len(images)}, or drop_last=False.")
+        seed = whole_number("seed", seed)
+        shuffle, augment, drop_last, channels_last = (flag(name, value) for name, value in (
+            ("shuffle", shuffle), ("augment", augment), ("drop_last", drop_last), ("channels_last", channels_last)))
+        self.device = _device(device)
         self.images = images.to(self.device)
-        self.labels = labels.to(self.device)
+        self.labels = labels.to(self.device, torch.int64)
         self.batch_size, self.shuffle, self.augment, self.seed = batch_size, shuffle, augment, seed
         self.drop_last, self.channels_last = drop_last, channels_last
         self.epoch = 0
@@ -284,8 +436,8 @@ class TensorLoader:
         return len(self.images)
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose which epoch's order and augmentation the next iteration produces."""
-        self.epoch = epoch
+        """Choose which epoch's order and augmentation the next iteration produces (a whole number >= 0)."""
+        self.epoch = whole_number("epoch", epoch, 0)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 3, H, W) -> float32, normalised per channel with the CIFAR-10 mean and std."""
@@ -304,7 +456,7 @@ class TensorLoader:
         return x.gather(3, cols)                                         # (N, 3, H, W)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        gen = torch.Generator().manual_seed((self.seed * 100_003 + self.epoch) % 2**64)
         n = len(self.images)
         order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
         order = order.to(self.device)
@@ -355,17 +507,43 @@ def make_loaders(data: CIFAR10, run: RunBudget, seed: int = 0, augment: bool = F
         eval_batch_size: images per validation / test batch.
         loader_seed: seed of the training batches' order and augmentation (default: ``seed``).
     Returns:
-        A ``Loaders``.
+        A ``Loaders``. A ``train_size`` / ``test_size`` above what the data holds keeps all of it.
+    Raises:
+        TypeError: ``data`` is not a ``CIFAR10``, ``run`` not a ``RunBudget``, or a size or seed not a whole number.
+        ValueError: ``run.val_size`` leaves no training images, fewer training images than ``run.batch_size``
+            remain (no full batch), or a size is out of range.
     """
-    train_idx, val_idx = split_train_val(len(data.train_labels), run.val_size, seed=seed)
-    train_idx = random_subset(train_idx, run.train_size, seed)
-    test_idx = random_subset(torch.arange(len(data.test_labels)), run.test_size, seed)
+    if not isinstance(data, CIFAR10):
+        raise TypeError(f"data must be a CIFAR10 (what load_cifar10 returns); got {describe(data)}.")
+    if not isinstance(run, RunBudget):
+        plan = " Pass plan.run, not the plan." if isinstance(getattr(run, "run", None), RunBudget) else ""
+        raise TypeError(f"run must be a RunBudget (a chapter plan's .run); got {type(run).__name__}.{plan}")
+    n = len(data.train_labels)
+    if n == 0 or len(data.test_labels) == 0:
+        raise ValueError(f"data holds {n} training and {len(data.test_labels)} test images: it needs at least one "
+                         "of each. Load it with load_cifar10.")
+    val_size = whole_number("run.val_size", run.val_size, 0)
+    if val_size >= n:
+        raise ValueError(f"run.val_size={val_size} leaves no training images: the data has {n} training images. "
+                         f"Use a val_size below {n}.")
+    train_size = whole_number("run.train_size", run.train_size, 1, none_means="all")
+    test_size = whole_number("run.test_size", run.test_size, 1, none_means="all")
+    batch_size = whole_number("run.batch_size", run.batch_size, 1)
+    kept = n - val_size if train_size is None else min(train_size, n - val_size)
+    if kept < batch_size:
+        raise ValueError(f"Only {kept} training images are left for this run ({n} in the data, run.val_size={val_size}"
+                         f" held out, run.train_size={train_size}), fewer than run.batch_size={batch_size}: training "
+                         "would get no full batch. Use a smaller batch_size or val_size, or more training images.")
+    eval_batch_size = whole_number("eval_batch_size", eval_batch_size, 1)
+    seed = whole_number("seed", seed)
+    loader_seed = seed if loader_seed is None else whole_number("loader_seed", loader_seed)
+    train_idx, val_idx = split_train_val(n, val_size, seed=seed)
+    train_idx = random_subset(train_idx, train_size, seed)
+    test_idx = random_subset(torch.arange(len(data.test_labels)), test_size, seed)
     common = dict(device=device, channels_last=channels_last)
-    train = TensorLoader(data.train_images[train_idx], data.train_labels[train_idx], run.batch_size, shuffle=True,
-                         augment=augment, seed=seed if loader_seed is None else loader_seed, drop_last=True,
-                         **common)
+    train = TensorLoader(data.train_images[train_idx], data.train_labels[train_idx], batch_size, shuffle=True,
+                         augment=augment, seed=loader_seed, drop_last=True, **common)
     val = (TensorLoader(data.train_images[val_idx], data.train_labels[val_idx], eval_batch_size, **common)
            if len(val_idx) else None)
     test = TensorLoader(data.test_images[test_idx], data.test_labels[test_idx], eval_batch_size, **common)
     return Loaders(train, val, test, train_idx, val_idx, test_idx)
-

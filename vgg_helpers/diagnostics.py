@@ -12,11 +12,15 @@ The figures drawn from these measurements are in ``vgg_helpers.plots``.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+from .checks import flag, whole_number
+from .models import _check_module
 
 __all__ = [
     # shape trace / layer summary (chapter 4)
@@ -58,14 +62,23 @@ def shape_trace(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224),
     Returns:
         A list of ``ShapeRow(name, type, output_shape, params)`` in the order the layers ran. A layer that runs
         twice appears twice.
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
+        ValueError: ``input_size`` is not a shape; or the forward pass fails (unless ``partial``).
     Example:
-        >>> rows = shape_trace(build_vgg("vgg11"))
+        >>> from vgg_helpers import build_vgg
+        >>> rows = shape_trace(build_vgg("vgg11", head="cifar", input_size=32, num_classes=10), (1, 3, 32, 32))
+        >>> rows[0]
+        ShapeRow(name='features.0', type='Conv2d', output_shape=(1, 64, 32, 32), params=1792)
         >>> rows[-1].output_shape
-        (1, 1000)
+        (1, 10)
     """
-    if len(input_size) < 1 or not all(isinstance(n, int) and n > 0 for n in input_size):
-        raise ValueError(f"input_size must be a shape of positive whole numbers such as (1, 3, 224, 224); "
-                         f"got {tuple(input_size)!r}")
+    _check_module(model, "shape_trace")
+    shape = tuple(input_size) if hasattr(input_size, "__iter__") and not isinstance(input_size, (str, bytes)) else ()
+    if not shape or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in shape):
+        raise ValueError(f"input_size must be a shape of positive whole numbers, batch dimension included, such as "
+                         f"(1, 3, 224, 224); got {input_size!r}")
+    input_size = tuple(int(n) for n in shape)
     rows: list[ShapeRow] = []
 
     def hook_for(name: str):
@@ -94,6 +107,21 @@ def shape_trace(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224),
     return rows
 
 
+def _check_rows(rows: Any, where: str) -> list:
+    """The rows of a shape trace as a list; a clear error for a model or for items that are not rows."""
+    if isinstance(rows, nn.Module):
+        raise TypeError(f"{where} expects the rows of a shape trace, not a model: pass "
+                        f"shape_trace(model, (1, 3, 224, 224))")
+    if isinstance(rows, (str, bytes)) or not hasattr(rows, "__iter__"):
+        raise TypeError(f"{where} expects the rows of a shape trace (a list of ShapeRow); got {type(rows).__name__}")
+    rows = list(rows)
+    for i, r in enumerate(rows):
+        if not all(hasattr(r, a) for a in ShapeRow._fields):
+            raise TypeError(f"{where}: row {i} is {r!r:.80}, not a ShapeRow (name, type, output_shape, params); "
+                            f"pass the list that shape_trace returns")
+    return rows
+
+
 def format_shape_trace(rows: Sequence[ShapeRow]) -> str:
     """Format a shape trace as a fixed-width text table with a total line.
 
@@ -101,7 +129,10 @@ def format_shape_trace(rows: Sequence[ShapeRow]) -> str:
         rows: the output of ``shape_trace``.
     Returns:
         A string such as ``"features.0  Conv2d  (1, 64, 224, 224)  1,792"``, one line per row.
+    Raises:
+        TypeError: ``rows`` is not a list of ``ShapeRow`` (a model, say).
     """
+    rows = _check_rows(rows, "format_shape_trace")
     header = ("layer", "type", "output shape", "params")
     body = [(r.name or "(model)", r.type, str(tuple(r.output_shape)), f"{r.params:,}") for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
@@ -126,7 +157,10 @@ def weight_layers_in_order(model: nn.Module) -> list[tuple[str, nn.Module]]:
         model: any module.
     Returns:
         ``[(name, module), ...]``, e.g. ``[("features.0", Conv2d(...)), ..., ("classifier.6", Linear(...))]``.
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
     """
+    _check_module(model, "weight_layers_in_order")
     return [(n, m) for n, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS)]
 
 
@@ -166,7 +200,15 @@ def activation_stats(model: nn.Module, x: torch.Tensor, training: bool = True) -
           units that are switched off for this batch; ``nan`` for a layer with no ReLU after it (the last
           Linear, which outputs the logits);
         * ``relu_mean`` -- mean of that ReLU's output (``nan`` without a ReLU).
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module`` or ``x`` is not a tensor.
+        ValueError: the model has no Conv2d / Linear layer.
     """
+    _check_module(model, "activation_stats")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"activation_stats expects x to be a batch of images as a torch.Tensor, e.g. "
+                        f"next(iter(loader))[0]; got {type(x).__name__}")
+    training = flag("training", training)
     layers = weight_layers_in_order(model)
     if not layers:
         raise ValueError("the model has no Conv2d or Linear layer to record")
@@ -217,9 +259,11 @@ def gradient_norms(model: nn.Module, relative: bool = False) -> dict[str, float]
         ``{layer name: norm}`` in depth order, e.g. ``{"features.0": 0.013, ..., "classifier.6": 0.2}``;
         layers whose weight has no gradient (frozen, or not used in the last forward pass) are left out.
     Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
         ValueError: no weight layer has a gradient (``loss.backward()`` was not called, or ``zero_grad``
             cleared them).
     """
+    _check_module(model, "gradient_norms")
     norms: dict[str, float] = {}
     for name, m in weight_layers_in_order(model):
         g = m.weight.grad
@@ -252,9 +296,8 @@ class GradientRecorder:
     """
 
     def __init__(self, every: int = 10, relative: bool = False) -> None:
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a whole number >= 1; got {every!r}")
-        self.every, self.relative = every, relative
+        self.every = whole_number("every", every, 1, "record gradient norms every this many steps, e.g. 10")
+        self.relative = flag("relative", relative)
         self.loss_steps: list[int] = []
         self.losses: list[float] = []
         self.steps: list[int] = []
@@ -301,24 +344,50 @@ def prediction_counts(predictions: torch.Tensor | Sequence[int], num_classes: in
         num_classes: number of classes.
     Returns:
         ``counts`` with ``counts[c]`` = number of predictions of class ``c``.
+    Raises:
+        ValueError: ``predictions`` are not 1-D whole numbers in ``0 .. num_classes - 1`` (logits, say), or
+            ``num_classes`` is not a whole number >= 1.
     """
-    p = torch.as_tensor(predictions, dtype=torch.long).flatten()
-    if p.numel() and (p.min() < 0 or p.max() >= num_classes):
-        raise ValueError(f"predictions must lie in 0..{num_classes - 1}; got values {p.min().item()}..{p.max().item()}")
-    return torch.bincount(p, minlength=num_classes).tolist()
+    num_classes = _check_num_classes(num_classes)
+    p = _as_int_array(predictions, "predictions", allow_scalar=True)
+    _check_range(p, "predictions", num_classes)
+    return np.bincount(p, minlength=num_classes).tolist()
 
 
 # --- metrics (chapter 6) ---
 # Where a trained classifier goes wrong, from predicted and true class indices (lists, arrays or tensors).
 
-def _as_int_array(values: Any, name: str) -> np.ndarray:
-    """A 1-D int64 NumPy array from a list, NumPy array or (CPU or GPU) torch tensor."""
+def _check_num_classes(num_classes: Any) -> int:
+    return whole_number("num_classes", num_classes, 1, "10 for CIFAR-10")
+
+
+def _as_int_array(values: Any, name: str, allow_scalar: bool = False) -> np.ndarray:
+    """A 1-D int64 NumPy array of class indices from a list, NumPy array or (CPU or GPU) torch tensor."""
     if hasattr(values, "detach"):
         values = values.detach().cpu().numpy()
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values)
+    except ValueError:                      # ragged nested lists
+        arr = np.asarray(values, dtype=object)
+    if allow_scalar and arr.ndim == 0:
+        arr = arr.reshape(1)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (one class index per image); got shape {arr.shape}")
-    return arr.astype(np.int64)
+        hint = ": for logits or probabilities (N, C) pass output.argmax(1)" if arr.ndim == 2 else ""
+        raise ValueError(f"{name} must be 1-D (one class index per image); got shape {arr.shape}{hint}")
+    if arr.dtype.kind in "iub":
+        return arr.astype(np.int64)
+    whole = arr.dtype.kind == "f" and np.isfinite(arr) & (arr == np.round(arr))
+    if arr.dtype.kind == "f" and whole.all():
+        return arr.astype(np.int64)
+    bad = (arr[~whole][0] if arr.dtype.kind == "f" else arr[0]).item()
+    hint = " For logits or probabilities pass output.argmax(1)." if arr.dtype.kind == "f" else ""
+    raise ValueError(f"{name} must be whole class indices such as [3, 0, 7]; got {bad!r} (dtype {arr.dtype}).{hint}")
+
+
+def _check_range(arr: np.ndarray, name: str, num_classes: int) -> None:
+    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+        raise ValueError(f"{name} must lie in 0..{num_classes - 1} (num_classes={num_classes}); "
+                         f"got values {arr.min()}..{arr.max()}")
 
 
 def confusion_matrix(preds: Any, labels: Any, num_classes: int = 10) -> np.ndarray:
@@ -331,13 +400,16 @@ def confusion_matrix(preds: Any, labels: Any, num_classes: int = 10) -> np.ndarr
     Returns:
         An int64 array ``m`` of shape ``(num_classes, num_classes)``: ``m[t, p]`` = images of true class ``t``
         predicted as ``p``. Rows sum to the number of images per true class; the diagonal holds the hits.
+    Raises:
+        ValueError: ``preds`` and ``labels`` differ in length, are not 1-D whole numbers in
+            ``0 .. num_classes - 1``, or ``num_classes`` is not a whole number >= 1.
     """
+    num_classes = _check_num_classes(num_classes)
     p, t = _as_int_array(preds, "preds"), _as_int_array(labels, "labels")
     if len(p) != len(t):
         raise ValueError(f"{len(p)} predictions but {len(t)} labels")
     for name, arr in (("preds", p), ("labels", t)):
-        if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
-            raise ValueError(f"{name} must lie in 0..{num_classes - 1}; got {arr.min()}..{arr.max()}")
+        _check_range(arr, name, num_classes)
     return np.bincount(t * num_classes + p, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
@@ -348,6 +420,8 @@ def per_class_accuracy(preds: Any, labels: Any, num_classes: int = 10) -> np.nda
         preds, labels, num_classes: as for ``confusion_matrix``.
     Returns:
         A float array of length ``num_classes``; ``nan`` for a class with no images.
+    Raises:
+        ValueError: as ``confusion_matrix``.
     """
     m = confusion_matrix(preds, labels, num_classes)
     totals = m.sum(axis=1)

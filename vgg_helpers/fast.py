@@ -99,7 +99,8 @@ def test_accuracy(model: nn.Module, loader: Iterable, device: torch.device | str
     Returns:
         ``{"plain": acc, "flip": acc}`` as fractions.
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = (device if isinstance(device, torch.device) else pick_device(device) if device is not None
+              else next(model.parameters()).device)
     logits = model._logits if isinstance(model, FastModel) else model
     was_training = model.training
     model.eval()
@@ -112,6 +113,8 @@ def test_accuracy(model: nn.Module, loader: Iterable, device: torch.device | str
             flip += ((a + b).argmax(1) == y).sum().item()
             count += len(y)
     model.train(was_training)
+    if count == 0:
+        raise ValueError("test_accuracy() got an empty loader: give it at least one batch of test images.")
     return {"plain": plain / count, "flip": flip / count}
 
 
@@ -148,7 +151,10 @@ def fast_run(name: str, data: CIFAR10, plan: ChapterPlan, *, budget: str, store:
         stored = load_run(name, budget, quiet=quiet)
         if stored is not None:
             return stored
-    device = torch.device(device) if device is not None else pick_device()
+    if not isinstance(data, CIFAR10):
+        raise TypeError(f"fast_run needs the data set to train '{name}' (no stored {budget}-budget run was used); "
+                        f"got {type(data).__name__}. Pass data=load_cifar10(...).")
+    device = device if isinstance(device, torch.device) else pick_device(device)
     speed = plan.speed
     threads = set_threads(speed.threads)
     loaders = make_loaders(data, plan.run, seed=plan.split_seed, augment=plan.augment, device=device,

@@ -10,8 +10,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .configs import (FC_WIDTH, LRN, LRN_PARAMS, NUM_POOLS, POOL, PAPER_NAMES, LayerSpec, VGGConfig,
-                      check_layers, layers_for)
+from .checks import flag, real_number, whole_number
+from .configs import (FC_WIDTH, INITS, LRN, LRN_PARAMS, NUM_POOLS, POOL, LayerSpec, VGGConfig, _check_fields,
+                      _sizes_around, check_layers, layers_for)
 
 __all__ = ["VGG", "make_layers", "init_weights", "build_vgg", "count_parameters",
            "vgg11", "vgg11_lrn", "vgg13", "vgg16_1x1", "vgg16", "vgg19"]
@@ -26,9 +27,13 @@ def make_layers(layers: Sequence[LayerSpec], batch_norm: bool = False, in_channe
         in_channels: channels of the input image (3 for RGB).
     Returns:
         An ``nn.Sequential`` of conv / (batch norm) / ReLU / LRN / max-pool modules.
+    Raises:
+        TypeError: ``batch_norm`` is not a bool, or ``in_channels`` not a whole number.
+        ValueError: a bad layer list (see ``configs.check_layers``), or ``in_channels`` < 1.
     """
+    batch_norm = flag("batch_norm", batch_norm)
+    channels = whole_number("in_channels", in_channels, 1, "3 for RGB images")
     modules: list[nn.Module] = []
-    channels = in_channels
     for v in check_layers(layers):
         if v == POOL:
             modules.append(nn.MaxPool2d(kernel_size=2, stride=2))      # (N, C, H, W) -> (N, C, H/2, W/2)
@@ -55,13 +60,21 @@ class VGG(nn.Module):
         input_size: the input height = width this network is built for (224 or 32, say).
         dropout: drop probability after each FC-4096 layer (imagenet head).
         softmax: append ``nn.Softmax(dim=1)`` to the classifier (outputs probabilities, not logits).
+    Raises:
+        ValueError: ``features`` has no ``Conv2d``, or another argument is invalid (same messages as ``VGGConfig``).
+        TypeError: ``features`` is not an ``nn.Module``.
     """
 
     def __init__(self, features: nn.Sequential, num_classes: int = 1000, head: str = "imagenet",
                  input_size: int = 224, dropout: float = 0.5, softmax: bool = False) -> None:
         super().__init__()
-        # Checks num_classes, head, input_size and dropout with the same messages as VGGConfig.
-        VGGConfig(num_classes=num_classes, head=head, input_size=input_size, dropout=dropout)
+        # Checks num_classes, head, input_size, dropout and softmax with the same messages as VGGConfig.
+        checked = VGGConfig(num_classes=num_classes, head=head, input_size=input_size, dropout=dropout,
+                            softmax=softmax)
+        num_classes, input_size, dropout = checked.num_classes, checked.input_size, checked.dropout
+        if not isinstance(features, nn.Module):
+            raise TypeError(f"features must be an nn.Module such as make_layers([64, 'M', ...]); "
+                            f"got {type(features).__name__}")
         convs = [m for m in features.modules() if isinstance(m, nn.Conv2d)]
         if not convs:
             raise ValueError("features has no Conv2d layer: build it with make_layers([...])")
@@ -105,21 +118,39 @@ class VGG(nn.Module):
                 f"kernel_size // 2 and stride 1, every pool kernel 2 and stride 2.")
 
     def _check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"VGG expects a torch.Tensor of images shaped (N, 3, H, W); got {type(x).__name__}. "
+                            f"Convert it with torch.as_tensor(x, dtype=torch.float32).")
         if x.dim() != 4:
             raise ValueError(f"VGG expects a batch of images shaped (N, 3, H, W); got a tensor of shape "
                              f"{tuple(x.shape)}. For one image use x.unsqueeze(0).")
-        if x.shape[1] != self.features[0].in_channels:
-            raise ValueError(f"VGG expects {self.features[0].in_channels} input channels (RGB); got shape "
+        channels = next(m for m in self.features.modules() if isinstance(m, nn.Conv2d)).in_channels
+        if x.shape[1] != channels:
+            raise ValueError(f"VGG expects {channels} input channels (RGB); got shape "
                              f"{tuple(x.shape)}. Check the channel order is (N, C, H, W).")
+        if not x.is_floating_point():
+            raise TypeError(f"VGG expects floating-point images; got dtype {x.dtype}. Convert uint8 images with "
+                            f"x.float() / 255 (and normalise them as in training).")
         h, w = x.shape[-2:]
-        if (h, w) != (self.input_size, self.input_size):
-            fix = ("build the network for 32x32 images with build_vgg(..., head='cifar', input_size=32, "
-                   "num_classes=10)" if max(h, w) < self.input_size else
-                   f"build the network with input_size={h}")
-            raise ValueError(
-                f"This VGG was built for {self.input_size}x{self.input_size} inputs (its classifier expects "
-                f"{self.classifier[0].in_features} features); got {h}x{w}. Either resize the images to "
-                f"{self.input_size}x{self.input_size} (torchvision.transforms.Resize({self.input_size})) or {fix}.")
+        size = self.input_size
+        if (h, w) == (size, size):
+            return
+        built = (f"This VGG was built for {size}x{size} inputs (its classifier expects "
+                 f"{self.classifier[0].in_features} features); got {h}x{w}.")
+        resize = f"resize the images to {size}x{size} (torchvision.transforms.Resize({size}))"
+        if h != w:
+            raise ValueError(f"{built} VGG needs square inputs: resize or crop them to {size}x{size} "
+                             f"(torchvision.transforms.Resize(({size}, {size})) or CenterCrop({size})).")
+        near = _sizes_around(h)
+        if near != [h]:
+            others = [n for n in near if n != size]
+            fix = (f"Either {resize}, or resize them to {' or '.join(f'{n}x{n}' for n in others)} and build the "
+                   f"network with input_size={others[0]}" if others else resize[0].upper() + resize[1:])
+            raise ValueError(f"{built} {h} is not a valid input size (a multiple of 32: the five max-pools halve it "
+                             f"five times). {fix}.")
+        fix = ("build the network for 32x32 images with build_vgg(..., head='cifar', input_size=32, "
+               "num_classes=10)" if h == 32 and self.head != "cifar" else f"build the network with input_size={h}")
+        raise ValueError(f"{built} Either {resize} or {fix}.")
 
 
 def init_weights(model: nn.Module, scheme: str = "kaiming", std: float = 0.01) -> nn.Module:
@@ -134,9 +165,14 @@ def init_weights(model: nn.Module, scheme: str = "kaiming", std: float = 0.01) -
         std: standard deviation for ``"paper"``.
     Returns:
         The same model, for chaining.
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
+        ValueError: an unknown ``scheme``, or a ``std`` that is not a finite number >= 0.
     """
-    if scheme not in ("default", "paper", "kaiming"):
+    _check_module(model, "init_weights")
+    if scheme not in INITS:
         raise ValueError(f"init scheme must be 'default', 'paper' or 'kaiming'; got {scheme!r}")
+    std = real_number("std", std, 0.0, expected="a standard deviation >= 0, e.g. 0.01")
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             if scheme == "default":
@@ -152,6 +188,15 @@ def init_weights(model: nn.Module, scheme: str = "kaiming", std: float = 0.01) -
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     return model
+
+
+def _check_module(model: object, where: str) -> None:
+    """Refuse anything but an ``nn.Module`` where a model is expected, naming the function and what came instead."""
+    if not isinstance(model, nn.Module):
+        hint = (f" For a configuration name use params_from_config({model!r}).total." if isinstance(model, str)
+                and where == "count_parameters" else "")
+        raise TypeError(f"{where} expects a model (an nn.Module), e.g. build_vgg('vgg11'); got "
+                        f"{type(model).__name__} {model!r:.60}.{hint}")
 
 
 def _vgg(config: VGGConfig) -> VGG:
@@ -171,11 +216,18 @@ def build_vgg(arch: str | VGGConfig = "vgg16", **kwargs) -> VGG:
         arch: a configuration name (``"vgg19"``, ``"E"``, ...) or a ``VGGConfig``.
         **kwargs: ``VGGConfig`` fields, e.g. ``batch_norm=True, head="cifar", input_size=32, num_classes=10``.
     Returns:
-        The model (``model.config`` holds the ``VGGConfig`` it was built from).
+        The model (``model.config`` holds the ``VGGConfig`` it was built from, with the canonical ``arch`` name).
+    Raises:
+        ValueError: an unknown configuration name or an invalid field value; the message names the field.
+        TypeError: a keyword that is not a ``VGGConfig`` field.
     Example:
-        >>> build_vgg("vgg19")(torch.randn(1, 3, 224, 224)).shape
-        torch.Size([1, 1000])
+        >>> model = build_vgg("E", head="cifar", input_size=32, num_classes=10)
+        >>> model.config.arch
+        'vgg19'
+        >>> model(torch.randn(2, 3, 32, 32)).shape
+        torch.Size([2, 10])
     """
+    _check_fields(kwargs)
     config = arch.replace(**kwargs) if isinstance(arch, VGGConfig) else VGGConfig(arch=arch, **kwargs)
     return _vgg(config)
 
@@ -218,7 +270,10 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
         trainable_only: count only parameters with ``requires_grad``.
     Returns:
         The count, e.g. 143,667,240 for ``vgg19()``.
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module`` (for a configuration name use ``params_from_config``).
     """
+    _check_module(model, "count_parameters")
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 

@@ -21,7 +21,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .diagnostics import _as_int_array, confusion_matrix, per_class_accuracy
+from .checks import whole_number
+from .diagnostics import _as_int_array, _check_rows, confusion_matrix, per_class_accuracy
 
 __all__ = [
     # architecture plots (chapters 1-4)
@@ -32,6 +33,30 @@ __all__ = [
     # training plots (chapter 6)
     "plot_history", "plot_confusion_matrix", "plot_per_class_accuracy", "plot_misclassified",
 ]
+
+
+def _mapping(value: Any, name: str, example: str) -> Mapping:
+    """``value`` when it is a non-empty dict-like mapping; else an error that shows the expected form."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a dict such as {example}; got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} is empty: pass a dict such as {example}")
+    return value
+
+
+def _classes(classes: Any) -> list:
+    """The class names as a list; an error for a single string or an empty list."""
+    if isinstance(classes, (str, bytes)) or not hasattr(classes, "__len__") or len(classes) == 0:
+        raise ValueError(f"classes must be a non-empty list of class names, e.g. data.classes; got {classes!r:.80}")
+    return list(classes)
+
+
+def _pair(value: Any, label: Any, what: str) -> tuple:
+    """A ``(steps, values)`` pair, or an error naming the entry."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"entry {label!r} must be a pair ({what}), e.g. (recorder.loss_steps, recorder.losses); "
+                         f"got {value!r:.80}")
+    return tuple(value)
 
 
 # --- architecture plots (chapters 1-4) ---
@@ -47,9 +72,15 @@ def plot_param_split(counts: Mapping[str, object], ax: Optional[Axes] = None) ->
     Returns:
         The axes. Bars are stacked bottom-up conv, (batch norm, only when some model has it), FC; the FC share
         of each model is written above its bar.
+    Raises:
+        TypeError: ``counts`` is not a dict of ``ParamCount``.
+        ValueError: ``counts`` is empty.
     """
-    if not counts:
-        raise ValueError("counts is empty: pass a dict such as {'vgg11': params_from_config('vgg11')}")
+    _mapping(counts, "counts", "{'vgg11': params_from_config('vgg11')}")
+    for label, c in counts.items():
+        if not all(hasattr(c, a) for a in ("conv", "batch_norm", "fc")):
+            raise TypeError(f"counts[{label!r}] must be a ParamCount (with conv, batch_norm and fc), e.g. "
+                            f"params_from_config('vgg11'); got {type(c).__name__}")
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4))
     labels = list(counts)
@@ -84,9 +115,11 @@ def plot_receptive_fields(masks: Mapping[str, object], axes: Optional[Sequence[A
         axes: one axes per mask; a new row of subplots when ``None``.
     Returns:
         The figure. Each panel shows the dependent pixels in dark and gives their bounding box in the title.
+    Raises:
+        TypeError: ``masks`` is not a dict.
+        ValueError: ``masks`` is empty, a mask is not 2-D, or the axes do not match the masks.
     """
-    if not masks:
-        raise ValueError("masks is empty: pass a dict such as {'two 3x3 convs': grad}")
+    _mapping(masks, "masks", "{'two 3x3 convs': grad}")
     if axes is None:
         fig, axes = plt.subplots(1, len(masks), figsize=(3 * len(masks), 3.2), squeeze=False)
         axes = axes[0]
@@ -117,8 +150,11 @@ def plot_shape_trace(rows: Sequence[object], axes: Optional[Sequence[Axes]] = No
     Returns:
         The figure: top panel channels C, bottom panel height H (log scale), one step per layer, with the
         max-pool layers marked.
+    Raises:
+        TypeError: ``rows`` is not a shape trace (a model, say).
+        ValueError: no row has an ``(N, C, H, W)`` output, or ``axes`` is not two axes.
     """
-    maps = [r for r in rows if len(r.output_shape) == 4]
+    maps = [r for r in _check_rows(rows, "plot_shape_trace") if len(r.output_shape) == 4]
     if not maps:
         raise ValueError("no layer with an (N, C, H, W) output in the trace")
     if axes is None:
@@ -156,10 +192,14 @@ def moving_average(values: Sequence[float], window: int) -> np.ndarray:
         window: number of points averaged (1 = unchanged).
     Returns:
         An array as long as ``values``.
+    Raises:
+        TypeError: ``window`` is not a whole number.
+        ValueError: ``window`` < 1, or ``values`` is not 1-D.
     """
+    window = whole_number("window", window, 1, "1 = unchanged")
     v = np.asarray(values, dtype=float)
-    if window < 1:
-        raise ValueError(f"window must be >= 1; got {window}")
+    if v.ndim != 1:
+        raise ValueError(f"values must be 1-D, e.g. the loss of every step; got shape {v.shape}")
     if v.size == 0 or window == 1:
         return v.copy()
     c = np.cumsum(np.insert(v, 0, 0.0))
@@ -180,15 +220,23 @@ def plot_image_grid(images, labels: Sequence[int], classes: Sequence[str], ncols
         fig: figure to draw into; a new one when ``None``.
     Returns:
         The figure (one axes per image, without ticks).
+    Raises:
+        TypeError: ``ncols`` is not a whole number.
+        ValueError: shapes, labels or ``ncols`` that do not fit; the message says which.
     """
+    ncols = whole_number("ncols", ncols, 1, "images per row, e.g. 8")
+    classes = _classes(classes)
     arr = np.asarray(images.detach().cpu() if hasattr(images, "detach") else images)
-    if arr.ndim != 4:
-        raise ValueError(f"images must be (N, 3, H, W) or (N, H, W, 3); got shape {arr.shape}")
+    if arr.ndim != 4 or len(arr) == 0:
+        raise ValueError(f"images must be (N, 3, H, W) or (N, H, W, 3) with N >= 1; got shape {arr.shape}")
     if arr.shape[1] == 3 and arr.shape[-1] != 3:
         arr = arr.transpose(0, 2, 3, 1)
-    labels = [int(v) for v in labels]
+    labels = _as_int_array(labels, "labels").tolist()
     if len(labels) != len(arr):
         raise ValueError(f"{len(arr)} images but {len(labels)} labels")
+    if min(labels) < 0 or max(labels) >= len(classes):
+        raise ValueError(f"labels must lie in 0..{len(classes) - 1} (one per class name); "
+                         f"got {min(labels)}..{max(labels)}")
     nrows = -(-len(arr) // ncols)
     fig = fig or plt.figure(figsize=(1.4 * ncols, 1.55 * nrows))
     for i, (img, lab) in enumerate(zip(arr, labels)):
@@ -210,8 +258,14 @@ def plot_class_balance(labels: Sequence[int], classes: Sequence[str], ax: Option
         title: the axes title.
     Returns:
         The axes, with one bar per class and its count written on it.
+    Raises:
+        ValueError: ``classes`` is empty, or ``labels`` are not class indices in ``0 .. len(classes) - 1``.
     """
-    counts = np.bincount(np.asarray(labels, dtype=int).ravel(), minlength=len(classes))
+    classes = _classes(classes)
+    labels = _as_int_array(labels, "labels")
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"labels must be class indices >= 0; got {labels.min()}")
+    counts = np.bincount(labels, minlength=len(classes))
     if len(counts) != len(classes):
         raise ValueError(f"labels go up to {len(counts) - 1} but there are only {len(classes)} classes")
     if ax is None:
@@ -239,12 +293,18 @@ def plot_loss_curves(curves: Mapping[str, tuple], num_classes: Optional[int] = 1
         title: the axes title.
     Returns:
         The axes: one line per run in the given order, then the chance line (labelled ``ln 10 = 2.303``).
+    Raises:
+        TypeError: ``curves`` is not a dict.
+        ValueError: ``curves`` is empty or holds something other than ``(steps, losses)`` pairs of equal length,
+            or ``num_classes`` / ``smooth`` is not a whole number >= 1.
     """
-    if not curves:
-        raise ValueError("curves is empty: pass {'label': (steps, losses)}")
+    _mapping(curves, "curves", "{'label': (steps, losses)}")
+    if num_classes is not None:
+        num_classes = whole_number("num_classes", num_classes, 1, "10 for CIFAR-10, or None for no chance line")
+    pairs = {label: _pair(curve, label, "steps, losses") for label, curve in curves.items()}
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4))
-    for label, (steps, losses) in curves.items():
+    for label, (steps, losses) in pairs.items():
         if len(steps) != len(losses):
             raise ValueError(f"curve {label!r}: {len(steps)} steps but {len(losses)} losses")
         ax.plot(np.asarray(steps), moving_average(losses, smooth), label=label)
@@ -270,9 +330,12 @@ def plot_prediction_counts(counts: Mapping[str, Sequence[int]], classes: Sequenc
         title: the axes title.
     Returns:
         The axes, one group of bars per class, one colour per entry of ``counts``.
+    Raises:
+        TypeError: ``counts`` is not a dict.
+        ValueError: ``counts`` is empty, ``classes`` is empty, or an entry does not have one count per class.
     """
-    if not counts:
-        raise ValueError("counts is empty")
+    _mapping(counts, "counts", "{'true labels': prediction_counts(labels)}")
+    classes = _classes(classes)
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 3.5))
     k = len(counts)
@@ -302,9 +365,15 @@ def plot_gradient_norms(norms: Mapping[str, Mapping[str, float]], ax: Optional[A
         title: the axes title.
     Returns:
         The axes: x is the weight layer's depth (1 = first conv), y the L2 norm of its weight's gradient.
+    Raises:
+        TypeError: ``norms`` is not a dict of ``{layer name: norm}`` dicts.
+        ValueError: ``norms`` is empty.
     """
-    if not norms:
-        raise ValueError("norms is empty")
+    _mapping(norms, "norms", "{'step 0': gradient_norms(model)}")
+    for label, layer_norms in norms.items():
+        if not isinstance(layer_norms, Mapping):
+            raise TypeError(f"norms[{label!r}] must be a dict layer name -> norm (gradient_norms(model) or one "
+                            f"record of a GradientRecorder); got {type(layer_norms).__name__}")
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4))
     for label, layer_norms in norms.items():
@@ -329,9 +398,16 @@ def plot_activation_stats(stats: Mapping[str, Sequence[Mapping]], axes: Optional
     Returns:
         The figure: left, the standard deviation of each weight layer's output (log scale); right, the
         fraction of units a ReLU switches off (the last layer, without ReLU, is left out).
+    Raises:
+        TypeError: ``stats`` is not a dict of ``activation_stats`` outputs.
+        ValueError: ``stats`` is empty.
     """
-    if not stats:
-        raise ValueError("stats is empty")
+    _mapping(stats, "stats", "{'paper init': activation_stats(model, x)}")
+    for label, rows in stats.items():
+        if isinstance(rows, Mapping) or not all(isinstance(r, Mapping) and {"depth", "std", "zero_frac"} <= set(r)
+                                                for r in rows):
+            raise TypeError(f"stats[{label!r}] must be the list that activation_stats(model, x) returns (dicts with "
+                            f"depth, std and zero_frac)")
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     if len(axes) != 2:
@@ -367,9 +443,21 @@ def plot_ablation(curves: Mapping[str, tuple], accuracies: Mapping[str, float], 
     Returns:
         The figure: left, the smoothed losses with the ln(num_classes) line; right, horizontal bars of the
         accuracies (value written beside each bar) with the chance line.
+    Raises:
+        TypeError: ``curves`` or ``accuracies`` is not a dict.
+        ValueError: ``accuracies`` is empty or not fractions in [0, 1] (percentages, say), or ``num_classes`` is
+            not a whole number >= 1.
     """
-    if not accuracies:
-        raise ValueError("accuracies is empty")
+    _mapping(accuracies, "accuracies", "{'paper init': 0.1}")
+    num_classes = whole_number("num_classes", num_classes, 1, "10 for CIFAR-10")
+    for label, a in accuracies.items():
+        try:
+            v = _math.nan if a is None else float(a)
+        except (TypeError, ValueError):
+            v = -1.0
+        if isinstance(a, (bool, str)) or not (_math.isnan(v) or 0 <= v <= 1):
+            raise ValueError(f"accuracies are fractions in [0, 1] (nan for a run without one); got {a!r} for "
+                             f"{label!r}. Divide percentages by 100.")
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [1.4, 1]})
     if len(axes) != 2:
@@ -408,9 +496,17 @@ def plot_history(histories: Mapping[str, Any], axes: Optional[Sequence[Axes]] = 
     Returns:
         The figure. Each run has one colour; training curves are solid, validation curves dashed (labels
         ``"<run> train"`` and ``"<run> val"``). Accuracy is in percent; the dotted line is chance (10%).
+    Raises:
+        TypeError: ``histories`` is not a dict of ``History`` objects.
+        ValueError: ``histories`` is empty, or a history has no epochs.
     """
-    if not histories:
-        raise ValueError("histories is empty: pass a dict such as {'batch norm': history}")
+    _mapping(histories, "histories", "{'batch norm': history}")
+    needed = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
+    for label, h in histories.items():
+        missing = [a for a in needed if not hasattr(h, a)]
+        if missing:
+            raise TypeError(f"histories[{label!r}] must be a training.History (or have {', '.join(needed)}); "
+                            f"got {type(h).__name__} without {', '.join(missing)}")
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     if len(axes) != 2:
@@ -453,8 +549,11 @@ def plot_confusion_matrix(preds: Any, labels: Any, classes: Sequence[str], norma
         ax: axes to draw on; a new figure when ``None``.
     Returns:
         The figure: rows are true classes, columns predicted classes.
+    Raises:
+        ValueError: ``classes`` is empty, or ``preds`` / ``labels`` are not class indices of it (see
+            ``diagnostics.confusion_matrix``).
     """
-    m = confusion_matrix(preds, labels, len(classes))
+    m = confusion_matrix(preds, labels, len(_classes(classes)))
     if normalize:
         shown = 100 * m / np.maximum(m.sum(axis=1, keepdims=True), 1)
         fmt, unit = "{:.0f}", "% of the true class"
@@ -488,8 +587,10 @@ def plot_per_class_accuracy(preds: Any, labels: Any, classes: Sequence[str], ax:
     Returns:
         The figure; bar lengths are percentages, written at the end of each bar; the title gives the overall
         accuracy.
+    Raises:
+        ValueError: as ``plot_confusion_matrix``.
     """
-    acc = 100 * per_class_accuracy(preds, labels, len(classes))
+    acc = 100 * per_class_accuracy(preds, labels, len(_classes(classes)))
     overall = 100 * float(np.mean(_as_int_array(preds, "preds") == _as_int_array(labels, "labels")))
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
@@ -522,8 +623,21 @@ def plot_misclassified(images: Any, preds: Any, labels: Any, classes: Sequence[s
             ``n``; useful when the images are sorted by class.
     Returns:
         The figure; each panel's title reads ``"true\\n→ predicted"``. With no mistakes it says so.
+    Raises:
+        TypeError: ``n`` / ``ncols`` / ``seed`` that are not whole numbers.
+        ValueError: shapes or lengths that do not match, class indices outside ``classes``, or ``n`` /
+            ``ncols`` / ``seed`` below 1, 1, 0.
     """
+    n = whole_number("n", n, 1, "images shown, e.g. 24")
+    ncols = whole_number("ncols", ncols, 1, "images per row, e.g. 8")
+    if seed is not None:
+        seed = whole_number("seed", seed, 0, "e.g. 0, or None for the first n mistakes")
+    classes = _classes(classes)
     p, t = _as_int_array(preds, "preds"), _as_int_array(labels, "labels")
+    for name, arr in (("preds", p), ("labels", t)):
+        if arr.size and (arr.min() < 0 or arr.max() >= len(classes)):
+            raise ValueError(f"{name} must lie in 0..{len(classes) - 1} (one per class name); "
+                             f"got {arr.min()}..{arr.max()}")
     imgs = images.detach().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)
     if imgs.ndim != 4 or imgs.shape[1] not in (1, 3):
         raise ValueError(f"images must be shaped (N, 3, H, W); got {imgs.shape}")

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Optional
 
 from torch import nn
 
-from .runtime import environment_info
+from .runtime import BUDGETS, environment_info
 from .settings import STORE_POLICIES
 from .training import History, TrainConfig, TrainingDiverged, train
 
@@ -34,9 +34,16 @@ class StoredRunError(RuntimeError):
     """A stored run was asked for something that only a trained network has."""
 
 
+def _check_run_name(name: str) -> str:
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_." for c in name) or name[0] == ".":
+        raise ValueError(f"a run name is a short file-name-safe label such as 'ch6-vgg11-bn' (letters, digits, "
+                         f"'-', '_', '.'); got {name!r}")
+    return name
+
+
 def reference_path(name: str, budget: str) -> Path:
     """Where the stored history of run ``name`` in ``budget`` lives (shipped inside the package)."""
-    return REFERENCE_DIR / f"{name}-{budget}.json"
+    return REFERENCE_DIR / f"{_check_run_name(name)}-{budget}.json"
 
 
 def load_reference(name: str, budget: str) -> Optional[History]:
@@ -139,6 +146,13 @@ def train_or_load(name: str, build_model: Callable[[], nn.Module], train_loader:
         A ``RunResult``.
     """
     check_store(store)
+    _check_run_name(name)
+    if budget not in BUDGETS:
+        raise ValueError(f"budget must be one of {', '.join(BUDGETS)}; got {budget!r}")
+    if isinstance(build_model, nn.Module) or not callable(build_model):
+        raise TypeError(f"build_model must be a function that builds a fresh, seeded network (e.g. "
+                        f"lambda: build_vgg('vgg11', ...)); got {type(build_model).__name__}. It is only called when "
+                        "the run is trained, not loaded.")
     if store == "load":
         stored = load_run(name, budget)
         if stored is not None:

@@ -11,23 +11,65 @@ from typing import Optional
 import numpy as np
 import torch
 
+from .checks import whole_number
+from .settings import DEVICES
+
 __all__ = ["BUDGETS", "pick_device", "current_budget", "describe_runtime", "environment_info", "seed_everything",
            "set_threads", "bf16_supported"]
 
 BUDGETS = ("smoke", "cpu", "gpu")
 
 
+def _as_device(device: torch.device | str, asked: str) -> torch.device:
+    """``device`` as a ``torch.device``; a clear ValueError for a value torch does not know as a device."""
+    if isinstance(device, torch.device):
+        return device
+    if isinstance(device, str):
+        try:
+            return torch.device(device.strip().lower())
+        except RuntimeError:
+            pass
+    hint = " (for an NVIDIA GPU use cuda)" if isinstance(device, str) and device.strip().lower() == "gpu" else ""
+    unset = ", or unset it for the best device available" if asked.startswith("VGG_BOOK_DEVICE") else ""
+    raise ValueError(f"{asked} is not a device{hint}: use {DEVICES}{unset}.")
+
+
+def _check_available(device: torch.device, asked: str) -> torch.device:
+    """``device`` when this machine has it; else a ValueError that says so and what to use instead."""
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{asked} asks for CUDA but torch.cuda.is_available() is False on this machine; "
+                             f"unset it or use cpu")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            have = "only cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+            raise ValueError(f"{asked} asks for CUDA device {device.index} but this machine has {count} ({have}); "
+                             f"unset it or use cuda:0")
+    elif device.type == "mps":
+        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
+            raise ValueError(f"{asked} asks for Apple's MPS but torch.backends.mps.is_available() is False on this "
+                             f"machine; unset it or use cpu")
+    elif device.type != "cpu":
+        raise ValueError(f"{asked} is not a device the book trains on: use {DEVICES}, or unset it for the best "
+                         f"device available.")
+    return device
+
+
 def pick_device(prefer: Optional[str] = None) -> torch.device:
     """Choose where to train: CUDA, then Apple's MPS, then the CPU.
 
     Args:
-        prefer: force a device (``"cpu"``, ``"cuda"``, ``"mps"``; e.g. ``settings().device``); default: the
-            best one available.
+        prefer: force a device (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or a ``torch.device``; e.g.
+            ``settings().device``); default: the best one available.
     Returns:
         A ``torch.device``.
+    Raises:
+        ValueError: ``prefer`` is not a device, or names one this machine does not have (``cuda`` without a GPU,
+            say); the message names ``VGG_BOOK_DEVICE``, where such a value usually comes from.
     """
-    if prefer:
-        return torch.device(prefer)
+    if prefer is not None and not (isinstance(prefer, str) and not prefer.strip()):
+        asked = f"VGG_BOOK_DEVICE / device={str(prefer) if isinstance(prefer, torch.device) else prefer!r}"
+        return _check_available(_as_device(prefer, asked), asked)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -44,11 +86,15 @@ def current_budget(budget: Optional[str] = None) -> str:
             Default: ``"gpu"`` when CUDA is available, else ``"cpu"``.
     Returns:
         The budget's name.
+    Raises:
+        ValueError: ``budget`` is not one of the three names.
     """
-    budget = (budget or ("gpu" if torch.cuda.is_available() else "cpu")).strip().lower()
-    if budget not in BUDGETS:
+    if budget is None or budget == "":
+        budget = "gpu" if torch.cuda.is_available() else "cpu"
+    name = budget.strip().lower() if isinstance(budget, str) else budget
+    if name not in BUDGETS:
         raise ValueError(f"the budget (VGG_BOOK_BUDGET) must be one of {', '.join(BUDGETS)}; got {budget!r}")
-    return budget
+    return name
 
 
 def describe_runtime(prefer: Optional[str] = None) -> torch.device:
@@ -58,6 +104,8 @@ def describe_runtime(prefer: Optional[str] = None) -> torch.device:
         prefer: passed to ``pick_device`` (e.g. ``settings().device``).
     Returns:
         The device. In Colab without a GPU it also says how to switch the runtime to one.
+    Raises:
+        ValueError: as ``pick_device``.
     """
     device = pick_device(prefer)
     if device.type == "cuda":
@@ -91,8 +139,12 @@ def environment_info(device: torch.device | str | None = None) -> dict:
         device: the device the result was measured on; default ``pick_device()``.
     Returns:
         torch and Python versions, device type, CPU model, logical cores, torch threads (and the GPU's name).
+    Raises:
+        ValueError: ``device`` is not a device, or a CUDA device this machine does not have.
     """
-    device = torch.device(device) if device is not None else pick_device()
+    device = _as_device(device, f"device={device!r}") if device is not None else pick_device()
+    if device.type == "cuda":
+        _check_available(device, f"device={str(device)!r}")
     info = {"torch": str(torch.__version__), "python": platform.python_version(), "device": device.type,
             "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads()}
@@ -102,14 +154,33 @@ def environment_info(device: torch.device | str | None = None) -> dict:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) so a CPU run repeats exactly."""
+    """Seed Python, NumPy and torch (CPU and CUDA) so a CPU run repeats exactly.
+
+    Args:
+        seed: a whole number from 0 to 2**32 - 1 (NumPy's limit), e.g. 0.
+    Raises:
+        TypeError: ``seed`` is not a whole number.
+        ValueError: ``seed`` is outside 0 .. 2**32 - 1.
+    """
+    seed = whole_number("seed", seed, 0, "NumPy's limit; e.g. 0", maximum=2**32 - 1)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
 def set_threads(threads: Optional[int] = None) -> int:
-    """Set torch's intra-op thread count (default: one per logical core) and return it."""
+    """Set torch's intra-op thread count and return it.
+
+    Args:
+        threads: a whole number >= 1; ``None``: one per logical core.
+    Returns:
+        The thread count torch now uses.
+    Raises:
+        TypeError: ``threads`` is not ``None`` or a whole number.
+        ValueError: ``threads`` < 1.
+    """
+    if threads is not None:
+        threads = whole_number("threads", threads, 1, "e.g. 2, or None for one per logical core")
     torch.set_num_threads(threads or os.cpu_count() or 1)
     return torch.get_num_threads()
 
@@ -121,8 +192,10 @@ def bf16_supported(device: torch.device | str = "cpu") -> bool:
         device: ``"cpu"`` or a CUDA device.
     Returns:
         True when bfloat16 autocast makes convolutions faster there rather than emulating them.
+    Raises:
+        ValueError: ``device`` is not a device torch knows.
     """
-    device = torch.device(device)
+    device = _as_device(device, f"device={device!r}")
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type == "cpu":

@@ -5,7 +5,7 @@ lines call it once, at the top, and pass what they need on as ordinary arguments
 environment behind the caller's back.
 
 * ``VGG_BOOK_BUDGET``: ``smoke`` / ``cpu`` / ``gpu``, how much every training cell does;
-* ``VGG_BOOK_DEVICE``: force a device (``cpu``, ``cuda``, ``mps``); default: the best available;
+* ``VGG_BOOK_DEVICE``: force a device (``cpu``, ``cuda``, ``cuda:N``, ``mps``); default: the best available;
 * ``VGG_DATA_DIR``: the folder holding CIFAR-10 (python batches or ``train/<class>/`` images);
 * ``VGG_CACHE_DIR``: downloads and decoded-image caches (default ``~/.cache/vgg-from-scratch``);
 * ``VGG_BOOK_USE_STORED``: ``1`` shows the stored reference runs instead of training, ``0`` trains;
@@ -18,16 +18,21 @@ environment behind the caller's back.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
-__all__ = ["Settings", "settings", "STORE_POLICIES", "DEFAULT_CACHE_DIR"]
+__all__ = ["Settings", "settings", "STORE_POLICIES", "DEFAULT_CACHE_DIR", "DEVICES"]
 
 # What train_or_load does with a run (see vgg_helpers.runs): train it; show its stored history when there is
 # one; or train it and store the history as the new reference (maintainers re-running the book).
 STORE_POLICIES = ("train", "load", "record")
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "vgg-from-scratch"
+# The devices VGG_BOOK_DEVICE may name (checked without importing torch; runtime.pick_device checks that the
+# device is there).
+DEVICES = "cpu, cuda, cuda:N (N = 0, 1, ...) or mps"
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
 
 
 @dataclass(frozen=True)
@@ -35,11 +40,22 @@ class Settings:
     """What the environment asks for; ``None`` means "not set: use the default"."""
 
     budget: Optional[str]      # VGG_BOOK_BUDGET, lower-cased
-    device: Optional[str]      # VGG_BOOK_DEVICE
+    device: Optional[str]      # VGG_BOOK_DEVICE, lower-cased: cpu, cuda, cuda:N or mps
     data_dir: Optional[str]    # VGG_DATA_DIR
     cache_dir: Path            # VGG_CACHE_DIR, else ~/.cache/vgg-from-scratch
     store: Optional[str]       # "load" / "train" (VGG_BOOK_USE_STORED=1/0) or "record" (VGG_BOOK_SAVE_REFERENCE=1)
     progress: Optional[bool]   # VGG_BOOK_PROGRESS=1/0
+
+
+def _device(env: Mapping[str, str]) -> Optional[str]:
+    value = env.get("VGG_BOOK_DEVICE", "").strip()
+    if value == "":
+        return None
+    if not _DEVICE.fullmatch(value.lower()):
+        hint = " (for an NVIDIA GPU use cuda)" if value.lower() in ("gpu", "nvidia") else ""
+        raise ValueError(f"VGG_BOOK_DEVICE must be {DEVICES}; got {value!r}{hint}. Unset it to use the best "
+                         f"device available.")
+    return value.lower()
 
 
 def _flag(env: Mapping[str, str], name: str) -> Optional[bool]:
@@ -60,8 +76,13 @@ def settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         A ``Settings``.
     Raises:
         ValueError: a variable holds a value it cannot have; the message names it and the accepted values.
+            (Whether a named device is actually there is checked by ``runtime.pick_device``.)
+        TypeError: ``environ`` is not a mapping.
     """
     env = os.environ if environ is None else environ
+    if not isinstance(env, Mapping):
+        raise TypeError(f"environ must be a mapping of variable names to values, such as os.environ or "
+                        f"{{'VGG_BOOK_BUDGET': 'smoke'}}; got {type(env).__name__}")
     budget = env.get("VGG_BOOK_BUDGET", "").strip().lower() or None
     if budget is not None and budget not in ("smoke", "cpu", "gpu"):
         raise ValueError(f"VGG_BOOK_BUDGET must be one of smoke, cpu, gpu; got {budget!r}")
@@ -70,7 +91,7 @@ def settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         raise ValueError("VGG_BOOK_SAVE_REFERENCE=1 (train and store) and VGG_BOOK_USE_STORED=1 (do not train) "
                          "contradict each other: unset one of them.")
     store = "record" if record else {True: "load", False: "train", None: None}[use_stored]
-    return Settings(budget=budget, device=env.get("VGG_BOOK_DEVICE", "").strip() or None,
+    return Settings(budget=budget, device=_device(env),
                     data_dir=env.get("VGG_DATA_DIR", "").strip() or None,
                     cache_dir=Path(env.get("VGG_CACHE_DIR", "").strip() or DEFAULT_CACHE_DIR).expanduser(),
                     store=store, progress=_flag(env, "VGG_BOOK_PROGRESS"))

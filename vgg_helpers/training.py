@@ -19,11 +19,14 @@ from typing import Callable, Iterable, Optional
 import torch
 from torch import nn
 
-from .files import atomic_write, write_json
+from .checks import flag, real_number, whole_number
+from .files import atomic_write, json_safe, write_json
 from .runtime import environment_info, pick_device
 
-__all__ = ["History", "TrainConfig", "TrainingDiverged", "train", "evaluate", "predict", "save_checkpoint",
-           "load_checkpoint", "progress_bars_wanted"]
+__all__ = ["History", "TrainConfig", "TrainingDiverged", "CheckpointError", "train", "evaluate", "predict",
+           "save_checkpoint", "load_checkpoint", "progress_bars_wanted"]
+
+_LISTS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr", "time")
 
 
 @dataclass
@@ -46,24 +49,75 @@ class History:
     meta: dict = field(default_factory=dict)
 
     def append(self, **row: float) -> None:
+        """Add one epoch's values, e.g. ``append(epoch=1, train_loss=2.3, ...)``."""
+        unknown = sorted(set(row) - set(_LISTS))
+        if unknown:
+            raise ValueError(f"History has no column {', '.join(map(repr, unknown))}; its columns are "
+                             f"{', '.join(_LISTS)} (put anything else in history.meta).")
         for k, v in row.items():
             getattr(self, k).append(v)
 
     def to_dict(self) -> dict:
+        """The history as plain data (JSON-ready)."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict, source: str = "the history") -> "History":
+        """Rebuild a history from ``to_dict``'s output.
+
+        Args:
+            d: the dict.
+            source: named in error messages (e.g. the file it was read from).
+        Raises:
+            ValueError: ``d`` is not a history: not a dict, no ``epoch`` list, or lists of different lengths.
+        """
+        if not isinstance(d, dict) or not isinstance(d.get("epoch"), list):
+            raise ValueError(f"{source} is not a training history: expected a JSON object with an 'epoch' list "
+                             f"(as written by History.save); got {type(d).__name__}"
+                             + (f" with keys {', '.join(map(str, list(d)[:6]))}" if isinstance(d, dict) else ""))
+        n = len(d["epoch"])
+        for k in _LISTS:
+            if k in d and not isinstance(d[k], list):
+                raise ValueError(f"{source}: '{k}' must be a list; got {type(d[k]).__name__}")
+            # test_* are empty unless a test loader was given; every other column has one value per epoch
+            if k in d and len(d[k]) != n and not (k.startswith("test_") and not d[k]):
+                raise ValueError(f"{source} is damaged: '{k}' has {len(d[k])} values for {n} epochs.")
+        if "meta" in d and not isinstance(d["meta"], dict):
+            raise ValueError(f"{source}: 'meta' must be an object; got {type(d['meta']).__name__}")
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the history as JSON, atomically."""
+        """Write the history as JSON, atomically (NaN and infinite values are written as ``null``).
+
+        Args:
+            path: the ``.json`` file to write.
+        Returns:
+            The path written.
+        """
         return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "History":
-        with open(path) as f:
-            return cls.from_dict(json.load(f))
+        """Read a history written by ``save``.
+
+        Args:
+            path: the ``.json`` file.
+        Returns:
+            The ``History``.
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: the file is not valid JSON or not a history; the message names the file.
+        """
+        try:
+            with open(path) as f:
+                d = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON ({e}); it is not a history written by History.save. "
+                             "The file was left as it is.") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{path} is not a text file; History.load reads the .json files written by "
+                             "History.save.") from None
+        return cls.from_dict(d, source=str(path))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -71,6 +125,10 @@ class History:
 # --------------------------------------------------------------------------------------------------
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be read or does not belong to this run; the file is left as it is."""
 
 
 @dataclass
@@ -89,12 +147,18 @@ class TrainConfig:
     max_steps: Optional[int] = None  # stop after this many optimiser steps in total (None = all epochs)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1; got {self.epochs}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive; got {self.lr}")
+        inf = math.inf
+        self.epochs = whole_number("epochs", self.epochs, 1)
+        self.lr = real_number("lr", self.lr, 0, inf, low_ok=False, high_ok=False)
+        self.momentum = real_number("momentum", self.momentum, 0, 1, high_ok=False)
+        self.nesterov = flag("nesterov", self.nesterov)
+        self.weight_decay = real_number("weight_decay", self.weight_decay, 0, inf, high_ok=False)
         if self.schedule not in ("constant", "onecycle", "cosine"):
             raise ValueError(f"schedule must be 'constant', 'onecycle' or 'cosine'; got {self.schedule!r}")
+        self.warmup = real_number("warmup", self.warmup, 0, 1)
+        self.label_smoothing = real_number("label_smoothing", self.label_smoothing, 0, 1, high_ok=False)
+        self.seed = whole_number("seed", self.seed, 0)
+        self.max_steps = whole_number("max_steps", self.max_steps, 1, none_means="every epoch's steps")
 
 
 def _lr_factor(cfg: TrainConfig, step: int, total: int) -> float:
@@ -135,6 +199,12 @@ def _batches(loader: Iterable, epoch: int):
     return loader
 
 
+def _device_of(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    if device is not None:
+        return device if isinstance(device, torch.device) else pick_device(device)
+    return next(model.parameters(), torch.empty(0)).device
+
+
 def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str | None = None,
              flip: bool = False) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of a model on a loader.
@@ -147,7 +217,7 @@ def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str | No
     Returns:
         ``(loss, accuracy)``, loss in nats, accuracy as a fraction.
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = _device_of(model, device)
     was_training = model.training
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
@@ -172,7 +242,7 @@ def predict(model: nn.Module, loader: Iterable, device: torch.device | str | Non
     Returns:
         ``(predictions, labels)`` as int64 CPU tensors.
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = _device_of(model, device)
     was_training = model.training
     model.eval()
     preds, labels = [], []
@@ -186,30 +256,133 @@ def predict(model: nn.Module, loader: Iterable, device: torch.device | str | Non
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer,
                     history: History, epoch: int, config: TrainConfig) -> Path:
-    """Save everything needed to resume, atomically (loadable with ``weights_only=True``)."""
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history.to_dict(),
-             "epoch": epoch, "train_config": asdict(config), "rng_cpu": torch.get_rng_state()}
+    """Save everything needed to resume, atomically (loadable with ``weights_only=True``).
+
+    Args:
+        path: the checkpoint file.
+        model: its ``state_dict`` is saved.
+        optimizer: its ``state_dict`` is saved (momentum buffers).
+        history: the epochs so far (``meta`` is converted to plain data by ``json_safe``).
+        epoch: the number of epochs completed.
+        config: the run's ``TrainConfig``.
+    Returns:
+        The path written.
+    """
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": json_safe(history.to_dict()),
+             "epoch": int(epoch), "train_config": asdict(config), "rng_cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["rng_cuda"] = torch.cuda.get_rng_state_all()
     return atomic_write(path, lambda f: torch.save(state, f))
+
+
+def _plain_data_globals() -> list:
+    """Classes that older checkpoints may hold in ``history.meta`` (numpy scalars, paths): plain data, no code."""
+    import pathlib
+
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    safe = [core.multiarray.scalar, core.multiarray._reconstruct, np.ndarray, np.dtype, pathlib.PosixPath,
+            pathlib.WindowsPath, pathlib.PurePosixPath, pathlib.PureWindowsPath]
+    dtypes = getattr(np, "dtypes", None)
+    return safe + [getattr(dtypes, n) for n in dir(dtypes) if n.endswith("DType")] if dtypes else safe
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module,
                     optimizer: torch.optim.Optimizer | None = None) -> dict:
     """Load a checkpoint written by ``save_checkpoint`` into ``model`` (and ``optimizer``).
 
+    Reads with ``weights_only=True`` (no code in the file can run), allowing the plain-data numpy and path
+    objects that older versions stored in ``history.meta``. The file is never modified or deleted.
+
+    Args:
+        path: the checkpoint file.
+        model: receives the weights.
+        optimizer: receives the optimizer state, if given.
     Returns:
         The checkpoint dict (``epoch``, ``history``, ...).
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file cannot be read, is a bare ``state_dict``, or holds another network's weights;
+            the message says what to do, and the file is left as it is.
     """
+    path = Path(path)
+    state = _read_checkpoint(path)
+    _apply_checkpoint(path, state, model, optimizer)
+    return state
+
+
+def _read_checkpoint(path: Path) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"No checkpoint at {path}.")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_plain_data_globals()):
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise RuntimeError(f"Cannot read checkpoint {path} ({type(e).__name__}: {e}). Delete it to start "
-                           "afresh.") from e
-    model.load_state_dict(state["model"])
+        try:
+            objects = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception:
+            objects = None
+        if objects:
+            what = (f"it holds Python objects that are not plain data ({', '.join(objects[:4])}), which torch does "
+                    "not unpickle with weights_only=True. If you wrote it yourself and trust it, open it with "
+                    "torch.load(path, weights_only=False)")
+        else:
+            what = (f"it is damaged or not a PyTorch file ({type(e).__name__}). Keep it until you know why (a copy "
+                    "cut short?); to start afresh, pass another checkpoint path")
+        raise CheckpointError(f"Cannot read the checkpoint {path}: {what}. The file was left as it is.") from e
+    if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
+        bare = isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values())
+        raise CheckpointError(
+            f"{path} is not a checkpoint written by save_checkpoint"
+            + (" but a bare state_dict (torch.save(model.state_dict())): it holds weights only, no optimizer or "
+               "epoch, so training cannot resume from it. Load the weights with "
+               "model.load_state_dict(torch.load(path, weights_only=True)); to resume, give train() a new "
+               "checkpoint path." if bare else f"; it holds a {type(state).__name__}.") + " The file was left as it is.")
+    return state
+
+
+def _apply_checkpoint(path: Path, state: dict, model: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"The checkpoint {path} holds the weights of a different network ({str(e).splitlines()[0]}). "
+            + _config_difference(state, model)
+            + "Build the same network as the run that wrote it, or pass another checkpoint path to start afresh."
+        ) from None
     if optimizer is not None:
         optimizer.load_state_dict(state["optimizer"])
-    return state
+
+
+def _config_difference(state: dict, model: nn.Module) -> str:
+    saved = state.get("history", {}).get("meta", {}).get("model_config")
+    config = getattr(model, "config", None)
+    if not saved or not hasattr(config, "to_dict"):
+        return ""
+    now = config.to_dict()
+    diff = [f"{k}: {saved.get(k)!r} there, {now.get(k)!r} here" for k in sorted(set(saved) | set(now))
+            if saved.get(k) != now.get(k)]
+    return f"Model settings that differ: {'; '.join(diff)}. " if diff else ""
+
+
+# Settings a resumed run may change: it then trains for longer (or shorter). Every other change would make the
+# resumed run a different experiment from the one its history describes, so it is refused.
+_RESUMABLE_CHANGES = ("epochs", "max_steps")
+
+
+def _check_resume(path: Path, saved: dict, cfg: TrainConfig) -> dict:
+    """The changed resumable settings, ``{field: (old, new)}``; other changes raise ``CheckpointError``."""
+    now = asdict(cfg)
+    changed = {k: (saved.get(k), now[k]) for k in now if k in saved and saved[k] != now[k]}
+    refused = {k: v for k, v in changed.items() if k not in _RESUMABLE_CHANGES}
+    if refused:
+        listed = "; ".join(f"{k}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in refused.items())
+        raise CheckpointError(
+            f"The checkpoint {path} was written with other training settings ({listed}). Resuming with them would "
+            "mix two recipes in one history. Pass the checkpoint's settings to continue it (only epochs and "
+            "max_steps may change), or pass a new checkpoint path to train afresh; the file was left as it is.")
+    return changed
 
 
 def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None,
@@ -239,8 +412,22 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
         TrainingDiverged: the loss became NaN or infinite (the message gives the step and learning rate).
     """
     cfg = config or TrainConfig()
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig; got {type(cfg).__name__}"
+                        + (": write TrainConfig(**config)" if isinstance(cfg, dict) else ""))
+    unknown = sorted(set(overrides) - set(TrainConfig.__dataclass_fields__))
+    if unknown:
+        raise TypeError(f"train() got unknown argument(s) {', '.join(unknown)}; besides its own arguments it accepts "
+                        f"the TrainConfig fields {', '.join(TrainConfig.__dataclass_fields__)}.")
     cfg = TrainConfig(**{**asdict(cfg), **overrides}) if overrides else cfg
-    device = torch.device(device) if device is not None else pick_device()
+    if not hasattr(train_loader, "__len__"):
+        raise TypeError(f"train_loader must have a length (a TensorLoader or a torch DataLoader); got "
+                        f"{type(train_loader).__name__}.")
+    if len(train_loader) == 0:
+        raise ValueError("train_loader yields no batches: it is empty, or it drops its last incomplete batch and "
+                         "holds fewer images than one batch. Give it more images or a smaller batch_size.")
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    meta = json_safe(meta or {})
     model.to(device)
     params_decay = [p for p in model.parameters() if p.dim() > 1]
     params_other = [p for p in model.parameters() if p.dim() <= 1]   # biases and batch-norm: no weight decay
@@ -251,14 +438,25 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
     steps_per_epoch = len(train_loader)
     total_steps = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps,
                                                                                 cfg.epochs * steps_per_epoch)
-    history = History(meta={**environment_info(device), "train_config": asdict(cfg), **(meta or {})})
+    history = History(meta={**environment_info(device), "train_config": asdict(cfg), **meta})
     if hasattr(model, "config") and hasattr(model.config, "to_dict"):
         history.meta["model_config"] = model.config.to_dict()
     start_epoch, elapsed_before = 0, 0.0
     if checkpoint is not None and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint, model, optimizer)
-        history = History.from_dict(state["history"])
+        state = _read_checkpoint(Path(checkpoint))
+        changed = _check_resume(Path(checkpoint), state.get("train_config", {}), cfg)
+        _apply_checkpoint(Path(checkpoint), state, model, optimizer)
+        history = History.from_dict(state["history"], source=f"the history in {checkpoint}")
         start_epoch = state["epoch"]
+        if changed:
+            # The history records the settings actually in force from here on, and where they changed.
+            history.meta["train_config"] = asdict(cfg)
+            history.meta.setdefault("resumed_with_changes", []).append(
+                {"after_epoch": start_epoch, **{k: {"was": a, "now": b} for k, (a, b) in changed.items()}})
+            warnings.warn(f"Resuming {checkpoint} after epoch {start_epoch} with "
+                          + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+                          + f": the first {start_epoch} epoch(s) followed the old learning-rate schedule, so this "
+                          "run is not the same as one trained with the new settings from the start.", stacklevel=2)
         elapsed_before = history.time[-1] if history.time else 0.0
         torch.set_rng_state(state["rng_cpu"])
         if "rng_cuda" in state and torch.cuda.is_available():
