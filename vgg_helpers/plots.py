@@ -388,6 +388,16 @@ def plot_gradient_norms(norms: Mapping[str, Mapping[str, float]], ax: Optional[A
     return ax
 
 
+
+def _two_axes(axes: Any, what: str, **subplots: Any) -> Any:
+    """The caller's pair of axes, or a new figure with two side by side (``subplots``: ``plt.subplots`` options)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, **subplots)
+    if len(axes) != 2:
+        raise ValueError(f"need two axes{what}; got {len(axes)}")
+    return axes
+
+
 def plot_activation_stats(stats: Mapping[str, Sequence[Mapping]], axes: Optional[Sequence[Axes]] = None) -> Figure:
     """Activation statistics through the depth: the spread of every layer's output, and the share of zeros.
 
@@ -408,10 +418,7 @@ def plot_activation_stats(stats: Mapping[str, Sequence[Mapping]], axes: Optional
                                                 for r in rows):
             raise TypeError(f"stats[{label!r}] must be the list that activation_stats(model, x) returns (dicts with "
                             f"depth, std and zero_frac)")
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    if len(axes) != 2:
-        raise ValueError(f"need two axes; got {len(axes)}")
+    axes = _two_axes(axes, "", figsize=(11, 3.8))
     for label, rows in stats.items():
         depth = np.array([r["depth"] for r in rows])
         std = np.array([r["std"] for r in rows], dtype=float)
@@ -458,10 +465,7 @@ def plot_ablation(curves: Mapping[str, tuple], accuracies: Mapping[str, float], 
         if isinstance(a, (bool, str)) or not (_math.isnan(v) or 0 <= v <= 1):
             raise ValueError(f"accuracies are fractions in [0, 1] (nan for a run without one); got {a!r} for "
                              f"{label!r}. Divide percentages by 100.")
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [1.4, 1]})
-    if len(axes) != 2:
-        raise ValueError(f"need two axes; got {len(axes)}")
+    axes = _two_axes(axes, "", figsize=(13, 4.5), gridspec_kw={"width_ratios": [1.4, 1]})
     plot_loss_curves(curves, num_classes=num_classes, smooth=smooth, ax=axes[0], title="Training loss")
     labels = list(accuracies)
     acc = np.array([accuracies[k] for k in labels], dtype=float)
@@ -507,10 +511,7 @@ def plot_history(histories: Mapping[str, Any], axes: Optional[Sequence[Axes]] = 
         if missing:
             raise TypeError(f"histories[{label!r}] must be a training.History (or have {', '.join(needed)}); "
                             f"got {type(h).__name__} without {', '.join(missing)}")
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    if len(axes) != 2:
-        raise ValueError(f"need two axes (loss, accuracy); got {len(axes)}")
+    axes = _two_axes(axes, " (loss, accuracy)", figsize=(11, 4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (label, h) in enumerate(histories.items()):
         if not h.epoch:
