@@ -24,7 +24,7 @@ from .data import CIFAR10, load_cifar10, make_loaders
 from .models import build_vgg
 from .runs import RunResult, check_store, load_run, train_or_load
 from .runtime import bf16_supported, current_budget, pick_device, set_threads
-from .training import History, TrainConfig
+from .training import History, TrainConfig, _device_of
 
 __all__ = ["FastModel", "TimedLoader", "test_accuracy", "first_reaching", "fast_run", "LadderStep",
            "ladder_plans", "run_ladder", "main"]
@@ -99,8 +99,7 @@ def test_accuracy(model: nn.Module, loader: Iterable, device: torch.device | str
     Returns:
         ``{"plain": acc, "flip": acc}`` as fractions.
     """
-    device = (device if isinstance(device, torch.device) else pick_device(device) if device is not None
-              else next(model.parameters()).device)
+    device = _device_of(model, device)
     logits = model._logits if isinstance(model, FastModel) else model
     was_training = model.training
     model.eval()
@@ -154,7 +153,7 @@ def fast_run(name: str, data: CIFAR10, plan: ChapterPlan, *, budget: str, store:
     if not isinstance(data, CIFAR10):
         raise TypeError(f"fast_run needs the data set to train '{name}' (no stored {budget}-budget run was used); "
                         f"got {type(data).__name__}. Pass data=load_cifar10(...).")
-    device = device if isinstance(device, torch.device) else pick_device(device)
+    device = pick_device(device)
     speed = plan.speed
     threads = set_threads(speed.threads)
     loaders = make_loaders(data, plan.run, seed=plan.split_seed, augment=plan.augment, device=device,

@@ -200,9 +200,7 @@ def _batches(loader: Iterable, epoch: int):
 
 
 def _device_of(model: nn.Module, device: torch.device | str | None) -> torch.device:
-    if device is not None:
-        return device if isinstance(device, torch.device) else pick_device(device)
-    return next(model.parameters(), torch.empty(0)).device
+    return pick_device(device) if device is not None else next(model.parameters(), torch.empty(0)).device
 
 
 def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str | None = None,
@@ -426,7 +424,7 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
     if len(train_loader) == 0:
         raise ValueError("train_loader yields no batches: it is empty, or it drops its last incomplete batch and "
                          "holds fewer images than one batch. Give it more images or a smaller batch_size.")
-    device = device if isinstance(device, torch.device) else pick_device(device)
+    device = pick_device(device)
     meta = json_safe(meta or {})
     model.to(device)
     params_decay = [p for p in model.parameters() if p.dim() > 1]
