@@ -196,6 +196,39 @@ def test_augmentation_is_a_crop_or_flip_and_repeats_per_epoch():
         assert ok
 
 
+def test_process_shares_make_up_each_global_batch_with_the_same_augmentation():
+    # data parallelism: 3 processes walk the same global batches; each takes its slice, augmented as one process
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (50, 3, 8, 8), generator=g, dtype=torch.uint8)
+    labels = torch.arange(50) % 10
+    kw = dict(batch_size=12, shuffle=True, augment=True, seed=4, drop_last=True)
+    whole = TensorLoader(images, labels, **kw)
+    shares = [TensorLoader(images, labels, rank=r, world_size=3, **kw) for r in range(3)]
+    assert len(whole) == 4 and all(len(s) == 4 for s in shares) and shares[2].dataset_size == 50
+    for epoch in (0, 3):
+        for loader in (whole, *shares):
+            loader.set_epoch(epoch)
+        for (x, y), *parts in zip(whole, *shares):
+            assert [len(py) for _, py in parts] == [4, 4, 4]
+            assert torch.equal(torch.cat([px for px, _ in parts]), x)
+            assert torch.equal(torch.cat([py for _, py in parts]), y)
+    # evaluation batches need not divide: the shares are as even as they can be
+    ev = [TensorLoader(images, labels, batch_size=50, rank=r, world_size=3) for r in range(3)]
+    assert [len(next(iter(e))[1]) for e in ev] == [16, 17, 17]
+
+
+def test_make_loaders_gives_each_process_its_share():
+    from tests.helpers import tiny_cifar
+
+    data = tiny_cifar(300, 100)
+    run = RunBudget(train_size=128, val_size=40, epochs=1, batch_size=32, test_size=100)
+    whole = make_loaders(data, run, seed=1, augment=True)
+    mine = make_loaders(data, run, seed=1, augment=True, rank=1, world_size=2)
+    (x, y), (xm, ym) = next(iter(whole.train)), next(iter(mine.train))
+    assert torch.equal(xm, x[16:]) and torch.equal(ym, y[16:])
+    assert torch.equal(mine.train_idx, whole.train_idx) and mine.test.world_size == 2
+
+
 def test_loader_rejects_bad_input():
     images, labels = _toy(4)
     with pytest.raises(ValueError, match="uint8"):

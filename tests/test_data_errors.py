@@ -201,6 +201,16 @@ def test_loader_drop_last_with_too_few_images():
     assert len(TensorLoader(*_images(4), batch_size=8)) == 1                   # without drop_last: one short batch
 
 
+def test_loader_checks_the_process_share():
+    with pytest.raises(ValueError, match=r"batch_size=10 is not divisible by world_size=4: .* e\.g\. 8"):
+        TensorLoader(*_images(20), batch_size=10, drop_last=True, world_size=4)
+    with pytest.raises(ValueError, match=r"rank must be .*below world_size=2"):
+        TensorLoader(*_images(), rank=2, world_size=2)
+    with pytest.raises(ValueError, match=r"world_size must be a whole number >= 1; got 0"):
+        TensorLoader(*_images(), world_size=0)
+    assert len(TensorLoader(*_images(20), batch_size=10, world_size=4)) == 2   # evaluation: shares may differ
+
+
 def test_loader_checks_seed_flags_device_and_epoch():
     with pytest.raises(TypeError, match=r"seed must be a whole number; got 1\.5 \(float\)"):
         TensorLoader(*_images(), seed=1.5)

@@ -38,3 +38,14 @@ def test_bf16_supported_answers_for_every_device():
     assert bf16_supported("meta") is False
     if not torch.cuda.is_available():
         assert bf16_supported("cuda") is False
+
+
+def test_one_process_is_its_own_world():
+    from torch import nn
+
+    from vgg_helpers.runtime import process_world, sum_across_processes, unwrap
+
+    assert process_world() == (0, 1)
+    assert sum_across_processes([1.5, 2, 3]) == [1.5, 2.0, 3.0]
+    net = nn.Linear(2, 2)
+    assert unwrap(nn.DataParallel(net)) is net and unwrap(net) is net

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from vgg_helpers.settings import DEFAULT_CACHE_DIR, settings
+from vgg_helpers.settings import DEFAULT_CACHE_DIR, Launch, settings
 
 
 def test_unset_means_defaults():
@@ -44,3 +44,24 @@ def test_no_other_module_reads_the_environment():
     files = [*(root / "vgg_helpers").glob("*.py"), *(root / "bench").glob("*.py")]
     readers = sorted(p.name for p in files if pattern.search(p.read_text()) and p.name != "settings.py")
     assert readers == [], f"only vgg_helpers/settings.py may read os.environ; also found in {readers}"
+
+
+def test_torchrun_variables_describe_the_launch():
+    s = settings({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1", "MASTER_ADDR": "node0", "MASTER_PORT": "29400",
+                  "TORCHELASTIC_RESTART_COUNT": "2", "TORCHELASTIC_USE_AGENT_STORE": "True"})
+    assert s.launched_by_torchrun
+    assert s.launch == Launch(rank=3, local_rank=1, world_size=4, master_addr="node0", master_port=29400,
+                              restart_count=2, agent_store=True)
+    # without WORLD_SIZE there is no launch: a RANK other tools set is ignored
+    assert settings({"RANK": "5"}).launch is None and not settings({}).launched_by_torchrun
+
+
+@pytest.mark.parametrize("env, match", [
+    ({"WORLD_SIZE": "2", "RANK": "2"}, "RANK=2 but WORLD_SIZE=2"),
+    ({"WORLD_SIZE": "two"}, "WORLD_SIZE must be a whole number >= 1"),
+    ({"WORLD_SIZE": "0"}, "WORLD_SIZE must be a whole number >= 1"),
+    ({"WORLD_SIZE": "2", "LOCAL_RANK": "-1"}, "LOCAL_RANK must be a whole number >= 0"),
+])
+def test_bad_torchrun_variables_are_named(env, match):
+    with pytest.raises(ValueError, match=match):
+        settings(env)

@@ -15,7 +15,8 @@ Modules, one per concern (the most used names are re-exported here; the rest are
 * ``diagnostics`` -- looking inside a model: shape traces, activation and gradient statistics, metrics;
 * ``plots``       -- the book's figures (matplotlib);
 * ``fast``        -- chapter 7's fast-training recipe: ``FastModel``, ``fast_run``, the ladder;
-* ``pipelines``   -- chapter 7's input-pipeline comparison (is data loading the bottleneck?).
+* ``pipelines``   -- chapter 7's input-pipeline comparison (is data loading the bottleneck?);
+* ``distributed`` -- training on several processes (torchrun + DDP, synced batch norm, kill-and-resume).
 
 Benchmarks that record measurements live outside the package, in the repository's ``bench/`` folder.
 """

@@ -19,7 +19,7 @@ from .checks import whole_number
 __all__ = ["RunBudget", "SpeedSettings", "ChapterPlan", "FailurePlan", "Rung", "pick", "split_changes",
            "RECIPE_KEYS", "MODEL_KEYS", "SPEED_KEYS", "BLOG_POST_TEST_ACCURACY", "CPU_TARGET_ACCURACY",
            "CPU_TARGET_SECONDS", "CIFAR_BN_MODEL", "BATCH_NORM_RECIPE", "CHAPTER5", "CHAPTER5_ABLATION",
-           "CHAPTER6", "CHAPTER7", "CHAPTER7_LADDER", "CHAPTER7_LADDER_RUN"]
+           "CHAPTER6", "CHAPTER7", "CHAPTER7_LADDER", "CHAPTER7_LADDER_RUN", "CHAPTER8"]
 
 # ---- published numbers and targets the chapters measure against ----
 BLOG_POST_TEST_ACCURACY = 0.882   # the blog post's final test accuracy (official CIFAR-10)
@@ -257,4 +257,19 @@ CHAPTER7_LADDER_RUN = {
     # full one (crop and flip, for one: chapter 7 measures both)
     "cpu": RunBudget(train_size=None, val_size=5000, epochs=4, batch_size=128),
     "gpu": RunBudget(train_size=None, val_size=5000, epochs=10, batch_size=128),
+}
+
+# ---- chapter 8 (training on several processes: torchrun + DDP, vgg_helpers.distributed) ----
+# Chapter 6's network and recipe; batch_size is the global batch, split evenly over the processes. The chapter
+# trains each run several times (one process, two, two with a crash), so the runs are short: it shows that the
+# training is the same and what it costs, not a new accuracy.
+CHAPTER8 = {
+    "smoke": ChapterPlan(RunBudget(train_size=256, val_size=64, epochs=2, batch_size=32, test_size=256),
+                         model=dict(CIFAR_BN_MODEL, arch="vgg11", width=0.125), recipe=BATCH_NORM_RECIPE),
+    # why 5,120 images x 2 epochs: 80 steps of batch 128, about a minute per run on 2 cores at half width
+    "cpu": ChapterPlan(RunBudget(train_size=5120, val_size=1000, epochs=2, batch_size=128, test_size=2000),
+                       model=dict(CIFAR_BN_MODEL, arch="vgg11", width=0.5), recipe=BATCH_NORM_RECIPE),
+    # the paper's widths, every training image, two epochs (not measured here)
+    "gpu": ChapterPlan(RunBudget(train_size=None, val_size=5000, epochs=2, batch_size=128),
+                       model=dict(CIFAR_BN_MODEL, arch="vgg11", width=1.0), recipe=BATCH_NORM_RECIPE),
 }

@@ -391,15 +391,21 @@ class TensorLoader:
         device: where batches are put (``"cuda"`` moves everything there once).
         drop_last: drop the last incomplete batch (keeps batch-norm statistics stable when training).
         channels_last: return batches in ``torch.channels_last`` memory format.
+        rank, world_size: this process's share when several processes train together (data parallelism): every
+            process walks the same order of global batches of ``batch_size`` images and takes its own slice of
+            each (rank ``r`` of ``W``: images ``r*B//W`` to ``(r+1)*B//W`` of a batch of ``B``). Augmentation is
+            drawn for the whole global batch, so ``W`` processes see exactly the images one process would.
     Raises:
         TypeError: an argument of the wrong type (e.g. ``batch_size=2.5``, float labels, ``shuffle="yes"``).
         ValueError: images not uint8 (N, 3, H, W) or empty, labels not 1-D or not one per image, ``batch_size < 1``,
-            ``drop_last`` with fewer images than ``batch_size`` (no batch at all), or a device this machine lacks.
+            ``drop_last`` with fewer images than ``batch_size`` (no batch at all), a device this machine lacks,
+            ``rank`` not below ``world_size``, or ``drop_last`` with a ``batch_size`` that ``world_size`` does not
+            divide (the training shares would differ in size, and averaging them would not give the batch's gradient).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128, shuffle: bool = False,
                  augment: bool = False, seed: int = 0, device: str | torch.device = "cpu", drop_last: bool = False,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, rank: int = 0, world_size: int = 1) -> None:
         images, labels = _tensor("images", images), _tensor("labels", labels)
         _check_images(images)
         if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
@@ -416,6 +422,12 @@ class TensorLoader:
             raise ValueError(f"drop_last=True with {len(images)} images and batch_size={batch_size} would give no "
                              f"batches: use a batch_size of at most {len(images)}, or drop_last=False.")
         seed = whole_number("seed", seed)
+        world_size = whole_number("world_size", world_size, 1)
+        rank = whole_number("rank", rank, 0, f"below world_size={world_size}", maximum=world_size - 1)
+        if drop_last and batch_size % world_size:
+            raise ValueError(f"batch_size={batch_size} is not divisible by world_size={world_size}: every process must "
+                             f"get the same share of a training batch. Use a batch_size that is a multiple of "
+                             f"{world_size}, e.g. {batch_size - batch_size % world_size or world_size}.")
         shuffle, augment, drop_last, channels_last = (flag(name, value) for name, value in (
             ("shuffle", shuffle), ("augment", augment), ("drop_last", drop_last), ("channels_last", channels_last)))
         self.device = _device(device)
@@ -423,6 +435,7 @@ class TensorLoader:
         self.labels = labels.to(self.device, torch.int64)
         self.batch_size, self.shuffle, self.augment, self.seed = batch_size, shuffle, augment, seed
         self.drop_last, self.channels_last = drop_last, channels_last
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
         self.mean = torch.tensor(CIFAR10_MEAN, device=self.device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(CIFAR10_STD, device=self.device).view(1, 3, 1, 1) * 255
@@ -443,13 +456,25 @@ class TensorLoader:
         """uint8 (N, 3, H, W) -> float32, normalised per channel with the CIFAR-10 mean and std."""
         return (x.float() - self.mean) / self.std
 
-    def _augment(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        n, _, h, w = x.shape
+    def _shard(self, n: int) -> slice:
+        """This process's slice of a global batch of ``n`` images (all of it in a single process)."""
+        return slice(self.rank * n // self.world_size, (self.rank + 1) * n // self.world_size)
+
+    @staticmethod
+    def _draw_augmentation(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Flip flags and crop offsets for ``n`` images: the same draws in every process."""
         flip = torch.rand(n, generator=gen, device="cpu") < 0.5
+        dx = torch.randint(0, 9, (n,), generator=gen)
+        dy = torch.randint(0, 9, (n,), generator=gen)
+        return flip, dx, dy
+
+    @staticmethod
+    def _augment(x: torch.Tensor, flip: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+        """Random crop (pad 4) and horizontal flip of ``x`` with the drawn flags and offsets."""
+        n, _, h, w = x.shape
         x = torch.where(flip.to(x.device).view(n, 1, 1, 1), x.flip(3), x)
         padded = torch.nn.functional.pad(x, (4, 4, 4, 4))               # (N, 3, H+8, W+8), zero padding
-        dx = torch.randint(0, 9, (n,), generator=gen).to(x.device)
-        dy = torch.randint(0, 9, (n,), generator=gen).to(x.device)
+        dx, dy = dx.to(x.device), dy.to(x.device)
         rows = (dy.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1).expand(n, 3, h, w + 8)
         x = padded.gather(2, rows)                                       # (N, 3, H, W+8)
         cols = (dx.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w).expand(n, 3, h, w)
@@ -462,14 +487,15 @@ class TensorLoader:
         order = order.to(self.device)
         self.epoch += 1
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            x = self.images[idx]
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]    # the global batch
+            mine = self._shard(len(idx))                                   # this process's share of it
+            x = self.images[idx[mine]]
             if self.augment:
-                x = self._augment(x, gen)
+                x = self._augment(x, *(d[mine] for d in self._draw_augmentation(len(idx), gen)))
             x = self.normalize(x)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            yield x, self.labels[idx]
+            yield x, self.labels[idx[mine]]
 
 
 @dataclass
@@ -493,7 +519,7 @@ class Loaders:
 
 def make_loaders(data: CIFAR10, run: RunBudget, seed: int = 0, augment: bool = False,
                  device: str | torch.device = "cpu", channels_last: bool = False, eval_batch_size: int = 500,
-                 loader_seed: Optional[int] = None) -> Loaders:
+                 loader_seed: Optional[int] = None, rank: int = 0, world_size: int = 1) -> Loaders:
     """Split, subset and batch CIFAR-10 for one run: the one way every chapter and benchmark builds loaders.
 
     Args:
@@ -506,6 +532,8 @@ def make_loaders(data: CIFAR10, run: RunBudget, seed: int = 0, augment: bool = F
         channels_last: batches in ``torch.channels_last`` memory format.
         eval_batch_size: images per validation / test batch.
         loader_seed: seed of the training batches' order and augmentation (default: ``seed``).
+        rank, world_size: with several training processes, each loader yields this process's share of every
+            batch (``TensorLoader``); ``run.batch_size`` stays the global batch, summed over the processes.
     Returns:
         A ``Loaders``. A ``train_size`` / ``test_size`` above what the data holds keeps all of it.
     Raises:
@@ -540,7 +568,7 @@ def make_loaders(data: CIFAR10, run: RunBudget, seed: int = 0, augment: bool = F
     train_idx, val_idx = split_train_val(n, val_size, seed=seed)
     train_idx = random_subset(train_idx, train_size, seed)
     test_idx = random_subset(torch.arange(len(data.test_labels)), test_size, seed)
-    common = dict(device=device, channels_last=channels_last)
+    common = dict(device=device, channels_last=channels_last, rank=rank, world_size=world_size)
     train = TensorLoader(data.train_images[train_idx], data.train_labels[train_idx], batch_size, shuffle=True,
                          augment=augment, seed=loader_seed, drop_last=True, **common)
     val = (TensorLoader(data.train_images[val_idx], data.train_labels[val_idx], eval_batch_size, **common)

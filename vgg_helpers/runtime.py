@@ -1,5 +1,5 @@
-"""Where the code runs: the device, the training budget it affords, threads, bfloat16, seeds, and the facts
-(hardware, versions) recorded beside every result."""
+"""Where the code runs: the device, the training budget it affords, threads, bfloat16, seeds, the process's
+place among several training processes, and the facts (hardware, versions) recorded beside every result."""
 from __future__ import annotations
 
 import os
@@ -15,7 +15,7 @@ from .checks import whole_number
 from .settings import DEVICES
 
 __all__ = ["BUDGETS", "pick_device", "current_budget", "describe_runtime", "environment_info", "seed_everything",
-           "set_threads", "bf16_supported"]
+           "set_threads", "bf16_supported", "process_world", "sum_across_processes", "unwrap"]
 
 BUDGETS = ("smoke", "cpu", "gpu")
 
@@ -204,3 +204,45 @@ def bf16_supported(device: torch.device | str = "cpu") -> bool:
         except (AttributeError, RuntimeError):     # a build without oneDNN
             return False
     return False
+
+
+# ---- several training processes (torch.distributed; vgg_helpers.distributed sets them up) ----
+
+
+def process_world() -> tuple[int, int]:
+    """This process's place among the training processes.
+
+    Returns:
+        ``(rank, world_size)``: ``(0, 1)`` unless ``torch.distributed`` has been initialised (under ``torchrun``,
+        by ``vgg_helpers.distributed.setup``).
+    """
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def sum_across_processes(values: list[float], device: torch.device | str = "cpu") -> list[float]:
+    """Element-wise sums of ``values`` over every training process (an all-reduce); unchanged in one process.
+
+    Args:
+        values: numbers this process counted (loss sums, correct predictions, images).
+        device: where the all-reduce runs: ``cpu`` for gloo, the process's GPU for nccl.
+    Returns:
+        The sums, in the same order, as Python floats (every process gets the same list).
+    """
+    if process_world()[1] == 1:
+        return [float(v) for v in values]
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(t)
+    return t.tolist()
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The network inside a ``DistributedDataParallel`` (or ``DataParallel``) wrapper; other models as they are.
+
+    Its ``state_dict`` has the plain names (``features.0.weight``, not ``module.features.0.weight``), so a
+    checkpoint written from it loads into the network built alone.
+    """
+    wrappers = (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)
+    return model.module if isinstance(model, wrappers) else model

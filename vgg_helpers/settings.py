@@ -12,6 +12,10 @@ environment behind the caller's back.
 * ``VGG_BOOK_SAVE_REFERENCE``: ``1`` trains and stores each run as the new reference (maintainers);
 * ``VGG_BOOK_PROGRESS``: ``1`` / ``0`` forces progress bars on or off.
 
+It also reads the variables ``torchrun`` gives each process it starts (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``,
+``MASTER_ADDR``, ``MASTER_PORT``, ``TORCHELASTIC_RESTART_COUNT``, ``TORCHELASTIC_USE_AGENT_STORE``), so that
+``vgg_helpers.distributed`` knows which process it is, which GPU is its own and where the others are.
+
 (The notebooks' setup cell also reads ``VGG_BOOK_FORCE_INSTALL`` and ``VGG_BOOK_INSTALL_SOURCE``, before
 ``vgg_helpers`` is installed.)
 """
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
-__all__ = ["Settings", "settings", "STORE_POLICIES", "DEFAULT_CACHE_DIR", "DEVICES"]
+__all__ = ["Settings", "Launch", "settings", "STORE_POLICIES", "DEFAULT_CACHE_DIR", "DEVICES"]
 
 # What train_or_load does with a run (see vgg_helpers.runs): train it; show its stored history when there is
 # one; or train it and store the history as the new reference (maintainers re-running the book).
@@ -45,6 +49,25 @@ class Settings:
     cache_dir: Path            # VGG_CACHE_DIR, else ~/.cache/vgg-from-scratch
     store: Optional[str]       # "load" / "train" (VGG_BOOK_USE_STORED=1/0) or "record" (VGG_BOOK_SAVE_REFERENCE=1)
     progress: Optional[bool]   # VGG_BOOK_PROGRESS=1/0
+    launch: Optional["Launch"] = None   # what torchrun told this process; None when torchrun did not start it
+
+    @property
+    def launched_by_torchrun(self) -> bool:
+        """Whether torchrun (or another launcher setting ``WORLD_SIZE``) started this process."""
+        return self.launch is not None
+
+
+@dataclass(frozen=True)
+class Launch:
+    """The variables torchrun sets in every process it starts."""
+
+    rank: int             # RANK: this process's number among all processes, 0 ... world_size - 1
+    local_rank: int       # LOCAL_RANK: its number on this machine (= the index of its GPU)
+    world_size: int       # WORLD_SIZE: how many processes train together
+    master_addr: str      # MASTER_ADDR / MASTER_PORT: where the shared key-value store of the processes is
+    master_port: int
+    restart_count: int    # TORCHELASTIC_RESTART_COUNT: how often torchrun restarted the processes (--max-restarts)
+    agent_store: bool     # TORCHELASTIC_USE_AGENT_STORE: the store is torchrun's own, kept across restarts
 
 
 def _device(env: Mapping[str, str]) -> Optional[str]:
@@ -65,6 +88,32 @@ def _flag(env: Mapping[str, str], name: str) -> Optional[bool]:
     if value not in ("0", "1"):
         raise ValueError(f"{name} must be 0 or 1; got {value!r}. Unset it for the default.")
     return value == "1"
+
+
+def _whole(env: Mapping[str, str], name: str, minimum: int) -> Optional[int]:
+    value = env.get(name, "").strip()
+    if value == "":
+        return None
+    if not value.isdigit() or int(value) < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum} (torchrun sets it for each process it starts); "
+                         f"got {value!r}. Unset it when you are not launching with torchrun.")
+    return int(value)
+
+
+def _launch(env: Mapping[str, str]) -> Optional[Launch]:
+    """torchrun's variables when WORLD_SIZE is set (torchrun sets them all); else None."""
+    world_size = _whole(env, "WORLD_SIZE", 1)
+    if world_size is None:      # not launched by torchrun: a stray RANK (other tools use it) is ignored
+        return None
+    rank = _whole(env, "RANK", 0) or 0
+    if rank >= world_size:
+        raise ValueError(f"RANK={rank} but WORLD_SIZE={world_size}: the rank must be below the world size. "
+                         "Launch with torchrun, which sets both.")
+    return Launch(rank=rank, local_rank=_whole(env, "LOCAL_RANK", 0) or 0, world_size=world_size,
+                  master_addr=env.get("MASTER_ADDR", "").strip() or "127.0.0.1",
+                  master_port=_whole(env, "MASTER_PORT", 1) or 29500,
+                  restart_count=_whole(env, "TORCHELASTIC_RESTART_COUNT", 0) or 0,
+                  agent_store=env.get("TORCHELASTIC_USE_AGENT_STORE", "").strip() == "True")
 
 
 def settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
@@ -94,4 +143,4 @@ def settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     return Settings(budget=budget, device=_device(env),
                     data_dir=env.get("VGG_DATA_DIR", "").strip() or None,
                     cache_dir=Path(env.get("VGG_CACHE_DIR", "").strip() or DEFAULT_CACHE_DIR).expanduser(),
-                    store=store, progress=_flag(env, "VGG_BOOK_PROGRESS"))
+                    store=store, progress=_flag(env, "VGG_BOOK_PROGRESS"), launch=_launch(env))

@@ -21,7 +21,7 @@ from torch import nn
 
 from .checks import flag, real_number, whole_number
 from .files import atomic_write, json_safe, write_json
-from .runtime import environment_info, pick_device
+from .runtime import environment_info, pick_device, process_world, sum_across_processes, unwrap
 
 __all__ = ["History", "TrainConfig", "TrainingDiverged", "CheckpointError", "train", "evaluate", "predict",
            "save_checkpoint", "load_checkpoint", "progress_bars_wanted"]
@@ -213,8 +213,11 @@ def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str | No
         device: where to compute; default: the model's device.
         flip: test-time augmentation: average the logits of the image and its mirror image.
     Returns:
-        ``(loss, accuracy)``, loss in nats, accuracy as a fraction.
+        ``(loss, accuracy)``, loss in nats, accuracy as a fraction. When the loader yields one process's share of
+        each batch (``world_size`` > 1), the sums are added up over all processes, so every process returns the
+        whole set's numbers.
     """
+    model = unwrap(model)       # evaluating needs no gradient averaging
     device = _device_of(model, device)
     was_training = model.training
     model.eval()
@@ -229,6 +232,8 @@ def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str | No
             correct += (out.argmax(1) == y).sum().item()
             count += len(y)
     model.train(was_training)
+    if getattr(loader, "world_size", 1) > 1:
+        total_loss, correct, count = sum_across_processes([total_loss, correct, count], device)
     if count == 0:
         raise ValueError("evaluate() got an empty loader")
     return total_loss / count, correct / count
@@ -253,23 +258,27 @@ def predict(model: nn.Module, loader: Iterable, device: torch.device | str | Non
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    history: History, epoch: int, config: TrainConfig) -> Path:
+                    history: History, epoch: int, config: TrainConfig,
+                    rng_by_rank: list[torch.Tensor] | None = None) -> Path:
     """Save everything needed to resume, atomically (loadable with ``weights_only=True``).
 
     Args:
         path: the checkpoint file.
-        model: its ``state_dict`` is saved.
+        model: its ``state_dict`` is saved (the plain network's, also when it is wrapped in DDP).
         optimizer: its ``state_dict`` is saved (momentum buffers).
         history: the epochs so far (``meta`` is converted to plain data by ``json_safe``).
         epoch: the number of epochs completed.
         config: the run's ``TrainConfig``.
+        rng_by_rank: with several processes, each one's random-number state (``rng_cpu`` is this process's).
     Returns:
         The path written.
     """
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": json_safe(history.to_dict()),
+    state = {"model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(), "history": json_safe(history.to_dict()),
              "epoch": int(epoch), "train_config": asdict(config), "rng_cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["rng_cuda"] = torch.cuda.get_rng_state_all()
+    if rng_by_rank is not None:
+        state["rng_cpu_by_rank"] = list(rng_by_rank)
     return atomic_write(path, lambda f: torch.save(state, f))
 
 
@@ -342,7 +351,7 @@ def _read_checkpoint(path: Path) -> dict:
 
 def _apply_checkpoint(path: Path, state: dict, model: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
     try:
-        model.load_state_dict(state["model"])
+        unwrap(model).load_state_dict(state["model"])
     except RuntimeError as e:
         raise CheckpointError(
             f"The checkpoint {path} holds the weights of a different network ({str(e).splitlines()[0]}). "
@@ -355,7 +364,7 @@ def _apply_checkpoint(path: Path, state: dict, model: nn.Module, optimizer: torc
 
 def _config_difference(state: dict, model: nn.Module) -> str:
     saved = state.get("history", {}).get("meta", {}).get("model_config")
-    config = getattr(model, "config", None)
+    config = getattr(unwrap(model), "config", None)
     if not saved or not hasattr(config, "to_dict"):
         return ""
     now = config.to_dict()
@@ -404,6 +413,11 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
         meta: extra facts to record in ``history.meta`` (data source, budget, ...).
         test_loader: also evaluated after every epoch, into ``history.test_*``: for benchmarks that time the
             way to a test accuracy; never choose anything by it.
+
+    Several processes (``torchrun``, set up by ``vgg_helpers.distributed``): pass the ``DistributedDataParallel``
+    model and loaders that yield each process's share (``make_loaders(..., rank=, world_size=)``). Every process
+    then runs this same loop; DDP averages the gradients; losses and accuracies are summed over the processes,
+    so each returns the same history; only rank 0 prints and writes the checkpoint.
     Returns:
         The ``History``.
     Raises:
@@ -426,6 +440,7 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
                          "holds fewer images than one batch. Give it more images or a smaller batch_size.")
     device = pick_device(device)
     meta = json_safe(meta or {})
+    rank, world = process_world()
     model.to(device)
     params_decay = [p for p in model.parameters() if p.dim() > 1]
     params_other = [p for p in model.parameters() if p.dim() <= 1]   # biases and batch-norm: no weight decay
@@ -437,8 +452,11 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
     total_steps = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps,
                                                                                 cfg.epochs * steps_per_epoch)
     history = History(meta={**environment_info(device), "train_config": asdict(cfg), **meta})
-    if hasattr(model, "config") and hasattr(model.config, "to_dict"):
-        history.meta["model_config"] = model.config.to_dict()
+    if world > 1:
+        history.meta["processes"] = world
+    net = unwrap(model)
+    if hasattr(net, "config") and hasattr(net.config, "to_dict"):
+        history.meta["model_config"] = net.config.to_dict()
     start_epoch, elapsed_before = 0, 0.0
     if checkpoint is not None and Path(checkpoint).exists():
         state = _read_checkpoint(Path(checkpoint))
@@ -456,12 +474,14 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
                           + f": the first {start_epoch} epoch(s) followed the old learning-rate schedule, so this "
                           "run is not the same as one trained with the new settings from the start.", stacklevel=2)
         elapsed_before = history.time[-1] if history.time else 0.0
-        torch.set_rng_state(state["rng_cpu"])
+        by_rank = state.get("rng_cpu_by_rank")
+        torch.set_rng_state(by_rank[rank] if by_rank and len(by_rank) == world else state["rng_cpu"])
         if "rng_cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
     else:
-        torch.manual_seed(cfg.seed)
-    bars = progress_bars_wanted(progress)
+        # one seed per process: each draws its own dropout masks for its own images (rank 0 alone: cfg.seed)
+        torch.manual_seed(cfg.seed + rank)
+    bars = progress_bars_wanted(progress) and rank == 0
     t0 = time.perf_counter() - elapsed_before
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, cfg.epochs):
@@ -480,28 +500,34 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             out = model(x)
             loss = loss_fn(out, y)
-            if not torch.isfinite(loss):
+            local_loss = loss.item()
+            # the batch's loss: with several processes, the mean of their shares' losses (every process gets it,
+            # so that all of them stop together if it diverges)
+            batch_loss = local_loss if world == 1 else sum_across_processes([local_loss], device)[0] / world
+            if not math.isfinite(batch_loss):
                 raise TrainingDiverged(
-                    f"The loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} (learning rate {lr:.4g}). "
+                    f"The loss became {batch_loss} at epoch {epoch + 1}, step {step + 1} (learning rate {lr:.4g}). "
                     "Lower the learning rate, check the weight init, or add batch normalisation.")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()                  # under DDP: the gradients are averaged over the processes here
             if on_step is not None:
-                on_step(model, step, loss.item())
+                on_step(model, step, batch_loss)
             optimizer.step()
             step += 1
-            loss_sum += loss.item() * len(y)
+            loss_sum += local_loss * len(y)
             correct += (out.argmax(1) == y).sum().item()
             count += len(y)
             if bars:
                 bar.set_postfix(loss=f"{loss_sum / count:.3f}", acc=f"{correct / count:.3f}")
+        if world > 1:
+            loss_sum, correct, count = sum_across_processes([loss_sum, correct, count], device)
         row = dict(epoch=epoch + 1, train_loss=loss_sum / max(1, count), train_acc=correct / max(1, count))
         val_loss, val_acc = evaluate(model, val_loader, device) if val_loader is not None else (None, None)
         row.update(val_loss=val_loss, val_acc=val_acc)
         if test_loader is not None:
             row["test_loss"], row["test_acc"] = evaluate(model, test_loader, device)
         history.append(**row, lr=lr, time=time.perf_counter() - t0)
-        if progress is not False:
+        if progress is not False and rank == 0:
             msg = f"epoch {epoch + 1:>3}: train loss {loss_sum / max(1, count):.3f} acc {correct / max(1, count):.3f}"
             if val_loss is not None:
                 msg += f" | val loss {val_loss:.3f} acc {val_acc:.3f}"
@@ -509,7 +535,12 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
                 msg += f" | test acc {row['test_acc']:.3f}"
             print(msg + f" | {history.time[-1]:.0f} s")
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimizer, history, epoch + 1, cfg)
+            rng_by_rank = None
+            if world > 1:    # every process's random state, so that each resumes its own (a collective call)
+                rng_by_rank = [None] * world
+                torch.distributed.all_gather_object(rng_by_rank, torch.get_rng_state())
+            if rank == 0:
+                save_checkpoint(checkpoint, model, optimizer, history, epoch + 1, cfg, rng_by_rank)
     return history
 
 

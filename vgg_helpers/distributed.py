@@ -1,0 +1,339 @@
+"""Training on several processes, as the paper did on four GPUs: data parallelism with torch.distributed.
+
+The paper split every batch across four GPUs and averaged their gradients (sec. 3.3). PyTorch's own engine for
+that is ``DistributedDataParallel`` (DDP), started by ``torchrun``: one process per GPU (or per CPU share), each
+with a replica of the network and its own share of every batch; ``loss.backward()`` averages the gradients over
+all processes (an all-reduce), so every replica takes the same step.
+
+* ``setup`` joins the process group (``gloo`` on CPUs, ``nccl`` on GPUs) from the variables torchrun sets;
+* ``prepare_model`` makes batch norm compute its statistics over the whole batch (``SyncBatchNorm``) and wraps
+  the network in DDP;
+* ``main`` (``python -m vgg_helpers.distributed``) trains chapter 6's network and recipe with the book's own engine
+  (``build_vgg``, ``make_loaders``, ``train``, its history and atomic checkpoints), under torchrun or alone.
+
+Launch on one machine with two processes, then on two machines with four GPUs each::
+
+    torchrun --standalone --nproc-per-node=2 -m vgg_helpers.distributed --out runs/ddp
+    torchrun --nnodes=2 --nproc-per-node=4 --rdzv-backend=c10d --rdzv-endpoint=HOST:29400 --rdzv-id=vgg \\
+        -m vgg_helpers.distributed --out runs/ddp
+
+``--max-restarts=N`` lets torchrun restart every process after one dies; they resume from the last checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from .budgets import CHAPTER8, ChapterPlan, pick, split_changes
+from .checks import choice, describe
+from .data import load_cifar10, make_loaders
+from .files import atomic_write, write_json
+from .models import build_vgg
+from .runtime import current_budget, environment_info, pick_device, process_world, set_threads, unwrap
+from .settings import Settings, settings
+from .training import TrainConfig, _read_checkpoint, evaluate, train
+
+__all__ = ["Process", "setup", "cleanup", "CPUSyncBatchNorm", "convert_sync_batchnorm", "prepare_model",
+           "weight_spread", "throughput", "run", "main"]
+
+CHECKPOINT, HISTORY, SUMMARY, WEIGHTS = "checkpoint.pt", "history.json", "summary.json", "weights.pt"
+
+
+@dataclass(frozen=True)
+class Process:
+    """Where this process stands among the processes training together."""
+
+    rank: int               # 0 ... world_size - 1; rank 0 prints and writes the files
+    local_rank: int         # its number on this machine: the index of its GPU
+    world_size: int         # processes training together (1: a plain single-process run)
+    device: torch.device    # where it computes
+    backend: Optional[str]  # "gloo" (CPU) or "nccl" (GPU); None when no process group was started
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this is rank 0, the process that logs and writes checkpoints."""
+        return self.rank == 0
+
+
+def setup(config: Settings | None = None, device: str | None = None,
+          timeout: timedelta = timedelta(minutes=10)) -> Process:
+    """Join the process group when torchrun started this process; otherwise describe a single process.
+
+    Args:
+        config: the environment (``settings()``: torchrun's ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE`` ...).
+        device: ``"cpu"`` or ``"cuda"``; default ``VGG_BOOK_DEVICE``, else CUDA when there is a GPU.
+        timeout: how long a collective call waits for the other processes before it fails.
+    Returns:
+        A ``Process``. Under torchrun on GPUs, process ``local_rank`` computes on GPU ``local_rank``.
+    Raises:
+        ValueError: a device that is not ``cpu``/``cuda``, or fewer GPUs on this machine than processes.
+    """
+    config = config or settings()
+    launch = config.launch
+    if launch is None:
+        return Process(0, 0, 1, pick_device(device or config.device), None)
+    wanted = (device or config.device or ("cuda" if torch.cuda.is_available() else "cpu")).split(":")[0]
+    choice("device", wanted, ("cpu", "cuda"))
+    if wanted == "cuda":
+        count = torch.cuda.device_count()
+        if launch.local_rank >= count:
+            raise ValueError(f"this process has LOCAL_RANK={launch.local_rank} but the machine has {count} GPU(s): "
+                             f"start at most {count} processes per machine (torchrun --nproc-per-node={count}).")
+        dev = torch.device("cuda", launch.local_rank)
+        torch.cuda.set_device(dev)
+        backend = "nccl"        # NVIDIA's collective library: all-reduce over NVLink / PCIe / InfiniBand
+    else:
+        dev, backend = torch.device("cpu"), "gloo"   # collectives over TCP (shared memory on one machine)
+    dist = torch.distributed
+    if launch.agent_store:
+        # The processes meet in torchrun's key-value store at MASTER_ADDR:MASTER_PORT. That store outlives a
+        # restart (--max-restarts), and the addresses the killed processes left in it made the restarted ones
+        # connect to dead ports (3 of 5 restarts failed here, torch 2.14): each attempt gets its own key prefix.
+        store = dist.TCPStore(launch.master_addr, launch.master_port, launch.world_size, is_master=False,
+                              timeout=timeout)
+        store = dist.PrefixStore(f"vgg-attempt-{launch.restart_count}/", store)
+        dist.init_process_group(backend, store=store, rank=launch.rank, world_size=launch.world_size,
+                                timeout=timeout)
+    else:   # init_method "env://": rank 0 serves the store at MASTER_ADDR:MASTER_PORT
+        dist.init_process_group(backend, rank=launch.rank, world_size=launch.world_size, timeout=timeout)
+    return Process(launch.rank, launch.local_rank, launch.world_size, dev, backend)
+
+
+def cleanup() -> None:
+    """Leave the process group (if this process joined one)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+class _SumAcrossProcesses(torch.autograd.Function):
+    """All-reduce (sum) that autograd can differentiate: the gradient of a sum is the sum of the gradients."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y = x.clone()
+        torch.distributed.all_reduce(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        torch.distributed.all_reduce(grad)
+        return grad
+
+
+class CPUSyncBatchNorm(nn.BatchNorm2d):
+    """Batch norm whose batch mean and variance are taken over every process's share of the batch.
+
+    ``torch.nn.SyncBatchNorm`` does this on GPUs only; this is the same computation written with two all-reduces,
+    so that the book's CPU runs (``gloo``) give the statistics one process would compute over the whole batch.
+    In eval mode, or in a single process, it is an ordinary ``BatchNorm2d``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or process_world()[1] == 1:
+            return super().forward(x)
+        dims = (0, 2, 3)                                              # all but the channel: (N, C, H, W) -> (C,)
+        n = torch.tensor([x.numel() / x.size(1)], dtype=x.dtype, device=x.device)
+        sums = _SumAcrossProcesses.apply(torch.cat([x.sum(dims), n]))
+        count = sums[-1].detach()                                     # images x pixels in the whole batch
+        mean = sums[:-1] / count
+        centred = x - mean.view(1, -1, 1, 1)
+        var = _SumAcrossProcesses.apply((centred * centred).sum(dims)) / count   # biased, as batch norm uses
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = (1.0 / self.num_batches_tracked.item()) if self.momentum is None else self.momentum
+                self.running_mean.lerp_(mean.detach(), m)
+                self.running_var.lerp_(var.detach() * count / max(count.item() - 1, 1), m)   # unbiased
+        y = centred * torch.rsqrt(var + self.eps).view(1, -1, 1, 1)
+        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1) if self.affine else y
+
+
+def convert_sync_batchnorm(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
+    """Replace every ``BatchNorm2d`` by its synchronised version, keeping its weights and statistics.
+
+    Args:
+        model: the network.
+        device: ``cuda`` uses ``torch.nn.SyncBatchNorm``; ``cpu`` uses ``CPUSyncBatchNorm``.
+    Returns:
+        The same network object, changed in place (and returned, as torch's converter does).
+    """
+    if torch.device(device).type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    for name, child in model.named_children():
+        if type(child) is nn.BatchNorm2d:
+            sync = CPUSyncBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
+                                    child.track_running_stats)
+            sync.load_state_dict(child.state_dict())
+            setattr(model, name, sync.to(next(child.buffers(), torch.empty(0)).device))
+        else:
+            convert_sync_batchnorm(child, device)
+    return model
+
+
+def prepare_model(model: nn.Module, process: Process) -> nn.Module:
+    """Move the network to the process's device; with several processes, sync batch norm and wrap it in DDP.
+
+    Args:
+        model: the network, built with the same seed in every process (DDP also copies rank 0's weights to all).
+        process: from ``setup``.
+    Returns:
+        ``DistributedDataParallel(model)``, or the model itself in a single process. ``runtime.unwrap`` gives
+        back the network.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (e.g. build_vgg(...)); got {describe(model)}.")
+    if process.backend is None:
+        return model.to(process.device)
+    model = convert_sync_batchnorm(model, process.device).to(process.device)
+    ids = [process.device.index] if process.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def weight_spread(model: nn.Module, device: torch.device | str = "cpu") -> float:
+    """The largest difference between processes of any weight or statistic (0.0: every replica is identical).
+
+    Every process must call it (it all-reduces the element-wise maximum and minimum over the processes).
+    """
+    tensors = [t.detach().float().flatten() for t in unwrap(model).state_dict().values() if t.is_floating_point()]
+    flat = torch.cat(tensors).to(device)
+    if process_world()[1] == 1:
+        return 0.0
+    high, low = flat.clone(), flat.clone()
+    torch.distributed.all_reduce(high, op=torch.distributed.ReduceOp.MAX)
+    torch.distributed.all_reduce(low, op=torch.distributed.ReduceOp.MIN)
+    return float((high - low).max())
+
+
+def throughput(step_times: Sequence[float], batch_size: int) -> Optional[float]:
+    """Training images per second from the times at which successive steps reached the same point.
+
+    The median step time is used: it ignores the first steps (warm-up) and the pauses for evaluation between
+    epochs. ``None`` with fewer than three steps.
+    """
+    gaps = [b - a for a, b in zip(step_times, step_times[1:])][1:]   # the first gap includes warm-up
+    return batch_size / statistics.median(gaps) if gaps else None
+
+
+def _plan(budget: str, overrides: dict) -> ChapterPlan:
+    """Chapter 8's plan for ``budget``, with the command line's changes to sizes, model and recipe."""
+    plan = pick(CHAPTER8, budget)
+    model, recipe, _, sizes = split_changes({k: v for k, v in overrides.items() if v is not None})
+    if "epochs" in recipe:                               # a plan keeps its epochs with the sizes
+        sizes["epochs"] = recipe.pop("epochs")
+    return replace(plan, run=replace(plan.run, **sizes), model={**plan.model, **model},
+                   recipe={**plan.recipe, **recipe})
+
+
+def run(plan: ChapterPlan, out: str | os.PathLike, process: Process, data_dir: str | None = None,
+        cache_dir: str | os.PathLike | None = None, crash: Optional[tuple[int, int]] = None,
+        budget: str = "") -> dict:
+    """Train ``plan`` in this process (one of ``process.world_size``), resuming from ``out``'s checkpoint.
+
+    Args:
+        plan: sizes (``run.batch_size`` is the global batch), model and recipe.
+        out: folder for ``checkpoint.pt`` (every epoch), and at the end ``history.json``, ``weights.pt``
+            and ``summary.json`` (rank 0 writes them, atomically).
+        process: from ``setup``.
+        data_dir, cache_dir: where CIFAR-10 is (``load_cifar10``).
+        crash: ``(rank, step)``: that process kills itself (SIGKILL) at that step, once per ``out`` folder:
+            a fault to recover from (tests and the chapter's demonstration).
+        budget: the budget's name, recorded in the summary.
+    Returns:
+        The summary (also in ``summary.json``).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / CHECKPOINT
+    resumed_after = _read_checkpoint(checkpoint)["epoch"] if checkpoint.exists() else 0
+    data = load_cifar10(data_dir, cache_dir=cache_dir)
+    # the same split, order and augmentation in every process; each takes its own share of every batch
+    loaders = make_loaders(data, plan.run, seed=plan.split_seed, augment=plan.augment, device=process.device,
+                           rank=process.rank, world_size=process.world_size)
+    torch.manual_seed(plan.recipe.get("seed", 0))       # the same initial weights in every process
+    model = prepare_model(build_vgg(**plan.model), process)
+    step_times: list[float] = []
+    marker = out / ".crashed-once"
+
+    def on_step(_model: nn.Module, step: int, _loss: float) -> None:
+        step_times.append(time.perf_counter())
+        if crash is not None and (process.rank, step) == tuple(crash) and not marker.exists():
+            marker.write_text(f"rank {process.rank} killed itself at step {step}\n")
+            os.kill(os.getpid(), signal.SIGKILL)      # a hard crash: no cleanup, no exception handler
+
+    config = TrainConfig(epochs=plan.run.epochs, **plan.recipe)
+    meta = dict(data=data.source, budget=budget, processes=process.world_size, backend=process.backend)
+    history = train(model, loaders.train, loaders.val, config, device=process.device, checkpoint=checkpoint,
+                    on_step=on_step, meta=meta)
+    test_loss, test_acc = evaluate(model, loaders.test, process.device)
+    spread = weight_spread(model, process.device)
+    summary = dict(processes=process.world_size, backend=process.backend, device=str(process.device.type),
+                   budget=budget, data=data.source, global_batch=plan.run.batch_size,
+                   batch_per_process=plan.run.batch_size // process.world_size, epochs=plan.run.epochs,
+                   steps_this_launch=len(step_times), resumed_after_epoch=resumed_after,
+                   images_per_s=throughput(step_times, plan.run.batch_size), train_loss=history.train_loss[-1],
+                   test_loss=test_loss, test_acc=test_acc, test_images=loaders.test.dataset_size,
+                   weight_spread=spread, model=dict(plan.model), recipe=dict(plan.recipe),
+                   run=asdict(plan.run), environment=environment_info(process.device))
+    if process.is_main:
+        history.save(out / HISTORY)
+        atomic_write(out / WEIGHTS, lambda f: torch.save(unwrap(model).state_dict(), f))
+        write_json(out / SUMMARY, summary)
+    return summary
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m vgg_helpers.distributed",
+        description="Train chapter 6's network and recipe on several processes (launch with torchrun) or one.")
+    p.add_argument("--out", required=True, help="folder for checkpoint.pt, history.json, weights.pt, summary.json")
+    p.add_argument("--budget", choices=("smoke", "cpu", "gpu"), help="default: VGG_BOOK_BUDGET, else by device")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="default: VGG_BOOK_DEVICE, else cuda if present")
+    p.add_argument("--data-dir", help="CIFAR-10 folder (default: VGG_DATA_DIR, else download)")
+    p.add_argument("--cache-dir", help="decoded-image cache (default: VGG_CACHE_DIR)")
+    p.add_argument("--threads", type=int, help="torch threads per process (default: torch's; torchrun sets 1 "
+                                               "per process when it starts several)")
+    for name, kind in (("arch", str), ("width", float), ("train-size", int), ("val-size", int),
+                       ("test-size", int), ("epochs", int), ("batch-size", int), ("max-steps", int),
+                       ("seed", int), ("lr", float)):
+        p.add_argument(f"--{name}", type=kind, help=f"override the plan's {name.replace('-', '_')}")
+    p.add_argument("--crash", type=int, nargs=2, metavar=("RANK", "STEP"),
+                   help="fault injection: process RANK kills itself at STEP (once per --out folder)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Command line: ``torchrun --nproc-per-node=N -m vgg_helpers.distributed --out DIR [options]``."""
+    args = _parser().parse_args(argv)
+    env = settings()
+    process = setup(env, args.device)
+    try:
+        if args.threads is not None:
+            set_threads(args.threads)
+        budget = current_budget(args.budget or env.budget)
+        overrides = {k: getattr(args, k) for k in ("arch", "width", "train_size", "val_size", "test_size",
+                                                   "epochs", "batch_size", "max_steps", "seed", "lr")}
+        summary = run(_plan(budget, overrides), args.out, process, args.data_dir or env.data_dir,
+                      args.cache_dir or env.cache_dir, crash=args.crash, budget=budget)
+        if process.is_main:
+            print(f"{process.world_size} process(es), {process.backend or 'no process group'}: test accuracy "
+                  f"{summary['test_acc']:.4f}, weight spread across processes {summary['weight_spread']:.1e}")
+        return summary
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    from torch.distributed.elastic.multiprocessing.errors import record
+
+    record(main)()      # a failing process's traceback reaches torchrun's error report
