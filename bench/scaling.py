@@ -75,7 +75,7 @@ def measure(device: str, budget: str, steps: int, rounds: int, data_dir: Optiona
                  max=max(v), speedup_vs_1x1=statistics.median(v) / base) for (p, t), v in measured.items()]
     params = count_parameters(build_vgg(**plan.model))
     last = summaries[configs[-1]]
-    return dict(kind=f"scaling-{device}", date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+    return dict(kind=f"scaling-{device}", date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 environment=environment_info(device), data=last["data"],
                 settings=dict(budget=budget, model=dict(plan.model), global_batch=batch, steps=steps, rounds=rounds,
                               recipe=dict(plan.recipe)),

@@ -26,6 +26,11 @@ def test_every_variable_is_read():
     ({"VGG_BOOK_BUDGET": "huge"}, "VGG_BOOK_BUDGET must be one of smoke, cpu, gpu"),
     ({"VGG_BOOK_PROGRESS": "yes"}, "VGG_BOOK_PROGRESS must be 0 or 1"),
     ({"VGG_BOOK_USE_STORED": "1", "VGG_BOOK_SAVE_REFERENCE": "1"}, "contradict"),
+    # torchrun's variables
+    ({"WORLD_SIZE": "2", "RANK": "2"}, "RANK=2 but WORLD_SIZE=2"),
+    ({"WORLD_SIZE": "two"}, "WORLD_SIZE must be a whole number >= 1"),
+    ({"WORLD_SIZE": "0"}, "WORLD_SIZE must be a whole number >= 1"),
+    ({"WORLD_SIZE": "2", "LOCAL_RANK": "-1"}, "LOCAL_RANK must be a whole number >= 0"),
 ])
 def test_bad_values_are_named(env, match):
     with pytest.raises(ValueError, match=match):
@@ -55,13 +60,3 @@ def test_torchrun_variables_describe_the_launch():
     # without WORLD_SIZE there is no launch: a RANK other tools set is ignored
     assert settings({"RANK": "5"}).launch is None and not settings({}).launched_by_torchrun
 
-
-@pytest.mark.parametrize("env, match", [
-    ({"WORLD_SIZE": "2", "RANK": "2"}, "RANK=2 but WORLD_SIZE=2"),
-    ({"WORLD_SIZE": "two"}, "WORLD_SIZE must be a whole number >= 1"),
-    ({"WORLD_SIZE": "0"}, "WORLD_SIZE must be a whole number >= 1"),
-    ({"WORLD_SIZE": "2", "LOCAL_RANK": "-1"}, "LOCAL_RANK must be a whole number >= 0"),
-])
-def test_bad_torchrun_variables_are_named(env, match):
-    with pytest.raises(ValueError, match=match):
-        settings(env)

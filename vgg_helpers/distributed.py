@@ -205,10 +205,10 @@ def weight_spread(model: nn.Module, device: torch.device | str = "cpu") -> float
 
     Every process must call it (it all-reduces the element-wise maximum and minimum over the processes).
     """
-    tensors = [t.detach().float().flatten() for t in unwrap(model).state_dict().values() if t.is_floating_point()]
-    flat = torch.cat(tensors).to(device)
     if process_world()[1] == 1:
         return 0.0
+    tensors = [t.detach().float().flatten() for t in unwrap(model).state_dict().values() if t.is_floating_point()]
+    flat = torch.cat(tensors).to(device)
     high, low = flat.clone(), flat.clone()
     torch.distributed.all_reduce(high, op=torch.distributed.ReduceOp.MAX)
     torch.distributed.all_reduce(low, op=torch.distributed.ReduceOp.MIN)
