@@ -157,6 +157,27 @@ def ladder_section(budget: str = "cpu") -> list[str]:
     return out
 
 
+def scaling_section(path: Path, r: dict) -> list[str]:
+    """Markdown for one scaling result (images per second by processes and threads)."""
+    from .scaling import label
+
+    s, m = r["settings"], r["settings"]["model"]
+    where = "GPU" if r["kind"].endswith("cuda") else "CPU"
+    out = [f"### Scaling with processes on the {where} (`results/{path.name}`, {r['date']})", "",
+           f"{_env(r)} (the default; each row sets its own threads per process); network `{m['arch']}` width "
+           f"{m['width']} with batch norm ({r['parameters']:,} parameters: {r['gradient_mb']:.1f} MB of float32 "
+           f"gradients to all-reduce per step); global batch {s['global_batch']}; {s['steps']} steps per launch, "
+           f"images per second from the median step time; {s['rounds']} rounds in mirrored order; data: {r['data']}.",
+           "", "| processes x threads | images/s (median) | min-max | vs 1 x 1 | one all-reduce of the gradients |",
+           "|---|---|---|---|---|"]
+    for row in r["configurations"]:
+        exchange = row.get("allreduce_s")
+        out.append(f"| {label(row['processes'], row['threads_per_process'], row.get('sync_batchnorm', True))} | "
+                   f"{row['median']:.0f} | {row['min']:.0f}-{row['max']:.0f} | {row['speedup_vs_1x1']:.2f}x | "
+                   f"{'' if exchange is None else f'{1000 * exchange:.1f} ms'} |")
+    return out
+
+
 def render(results: Path = RESULTS) -> str:
     """The generated part of the README (everything after the marker line)."""
     parts: list[str] = [MARKER, "", "## Recorded numbers", ""]
@@ -176,6 +197,10 @@ def render(results: Path = RESULTS) -> str:
                       "**Not measured**: no GPU was available to this project's runs so far. The gpu budget's "
                       "settings (bfloat16 autocast, `channels_last`, `torch.compile`) are in "
                       "`vgg_helpers/budgets.py`; `tools/gpu_check.sh` records it on a GPU.", ""]
+    for device in ("cpu", "cuda"):
+        found = latest(f"scaling-{device}", results)
+        if found:
+            parts += scaling_section(*found) + [""]
     ladder = ladder_section("cpu")
     if ladder:
         parts += ladder + [""]

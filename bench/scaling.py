@@ -6,16 +6,14 @@ step time, so start-up and the final evaluation do not count). The configuration
 in mirrored order, and the result records every round::
 
     python -m bench.scaling                       # CPU: 1 process x 1 thread, 1 x 2 threads, 2 processes x 1 thread
+                                                  #      (with synced batch norm, and without it)
     python -m bench.scaling --device cuda         # GPU: 1 process, and one per GPU when there are several
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -23,56 +21,68 @@ from typing import Optional
 import torch
 
 from vgg_helpers.budgets import CHAPTER8, pick
+from vgg_helpers.distributed import launch as run_script
 from vgg_helpers.models import build_vgg, count_parameters
 from vgg_helpers.runtime import environment_info
 from vgg_helpers.settings import settings
 
 from . import add_data_and_out, count, save
 
-__all__ = ["configurations", "launch", "measure", "main"]
+__all__ = ["configurations", "label", "launch", "measure", "main"]
 
 
-def configurations(device: str, cores: int, gpus: int) -> list[tuple[int, int]]:
-    """``(processes, threads per process)`` to compare: on the CPU, one process with one thread and with every
-    core, and one single-thread process per core; on GPUs, one process and one per GPU."""
+def configurations(device: str, cores: int, gpus: int) -> list[tuple[int, int, bool]]:
+    """``(processes, threads per process, synced batch norm)`` to compare: on the CPU, one process with one thread
+    and with every core, and one single-thread process per core with and without synced batch norm (what the
+    syncing costs); on GPUs, one process and one per GPU."""
     if device == "cuda":
-        return [(1, 1)] + ([(gpus, 1)] if gpus > 1 else [])
-    return list(dict.fromkeys([(1, 1), (1, cores), (cores, 1)]))
+        return [(1, 1, True)] + ([(gpus, 1, True), (gpus, 1, False)] if gpus > 1 else [])
+    many = [(cores, 1, True), (cores, 1, False)] if cores > 1 else []
+    return list(dict.fromkeys([(1, 1, True), (1, cores, True), *many]))
 
 
-def launch(processes: int, threads: int, plan_args: list[str], out: Path) -> dict:
+def launch(processes: int, threads: int, sync: bool, plan_args: list[str], out: Path) -> dict:
     """One torchrun launch of the training script; returns its ``summary.json``."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-           "-m", "vgg_helpers.distributed", "--out", str(out), "--threads", str(threads), *plan_args]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"error: {' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-    return json.loads((out / "summary.json").read_text())
+    try:
+        return run_script(out, processes, *plan_args, *([] if sync else ["--no-sync-bn"]), threads=threads).summary
+    except RuntimeError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
-def measure(device: str, budget: str, steps: int, rounds: int, data_dir: Optional[str]) -> dict:
-    """Run every configuration ``rounds`` times (mirrored order) and collect images per second."""
+def label(processes: int, threads: int, sync: bool = True) -> str:
+    """How the tables name a configuration, e.g. ``2 processes x 1 thread, batch norm per process``."""
+    text = f"{processes} process{'es' if processes > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}"
+    return text + ("" if sync or processes == 1 else ", batch norm per process")
+
+
+def measure(device: str, budget: str, steps: int, rounds: int, data_dir: Optional[str],
+            max_processes: Optional[int] = None) -> dict:
+    """Run every configuration ``rounds`` times (mirrored order) and collect images per second.
+
+    ``max_processes`` leaves out the configurations with more processes (a quick check of the set-up).
+    """
     plan = pick(CHAPTER8, budget)
     batch = plan.run.batch_size
     configs = configurations(device, torch.get_num_threads() if device == "cpu" else 1,
                              torch.cuda.device_count() if device == "cuda" else 0)
+    configs = [c for c in configs if max_processes is None or c[0] <= max_processes]
     plan_args = ["--budget", budget, "--device", device, "--epochs", "1", "--train-size", str(steps * batch),
                  "--val-size", "0", "--test-size", str(batch)]
     if data_dir:
         plan_args += ["--data-dir", data_dir]
-    measured: dict[tuple[int, int], list[float]] = {c: [] for c in configs}
+    measured: dict[tuple[int, int, bool], list[float]] = {c: [] for c in configs}
     summaries = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
             for c in (configs if r % 2 == 0 else configs[::-1]):
-                s = launch(*c, plan_args, Path(tmp) / f"{c[0]}x{c[1]}-{r}")
+                s = launch(*c, plan_args, Path(tmp) / f"{c[0]}x{c[1]}-{c[2]}-{r}")
                 measured[c].append(s["images_per_s"])
                 summaries[c] = s
-                print(f"round {r + 1}: {c[0]} process(es) x {c[1]} thread(s): {s['images_per_s']:.0f} images/s",
-                      flush=True)
+                print(f"round {r + 1}: {label(*c)}: {s['images_per_s']:.0f} images/s", flush=True)
     base = statistics.median(measured[configs[0]])
-    rows = [dict(processes=p, threads_per_process=t, images_per_s=v, median=statistics.median(v), min=min(v),
-                 max=max(v), speedup_vs_1x1=statistics.median(v) / base) for (p, t), v in measured.items()]
+    rows = [dict(processes=p, threads_per_process=t, sync_batchnorm=sync, images_per_s=v,
+                 median=statistics.median(v), min=min(v), max=max(v), speedup_vs_1x1=statistics.median(v) / base,
+                 allreduce_s=summaries[(p, t, sync)]["allreduce_s"]) for (p, t, sync), v in measured.items()]
     params = count_parameters(build_vgg(**plan.model))
     last = summaries[configs[-1]]
     return dict(kind=f"scaling-{device}", date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -91,12 +101,15 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="whose plan (model, batch) to run: default cpu on the CPU, gpu on CUDA")
     ap.add_argument("--steps", type=count, default=40, help="training steps per launch")
     ap.add_argument("--rounds", type=count, default=3, help="mirrored passes over all configurations")
+    ap.add_argument("--max-processes", type=count, default=None,
+                    help="leave out configurations with more processes (tools/gpu_check.sh --tiny uses 1)")
     add_data_and_out(ap)
     args = ap.parse_args(argv)
     budget = args.budget or ("gpu" if args.device == "cuda" else "cpu")
-    result = measure(args.device, budget, args.steps, args.rounds, args.data_dir or env.data_dir)
+    result = measure(args.device, budget, args.steps, args.rounds, args.data_dir or env.data_dir,
+                     args.max_processes)
     for row in result["configurations"]:
-        print(f"{row['processes']} x {row['threads_per_process']}: median {row['median']:.0f} images/s "
+        print(f"{label(row['processes'], row['threads_per_process'], row.get('sync_batchnorm', True))}: median {row['median']:.0f} images/s "
               f"({row['min']:.0f}-{row['max']:.0f}), {row['speedup_vs_1x1']:.2f}x one process with one thread")
     print("saved", save(result, args.out))
     return 0

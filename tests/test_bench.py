@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench import report, save
+from bench import scaling as scaling_cmd
 from bench import throughput as throughput_cmd
 from bench import time_to_accuracy as tta_cmd
 from tests.helpers import tiny_cifar
@@ -101,3 +102,12 @@ def test_commands_refuse_bad_numbers_when_parsing(capsys):
 def test_commands_explain_missing_data_without_a_traceback(tmp_path):
     with pytest.raises(SystemExit, match=r"error: The data folder .* does not exist"):
         tta_cmd.main(["--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
+
+
+def test_scaling_configurations_and_their_names():
+    assert scaling_cmd.configurations("cpu", 2, 0) == [(1, 1, True), (1, 2, True), (2, 1, True), (2, 1, False)]
+    assert scaling_cmd.configurations("cpu", 1, 0) == [(1, 1, True)]
+    assert scaling_cmd.configurations("cuda", 1, 1) == [(1, 1, True)]
+    assert scaling_cmd.configurations("cuda", 1, 4)[1:] == [(4, 1, True), (4, 1, False)]
+    assert scaling_cmd.label(2, 1, False) == "2 processes x 1 thread, batch norm per process"
+    assert scaling_cmd.label(1, 2) == "1 process x 2 threads"

@@ -15,10 +15,11 @@ import pytest
 import torch
 from torch import nn
 
-from vgg_helpers import build_vgg
+from vgg_helpers import build_vgg, distributed
 from vgg_helpers.data import CIFAR10_CLASSES
-from vgg_helpers.distributed import (CPUSyncBatchNorm, Process, _plan, convert_sync_batchnorm, prepare_model,
-                                     setup, throughput, weight_spread)
+from vgg_helpers.distributed import (CPUSyncBatchNorm, Process, _plan, convert_sync_batchnorm, expected_speedup,
+                                     prepare_model, ring_allreduce_seconds, setup, throughput, weight_difference,
+                                     weight_spread)
 from vgg_helpers.settings import settings
 
 # why lr 0.005: at a higher rate this tiny net amplifies float rounding over its 16 steps until it is no longer
@@ -187,3 +188,52 @@ def test_setup_refuses_a_device_it_cannot_run_on():
     launched = settings({"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"})
     with pytest.raises(ValueError, match="device"):
         setup(launched, "mps")
+
+
+def test_without_synced_batch_norm_two_processes_train_a_different_network(runs, image_folder, tmp_path):
+    """The control of the equivalence test: with batch norm per process (statistics of 16 images, not 32) the
+    same comparison fails by far."""
+    out = tmp_path / "per-process"
+    launch(out, image_folder, 2, "--no-sync-bn")
+    assert summary(out)["sync_batchnorm"] is False and summary(runs["two"])["sync_batchnorm"] is True
+    assert weight_difference(runs["one"], runs["two"]) < 1e-4
+    assert weight_difference(runs["one"], out) > 1e-3
+
+
+def test_the_exchange_is_timed_only_with_several_processes(runs):
+    assert summary(runs["one"])["allreduce_s"] is None
+    assert 0 < summary(runs["two"])["allreduce_s"] < 10
+
+
+def test_launch_helper_runs_the_script_and_explains_a_failure(runs, image_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("VGG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("WORLD_SIZE", "4")      # left over from an outer torchrun: must not reach the new one
+    monkeypatch.setenv("RANK", "3")
+    done = distributed.launch(tmp_path / "again", None, "--data-dir", str(image_folder), *TINY, threads=1)
+    assert done.summary["processes"] == 1 and done.seconds > 0 and "test accuracy" in done.log
+    assert weight_difference(runs["one"], tmp_path / "again") == 0.0     # the same run as the fixture's
+    with pytest.raises(RuntimeError, match="invalid choice: 'huge'"):
+        distributed.launch(tmp_path / "bad", None, "--budget", "huge")
+    with pytest.raises(ValueError, match="processes"):
+        distributed.launch(tmp_path / "bad", 0)
+
+
+def test_weight_difference_refuses_different_networks(tmp_path):
+    for name, width in (("a", 0.125), ("b", 0.25)):
+        (tmp_path / name).mkdir()
+        model = build_vgg("vgg11", head="cifar", input_size=32, num_classes=10, batch_norm=True, width=width)
+        torch.save(model.state_dict(), tmp_path / name / "weights.pt")
+    assert weight_difference(tmp_path / "a", tmp_path / "a") == 0.0
+    with pytest.raises(ValueError, match="different networks"):
+        weight_difference(tmp_path / "a", tmp_path / "b")
+
+
+def test_speedup_arithmetic():
+    assert ring_allreduce_seconds(1e9, 1, 1e9) == 0.0                  # alone: nothing to exchange
+    assert ring_allreduce_seconds(1e9, 2, 1e9) == 1.0                  # 2 (N - 1) / N = 1 for N = 2
+    assert expected_speedup(8, 2.0, 0.0) == 8.0
+    assert expected_speedup(2, 1.0, 0.5) == 1.0                        # exchange = compute saved: no gain
+    with pytest.raises(ValueError, match="bandwidth"):
+        ring_allreduce_seconds(1e9, 2, 0)
+    with pytest.raises(ValueError, match="step_seconds"):
+        expected_speedup(2, 0.0, 0.1)

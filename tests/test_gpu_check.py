@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.skipif(not settings().data_dir, reason="needs CIFAR-10 on this machine (VGG_DATA_DIR)")
-def test_gpu_check_runs_both_benchmarks_tiny(tmp_path):
+def test_gpu_check_runs_every_benchmark_tiny(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     env = {**os.environ, "PYTHON": sys.executable, "OUT": str(out)}
@@ -21,7 +21,7 @@ def test_gpu_check_runs_both_benchmarks_tiny(tmp_path):
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     kinds = sorted(json.loads(p.read_text())["kind"] for p in (tmp_path / "r").glob("*.json"))
-    assert kinds == ["throughput", "time-to-accuracy-smoke"]
+    assert kinds == ["scaling-cpu", "throughput", "time-to-accuracy-smoke"]
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (tmp_path / "r").glob("*.json"))
     assert "gpu check: 0 step(s) failed" in proc.stdout
 

@@ -2,6 +2,7 @@
 its generated Colab badge and setup cell, and tags its exercise solutions so student copies can hide them."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -156,3 +157,43 @@ def test_readme_and_package_docstring_name_every_module_and_folder():
     folders = sorted({line.split("/")[0] for line in tracked.splitlines() if "/" in line} - {".ci"})
     unnamed = [f for f in folders if f"`{f}/`" not in readme]
     assert not unnamed, f"README.md's layout table does not describe these folders: {unnamed}"
+
+
+MACHINE_PATH = re.compile(r"(/work/|/tmp/|/home/|/root/|/Users/|[A-Z]:\\\\)")
+FITS_THE_PAGE = {"08-many-gpus"}     # chapters whose code is held to the rendered page's 88 columns
+
+
+def machine_paths(nb: nbformat.NotebookNode) -> list[str]:
+    """Outputs that show a path of the machine the notebook ran on (the book must not)."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            text = out.get("text", "") + "".join(str(v) for k, v in out.get("data", {}).items()
+                                                 if k.startswith("text/"))
+            match = MACHINE_PATH.search(text)
+            if match:
+                found.append(f"cell {i}: ...{text[max(0, match.start() - 40):match.end() + 40]}...")
+    return found
+
+
+def test_machine_path_check_can_fail():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(path)", outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="saved to /tmp/vgg-ch8-x/run\n")])]
+    assert len(machine_paths(nb)) == 1
+    nb.cells[0].outputs[0].text = "saved to the run folder\n"
+    assert machine_paths(nb) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_outputs_show_no_machine_paths(path: Path):
+    found = machine_paths(_read(path))
+    assert not found, f"{path.name}: outputs show paths of the machine it ran on:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem in FITS_THE_PAGE], ids=lambda p: p.stem)
+def test_code_fits_the_rendered_page(path: Path):
+    long = [f"cell {i}: {line}" for i, c in enumerate(_read(path).cells)
+            if c.cell_type == "code" and "setup" not in c.metadata.get("tags", [])   # generated, shared
+            for line in c.source.splitlines() if len(line) > 88]
+    assert not long, f"{path.name}: code lines over 88 columns:\n" + "\n".join(long)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU check: on a machine with a GPU, record the gpu budget of both benchmarks.
+# The GPU check: on a machine with a GPU, record the gpu budget of the benchmarks (throughput, time to accuracy,
+# and images per second of chapter 8's torchrun + DDP training script on one GPU, and on all of them when several).
 #
 #   bash tools/gpu_check.sh                 # on the GPU machine, from anywhere; results -> bench/results/
 #   bash tools/gpu_check.sh --tiny --out D  # the same steps on the CPU with tiny sizes (tests/test_gpu_check.py)
@@ -47,13 +48,16 @@ if [ $TINY -eq 1 ]; then
     --rounds 1 --num-workers 0 --no-imagefolder --out "$OUT_DIR"
   step 300 time-to-accuracy "$PY" -m bench.time_to_accuracy --budget smoke --epochs 1 --train-size 256 \
     --test-size 200 --out "$OUT_DIR"
+  step 300 scaling "$PY" -m bench.scaling --device cpu --budget smoke --steps 4 --rounds 1 --max-processes 1 \
+    --out "$OUT_DIR"
 else
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
   "$PY" -c "import torch; print('torch', torch.__version__, '| cuda', torch.cuda.is_available(), '| bf16 native',
 torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0))"
   step 150 throughput "$PY" -m bench.throughput --device cuda --variants --steps 40 --warmup 5 --rounds 2 \
     --num-workers 4 --out "$OUT_DIR"
-  step 450 time-to-accuracy "$PY" -m bench.time_to_accuracy --budget gpu --out "$OUT_DIR"
+  step 375 time-to-accuracy "$PY" -m bench.time_to_accuracy --budget gpu --out "$OUT_DIR"
+  step 75 scaling "$PY" -m bench.scaling --device cuda --steps 30 --rounds 1 --out "$OUT_DIR"
 fi
 if [ -n "${OUT:-}" ]; then   # only this run's files: the device tool brings back at most 8
   find "$OUT_DIR" -maxdepth 1 -name '*.json' -newer "$STAMP" -exec cp {} "$OUT"/ \;

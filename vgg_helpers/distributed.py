@@ -22,9 +22,12 @@ Launch on one machine with two processes, then on two machines with four GPUs ea
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
@@ -40,11 +43,12 @@ from .data import load_cifar10, make_loaders
 from .files import atomic_write, write_json
 from .models import build_vgg
 from .runtime import current_budget, environment_info, pick_device, process_world, set_threads, unwrap
-from .settings import Settings, settings
+from .settings import Settings, child_environment, settings
 from .training import TrainConfig, _read_checkpoint, evaluate, train
 
 __all__ = ["Process", "setup", "cleanup", "CPUSyncBatchNorm", "convert_sync_batchnorm", "prepare_model",
-           "weight_spread", "throughput", "run", "main"]
+           "weight_spread", "throughput", "allreduce_seconds", "ring_allreduce_seconds", "expected_speedup",
+           "Launched", "launch", "weight_difference", "run", "main"]
 
 CHECKPOINT, HISTORY, SUMMARY, WEIGHTS = "checkpoint.pt", "history.json", "summary.json", "weights.pt"
 
@@ -181,12 +185,14 @@ def convert_sync_batchnorm(model: nn.Module, device: torch.device | str = "cpu")
     return model
 
 
-def prepare_model(model: nn.Module, process: Process) -> nn.Module:
+def prepare_model(model: nn.Module, process: Process, sync_batchnorm: bool = True) -> nn.Module:
     """Move the network to the process's device; with several processes, sync batch norm and wrap it in DDP.
 
     Args:
         model: the network, built with the same seed in every process (DDP also copies rank 0's weights to all).
         process: from ``setup``.
+        sync_batchnorm: ``False`` leaves batch norm per process (its statistics over the process's share only):
+            the chapter's demonstration of why batch norm needs syncing.
     Returns:
         ``DistributedDataParallel(model)``, or the model itself in a single process. ``runtime.unwrap`` gives
         back the network.
@@ -195,7 +201,9 @@ def prepare_model(model: nn.Module, process: Process) -> nn.Module:
         raise TypeError(f"model must be a torch.nn.Module (e.g. build_vgg(...)); got {describe(model)}.")
     if process.backend is None:
         return model.to(process.device)
-    model = convert_sync_batchnorm(model, process.device).to(process.device)
+    if sync_batchnorm:
+        model = convert_sync_batchnorm(model, process.device)
+    model = model.to(process.device)
     ids = [process.device.index] if process.device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
@@ -225,6 +233,115 @@ def throughput(step_times: Sequence[float], batch_size: int) -> Optional[float]:
     return batch_size / statistics.median(gaps) if gaps else None
 
 
+def allreduce_seconds(numel: int, device: torch.device | str = "cpu", repeats: int = 5) -> Optional[float]:
+    """The median time of one all-reduce (sum) of ``numel`` float32 numbers over the process group.
+
+    Every process must call it. ``None`` in a single process (there is nothing to exchange).
+    """
+    if process_world()[1] == 1:
+        return None
+    x = torch.ones(numel, device=device)
+    times = []
+    for _ in range(repeats + 1):                         # the first call sets up the connections: not counted
+        torch.distributed.barrier()
+        start = time.perf_counter()
+        torch.distributed.all_reduce(x)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def ring_allreduce_seconds(nbytes: float, processes: int, bandwidth: float) -> float:
+    """Time of a ring all-reduce: each process sends (and receives) ``2 (N - 1) / N`` times the data.
+
+    Args:
+        nbytes: size of the gradients in bytes (4 bytes per float32 parameter).
+        processes: N, the processes (GPUs) taking part.
+        bandwidth: bytes per second each process can send (and receive at the same time).
+    Returns:
+        Seconds, ignoring latency (right for large gradients).
+
+    >>> round(ring_allreduce_seconds(552e6, 4, 10e9), 4)      # VGG-16's gradients, 4 GPUs, 10 GB/s
+    0.0828
+    """
+    if processes < 1 or bandwidth <= 0:
+        raise ValueError(f"need processes >= 1 and bandwidth > 0; got {processes} and {bandwidth}.")
+    return 2 * (processes - 1) / processes * nbytes / bandwidth
+
+
+def expected_speedup(processes: int, step_seconds: float, exchange_seconds: float) -> float:
+    """Speed-up of ``processes`` data-parallel workers over one, when the exchange does not overlap compute.
+
+    Each worker computes its ``1/N`` share of the batch (``step_seconds / N``: one worker needs ``step_seconds``
+    for the whole batch), then waits ``exchange_seconds`` for the all-reduce. DDP overlaps the all-reduce with
+    the backward pass, so a real run can do better; anything else that synchronises (batch norm, stragglers)
+    makes it worse.
+
+    >>> round(expected_speedup(4, 1.0, 0.0), 2), round(expected_speedup(4, 1.0, 0.0167), 2)
+    (4.0, 3.75)
+    """
+    if processes < 1 or step_seconds <= 0 or exchange_seconds < 0:
+        raise ValueError(f"need processes >= 1, step_seconds > 0, exchange_seconds >= 0; got {processes}, "
+                         f"{step_seconds}, {exchange_seconds}.")
+    return step_seconds / (step_seconds / processes + exchange_seconds)
+
+
+@dataclass(frozen=True)
+class Launched:
+    """What one launch of the training script left behind."""
+
+    summary: dict           # its summary.json
+    log: str                # what it printed (stdout and stderr in order, torchrun's messages included)
+    seconds: float          # wall time of the launch, start-up and data loading included
+
+
+def launch(out: str | os.PathLike, processes: Optional[int], *args: str, max_restarts: int = 0,
+           threads: Optional[int] = None, timeout: float = 3600) -> Launched:
+    """Run ``python -m vgg_helpers.distributed --out OUT ARGS`` in a new process: alone, or under torchrun.
+
+    Args:
+        out: the run's folder.
+        processes: how many processes torchrun starts on this machine; ``None``: no torchrun, one process.
+        args: more options for the script (``--budget``, ``--lr``, ``--crash RANK STEP`` ...).
+        max_restarts: torchrun's ``--max-restarts``: how often it restarts all processes after one fails.
+        threads: torch threads per process (default: torchrun's 1 per process, or torch's own for one process).
+        timeout: seconds before the launch is stopped.
+    Returns:
+        A ``Launched`` with the summary the run wrote.
+    Raises:
+        RuntimeError: the launch failed; the message ends with what it printed last.
+    """
+    if processes is not None and processes < 1:
+        raise ValueError(f"processes must be None (no torchrun) or >= 1; got {processes}.")
+    script = ["-m", "vgg_helpers.distributed", "--out", str(out), *args]
+    script += ["--threads", str(threads)] if threads is not None else []
+    cmd = [sys.executable, *script] if processes is None else [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+        f"--max-restarts={max_restarts}", *script]
+    start = time.perf_counter()
+    # one stream, unbuffered: the log keeps the order in which the processes and torchrun wrote
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                          env={**child_environment(), "PYTHONUNBUFFERED": "1"})
+    seconds = time.perf_counter() - start
+    log = proc.stdout
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); it printed last:\n{log[-4000:]}")
+    return Launched(summary=json.loads((Path(out) / SUMMARY).read_text()), log=log, seconds=seconds)
+
+
+def weight_difference(a: str | os.PathLike, b: str | os.PathLike) -> float:
+    """The largest absolute difference between the weights two runs saved (their ``weights.pt``).
+
+    Raises:
+        ValueError: the two runs trained different networks.
+    """
+    wa, wb = (torch.load(Path(d) / WEIGHTS, weights_only=True) for d in (a, b))
+    if wa.keys() != wb.keys() or any(wa[k].shape != wb[k].shape for k in wa):
+        raise ValueError(f"{a} and {b} hold different networks: compare runs of the same --arch and --width.")
+    return max(float((wa[k].double() - wb[k].double()).abs().max()) for k in wa if wa[k].numel())
+
+
 def _plan(budget: str, overrides: dict) -> ChapterPlan:
     """Chapter 8's plan for ``budget``, with the command line's changes to sizes, model and recipe."""
     plan = pick(CHAPTER8, budget)
@@ -237,7 +354,7 @@ def _plan(budget: str, overrides: dict) -> ChapterPlan:
 
 def run(plan: ChapterPlan, out: str | os.PathLike, process: Process, data_dir: str | None = None,
         cache_dir: str | os.PathLike | None = None, crash: Optional[tuple[int, int]] = None,
-        budget: str = "") -> dict:
+        budget: str = "", sync_batchnorm: bool = True) -> dict:
     """Train ``plan`` in this process (one of ``process.world_size``), resuming from ``out``'s checkpoint.
 
     Args:
@@ -249,6 +366,7 @@ def run(plan: ChapterPlan, out: str | os.PathLike, process: Process, data_dir: s
         crash: ``(rank, step)``: that process kills itself (SIGKILL) at that step, once per ``out`` folder:
             a fault to recover from (tests and the chapter's demonstration).
         budget: the budget's name, recorded in the summary.
+        sync_batchnorm: ``False``: batch norm per process (see ``prepare_model``).
     Returns:
         The summary (also in ``summary.json``).
     """
@@ -261,7 +379,7 @@ def run(plan: ChapterPlan, out: str | os.PathLike, process: Process, data_dir: s
     loaders = make_loaders(data, plan.run, seed=plan.split_seed, augment=plan.augment, device=process.device,
                            rank=process.rank, world_size=process.world_size)
     torch.manual_seed(plan.recipe.get("seed", 0))       # the same initial weights in every process
-    model = prepare_model(build_vgg(**plan.model), process)
+    model = prepare_model(build_vgg(**plan.model), process, sync_batchnorm)
     step_times: list[float] = []
     marker = out / ".crashed-once"
 
@@ -271,19 +389,22 @@ def run(plan: ChapterPlan, out: str | os.PathLike, process: Process, data_dir: s
             marker.write_text(f"rank {process.rank} killed itself at step {step}\n")
             os.kill(os.getpid(), signal.SIGKILL)      # a hard crash: no cleanup, no exception handler
 
+    if resumed_after and process.is_main:
+        print(f"resuming from the checkpoint written after epoch {resumed_after}", flush=True)
     config = TrainConfig(epochs=plan.run.epochs, **plan.recipe)
     meta = dict(data=data.source, budget=budget, processes=process.world_size, backend=process.backend)
     history = train(model, loaders.train, loaders.val, config, device=process.device, checkpoint=checkpoint,
                     on_step=on_step, meta=meta)
     test_loss, test_acc = evaluate(model, loaders.test, process.device)
     spread = weight_spread(model, process.device)
+    exchange = allreduce_seconds(sum(p.numel() for p in model.parameters()), process.device)
     summary = dict(processes=process.world_size, backend=process.backend, device=str(process.device.type),
                    budget=budget, data=data.source, global_batch=plan.run.batch_size,
                    batch_per_process=plan.run.batch_size // process.world_size, epochs=plan.run.epochs,
                    steps_this_launch=len(step_times), resumed_after_epoch=resumed_after,
                    images_per_s=throughput(step_times, plan.run.batch_size), train_loss=history.train_loss[-1],
                    test_loss=test_loss, test_acc=test_acc, test_images=loaders.test.dataset_size,
-                   weight_spread=spread, model=dict(plan.model), recipe=dict(plan.recipe),
+                   weight_spread=spread, sync_batchnorm=sync_batchnorm, allreduce_s=exchange, model=dict(plan.model), recipe=dict(plan.recipe),
                    run=asdict(plan.run), environment=environment_info(process.device))
     if process.is_main:
         history.save(out / HISTORY)
@@ -307,6 +428,8 @@ def _parser() -> argparse.ArgumentParser:
                        ("test-size", int), ("epochs", int), ("batch-size", int), ("max-steps", int),
                        ("seed", int), ("lr", float)):
         p.add_argument(f"--{name}", type=kind, help=f"override the plan's {name.replace('-', '_')}")
+    p.add_argument("--no-sync-bn", action="store_true",
+                   help="batch norm per process (statistics of its share only): not the same training as one process")
     p.add_argument("--crash", type=int, nargs=2, metavar=("RANK", "STEP"),
                    help="fault injection: process RANK kills itself at STEP (once per --out folder)")
     return p
@@ -324,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         overrides = {k: getattr(args, k) for k in ("arch", "width", "train_size", "val_size", "test_size",
                                                    "epochs", "batch_size", "max_steps", "seed", "lr")}
         summary = run(_plan(budget, overrides), args.out, process, args.data_dir or env.data_dir,
-                      args.cache_dir or env.cache_dir, crash=args.crash, budget=budget)
+                      args.cache_dir or env.cache_dir, crash=args.crash, budget=budget, sync_batchnorm=not args.no_sync_bn)
         if process.is_main:
             print(f"{process.world_size} process(es), {process.backend or 'no process group'}: test accuracy "
                   f"{summary['test_acc']:.4f}, weight spread across processes {summary['weight_spread']:.1e}")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
-__all__ = ["Settings", "Launch", "settings", "STORE_POLICIES", "DEFAULT_CACHE_DIR", "DEVICES"]
+__all__ = ["Settings", "Launch", "settings", "child_environment", "STORE_POLICIES", "DEFAULT_CACHE_DIR", "DEVICES"]
 
 # What train_or_load does with a run (see vgg_helpers.runs): train it; show its stored history when there is
 # one; or train it and store the history as the new reference (maintainers re-running the book).
@@ -144,3 +144,23 @@ def settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
                     data_dir=env.get("VGG_DATA_DIR", "").strip() or None,
                     cache_dir=Path(env.get("VGG_CACHE_DIR", "").strip() or DEFAULT_CACHE_DIR).expanduser(),
                     store=store, progress=_flag(env, "VGG_BOOK_PROGRESS"), launch=_launch(env))
+
+
+TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
+                      "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RESTART_COUNT",
+                      "TORCHELASTIC_MAX_RESTARTS", "TORCHELASTIC_RUN_ID", "TORCHELASTIC_USE_AGENT_STORE")
+
+
+def child_environment(environ: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """The environment for a new launch: this process's, less torchrun's variables (a new launch sets its own).
+
+    Args:
+        environ: the variables to start from (default ``os.environ``).
+    Returns:
+        A new dict; the ``VGG_*`` variables are kept, so the launch sees the same data folder and budget.
+
+    >>> child_environment({"RANK": "1", "WORLD_SIZE": "2", "VGG_DATA_DIR": "data"})
+    {'VGG_DATA_DIR': 'data'}
+    """
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in env.items() if k not in TORCHRUN_VARIABLES}
