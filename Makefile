@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: book test browser-deps student-copies timings clean
+.PHONY: book test browser-deps student-copies timings slides clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,12 +32,18 @@ browser-deps:
 test: $(VENV)/.installed browser-deps
 	$(PY) -m pytest
 
-# Workshop helpers (book/instructor-guide.md): copies without solutions, and the measured run time per chapter.
+# Workshop helpers (book/instructor-guide.md): copies without solutions, the measured times per chapter,
+# and the slides.
 student-copies: $(VENV)/.installed
 	$(PY) tools/student_copies.py
 
 timings: $(VENV)/.installed
 	$(PY) tools/time_notebooks.py --budget cpu
+
+# One reveal.js deck per session plan (tools/workshop.py), from the chapters' committed outputs, into
+# _build/slides/ (index.html lists them); reveal.js is copied next to the decks, so they work offline.
+slides: $(VENV)/.installed
+	$(PY) tools/slides.py
 
 clean:
 	rm -rf _build

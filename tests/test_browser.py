@@ -2,7 +2,9 @@
 
 Checks the intro and every chapter: no broken image, code outputs and figures present, solutions folded until
 clicked, and the Colab launch link of each chapter pointing at that chapter's notebook in the repository named in
-_config.yml. Screenshots of the intro and of one chapter go to ``_build/test-artifacts/``.
+_config.yml. Screenshots of the intro and of one chapter go to ``_build/test-artifacts/``. It also builds the
+workshop's slide decks (``tools/slides.py``, what ``make slides`` runs) and checks that reveal.js starts in each,
+offline, with no console error.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``make test`` installs them when it runs as root) and the
 ``selenium`` package. Without them the test is skipped, except when ``CI=true``: then it fails.
@@ -21,7 +23,7 @@ from typing import Iterator
 import nbformat
 import pytest
 
-from tools import sync_notebooks
+from tools import slides, sync_notebooks, workshop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,6 +84,7 @@ def browser() -> Iterator[object]:
     options.binary_location = chromium
     for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile}"]:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})     # console messages, for the slides
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.set_page_load_timeout(60)
     try:
@@ -172,6 +175,51 @@ def test_chapter_page(browser, site: str, path: Path):
         except TimeoutException:
             pytest.fail("clicking the toggle does not reveal the solution")
         assert code.text.strip(), "the revealed solution is empty"
+
+
+@pytest.fixture(scope="module")
+def slides_site(tmp_path_factory) -> Iterator[str]:
+    """Build every deck (as ``make slides`` does) into a temporary folder and serve it; yields the base URL."""
+    out = tmp_path_factory.mktemp("slides")
+    slides.build(out)
+    handler = functools.partial(_QuietHandler, directory=str(out))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("plan", workshop.PLANS, ids=lambda p: p.key)
+def test_slides_render_offline(browser, slides_site: str, plan: workshop.Plan):
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get_log("browser")                                  # start from an empty console
+    browser.get(f"{slides_site}/{plan.key}.slides.html")
+    try:
+        WebDriverWait(browser, 30).until(
+            lambda d: d.execute_script("return !!(window.Reveal && Reveal.isReady && Reveal.isReady());"))
+    except TimeoutException:
+        pytest.fail(f"reveal.js did not start in {plan.key}.slides.html; console: {browser.get_log('browser')}")
+    total = browser.execute_script("return Reveal.getTotalSlides();")
+    assert total > 5, f"{plan.key}: only {total} slides"
+    first = browser.execute_script("return Reveal.getCurrentSlide().innerText;")
+    assert plan.title.lower() in first.lower(), first[:200]
+    for stem in plan.chapters():                                # every chapter of the plan has its title slide
+        title = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4).cells[0].source.split("\n")[0]
+        assert browser.execute_script(
+            "return Array.from(document.querySelectorAll('.reveal .slides h1'))"
+            ".some(h => h.textContent.replace('¶', '').trim() === arguments[0]);", title.lstrip("# ").strip()), title
+    assert browser.execute_script("return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0);")
+    browser.execute_script("Reveal.slide(Reveal.getHorizontalSlides().length - 1);")   # to the last slide
+    assert browser.execute_script("return Reveal.isLastSlide() || Reveal.getProgress() > 0.9;")
+    if plan == workshop.PLANS[0]:
+        browser.execute_script("Reveal.slide(1);")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / f"slides-{plan.key}.png"))
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, f"{plan.key}: console errors (a missing file, a blocked network request?): {errors}"
 
 
 def test_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch):

@@ -1,4 +1,5 @@
 """Chapter 7's recipe: FastModel, the flip, timing helpers, fast_run, the ladder, and its stored runs."""
+import math
 from dataclasses import asdict, replace
 
 import pytest
@@ -10,6 +11,7 @@ from vgg_helpers.budgets import CHAPTER6, CHAPTER7, CHAPTER7_LADDER, CHAPTER7_LA
 from vgg_helpers.configs import VGGConfig
 from vgg_helpers.data import TensorLoader
 from vgg_helpers.runs import load_reference
+from vgg_helpers.training import train
 
 
 def test_fast_model_flip_and_layout():
@@ -25,18 +27,46 @@ def test_fast_model_flip_and_layout():
     assert model(x).shape == (4, 10)                                # no flip while training
 
 
-@pytest.mark.parametrize("native", [True, False])
-def test_fast_model_bf16_autocast_only_where_native(monkeypatch, native):
-    monkeypatch.setattr(fast, "bf16_supported", lambda device="cpu": native)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, None])
+def test_fast_model_autocasts_in_the_device_precision(monkeypatch, dtype):
+    monkeypatch.setattr(fast, "autocast_dtype", lambda device="cpu": dtype)
     net = tiny_model()
     seen = []
     net.features[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
-    out = fast.FastModel(net, amp=True)(torch.randn(2, 3, 32, 32))
+    model = fast.FastModel(net, amp=True)
+    out = model(torch.randn(2, 3, 32, 32))
     assert out.dtype == torch.float32                               # the loss always sees float32 logits
-    assert seen == [torch.bfloat16 if native else torch.float32]
+    assert seen == [dtype or torch.float32] and model.amp_dtype("cpu") == dtype
     seen.clear()
-    fast.FastModel(net, amp=False)(torch.randn(2, 3, 32, 32))
-    assert seen == [torch.float32]
+    model = fast.FastModel(net, amp=False)
+    model(torch.randn(2, 3, 32, 32))
+    assert seen == [torch.float32] and model.amp_dtype("cpu") is None
+
+
+def test_float16_training_uses_a_gradient_scaler(monkeypatch):
+    """A GPU without native bfloat16 (a T4) trains in float16 with a scaler; simulated on the CPU."""
+    monkeypatch.setattr(fast, "autocast_dtype", lambda device="cpu": torch.float16)
+    calls = []
+    real = torch.amp.GradScaler
+
+    class Recording(real):
+        def step(self, optimizer, *args, **kwargs):
+            calls.append(self.get_scale())
+            return super().step(optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(torch.amp, "GradScaler", Recording)
+    data = tiny_cifar(n_train=64)
+    loader = TensorLoader(data.train_images, data.train_labels, 16, shuffle=True, seed=0)
+    torch.manual_seed(0)
+    model = fast.FastModel(tiny_model(), amp=True)
+    history = train(model, loader, epochs=1, lr=0.01, device="cpu", progress=False)
+    assert len(calls) == len(loader) and history.meta["amp_dtype"] == "float16"
+    assert all(math.isfinite(v) for v in history.train_loss)
+    calls.clear()
+    monkeypatch.setattr(fast, "autocast_dtype", lambda device="cpu": torch.bfloat16)
+    history = train(fast.FastModel(tiny_model(), amp=True), loader, epochs=1, device="cpu",
+                    progress=False)
+    assert calls == [] and history.meta["amp_dtype"] == "bfloat16"   # bfloat16 needs no scaler
 
 
 def test_test_accuracy_and_timed_loader():

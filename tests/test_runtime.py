@@ -2,15 +2,54 @@
 import pytest
 import torch
 
-from vgg_helpers.runtime import (bf16_supported, current_budget, describe_runtime, environment_info, pick_device,
-                                 set_threads)
+from vgg_helpers import runtime
+from vgg_helpers.runtime import (autocast_dtype, bf16_supported, current_budget, describe_runtime,
+                                 environment_info, pick_device, set_threads)
 
 
 def test_budget_is_explicit():
     assert current_budget("CPU") == "cpu" and current_budget("gpu") == "gpu"
-    assert current_budget(None) == ("gpu" if torch.cuda.is_available() else "cpu")
+    assert current_budget(None) == "cpu"          # the measured budget, also on a GPU (below)
     with pytest.raises(ValueError, match="smoke, cpu, gpu"):
         current_budget("huge")
+
+
+def fake_gpu(monkeypatch, capability: tuple[int, int], name: str = "Tesla T4") -> None:
+    """Make torch believe a CUDA GPU of ``capability`` is present (no GPU needed)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)   # what a T4 may claim
+
+
+def test_a_gpu_runtime_uses_a_measured_budget_and_says_so(monkeypatch, capsys):
+    fake_gpu(monkeypatch, (7, 5))
+    assert "gpu" not in runtime.RUN_ON_A_GPU          # flip this test when the gpu budget is run on a GPU
+    assert current_budget(None) == "cpu" and current_budget("gpu") == "gpu"
+    assert describe_runtime(None, None) == torch.device("cuda")
+    lines = capsys.readouterr().out.splitlines()
+    assert "Tesla T4" in lines[0] and len(lines) == 2
+    assert "measured cpu budget" in lines[1] and "VGG_BOOK_BUDGET=gpu" in lines[1]
+    describe_runtime(None, "gpu")                      # asked for: no note
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    monkeypatch.setattr(runtime, "RUN_ON_A_GPU", frozenset({"gpu"}))
+    assert current_budget(None) == "gpu"
+
+
+@pytest.mark.parametrize("capability, dtype", [((7, 5), torch.float16), ((7, 0), torch.float16),
+                                               ((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16)])
+def test_mixed_precision_is_bfloat16_only_where_native(monkeypatch, capability, dtype):
+    fake_gpu(monkeypatch, capability)
+    assert bf16_supported("cuda") is (dtype == torch.bfloat16)   # not what is_bf16_supported claims
+    assert autocast_dtype("cuda") == dtype
+
+
+def test_cpu_mixed_precision_follows_its_bfloat16_support(monkeypatch):
+    monkeypatch.setattr(runtime, "bf16_supported", lambda device="cpu": False)
+    assert autocast_dtype("cpu") is None               # emulated bfloat16 would be slower than float32
+    monkeypatch.setattr(runtime, "bf16_supported", lambda device="cpu": True)
+    assert autocast_dtype("cpu") == torch.bfloat16
 
 
 def test_pick_device():

@@ -111,3 +111,29 @@ def test_setup_cell_installs_vgg_helpers_and_keeps_torch(tmp_path: Path):
     # Running the cell again (a learner re-running it) installs nothing and still works.
     again = subprocess.run([str(python), str(cell)], cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "torch" in again.stdout, again.stderr[-2000:]
+
+    # A Colab GPU runtime (a T4: compute capability 7.5, no native bfloat16), simulated: the setup cell says
+    # that the measured cpu budget is used, and mixed precision would be float16 (with a gradient scaler).
+    gpu = work / "colab_t4.py"
+    gpu.write_text(FAKE_COLAB_T4 + sync_notebooks.setup_source() + """
+from vgg_helpers.runtime import autocast_dtype, current_budget
+print("BUDGET", current_budget(SETTINGS.budget), "AMP", autocast_dtype("cuda"))
+""")
+    colab_env = {k: v for k, v in env.items() if k != "VGG_BOOK_BUDGET"}    # Colab sets no budget
+    t4 = subprocess.run([str(python), str(gpu)], cwd=work, env=colab_env, capture_output=True, text=True,
+                        timeout=120)
+    assert t4.returncode == 0, t4.stderr[-2000:]
+    assert "device: cuda (Tesla T4)" in t4.stdout and "measured cpu budget" in t4.stdout, t4.stdout
+    assert "BUDGET cpu AMP torch.float16" in t4.stdout, t4.stdout
+
+
+FAKE_COLAB_T4 = """import sys, types
+import torch
+sys.modules["google"] = types.ModuleType("google")
+sys.modules["google.colab"] = types.ModuleType("google.colab")
+torch.cuda.is_available = lambda: True
+torch.cuda.device_count = lambda: 1
+torch.cuda.get_device_name = lambda device=None: "Tesla T4"
+torch.cuda.get_device_capability = lambda device=None: (7, 5)
+torch.cuda.is_bf16_supported = lambda *a, **k: True
+"""

@@ -111,3 +111,37 @@ def test_student_copy_runs(tmp_path: Path):
                 problems.append(f"cell {i}: {out.ename}: {out.evalue[:300]}")
     assert not problems, f"the student copy of {path.name} fails for another reason than a missing solution:\n" \
         + "\n".join(problems)
+
+
+def test_committed_student_copies_are_up_to_date():
+    problems = student_copies.stale_copies(NOTEBOOKS)
+    assert not problems, "student/ is stale: run `make student-copies` and commit:\n" + "\n".join(problems)
+
+
+def test_stale_check_can_fail(tmp_path: Path):
+    student_copies.write_student_copies(NOTEBOOKS[:2], tmp_path)
+    assert student_copies.stale_copies(NOTEBOOKS[:2], tmp_path) == []
+    first = tmp_path / NOTEBOOKS[0].name
+    nb = nbformat.read(first, as_version=4)
+    nb.cells[-1].source += "\nan edit made after the copy"
+    nbformat.write(nb, first)
+    (tmp_path / NOTEBOOKS[1].name).unlink()
+    (tmp_path / "99-removed.ipynb").write_text(first.read_text())
+    assert sorted(student_copies.stale_copies(NOTEBOOKS[:2], tmp_path)) == sorted([
+        f"{NOTEBOOKS[0].name}: out of date", f"{NOTEBOOKS[1].name}: missing",
+        "99-removed.ipynb: its chapter is gone"])
+    assert student_copies.main(["--check", "--out", str(tmp_path), *map(str, NOTEBOOKS[:2])]) == 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_student_copy_opens_itself_in_colab(path: Path):
+    """Its badge opens student/NN.ipynb; a line under it links the full chapter; solutions are open cells."""
+    from tools.sync_notebooks import colab_url
+
+    copy = nbformat.read(student_copies.STUDENT_DIR / path.name, as_version=4)
+    intro = copy.cells[0].source
+    assert colab_url(student_copies.STUDENT_DIR / path.name) in intro and colab_url(path) in intro
+    assert "student/" in colab_url(student_copies.STUDENT_DIR / path.name)
+    for cell in copy.cells:
+        if student_copies.is_solution(cell):
+            assert "cellView" not in cell.metadata      # a cell to write in, visible

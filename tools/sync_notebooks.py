@@ -1,4 +1,4 @@
-"""Write each notebook's Colab badge and setup cell from _config.yml (the one place the repository URL lives).
+"""Write each notebook's Colab badge, setup cell and folded solutions (URLs from _config.yml, their one home).
 
 Usage:
     python tools/sync_notebooks.py          # rewrite badges and setup cells in notebooks/*.ipynb
@@ -7,7 +7,9 @@ Usage:
 Conventions every chapter follows:
 * the first cell is markdown and starts with the chapter title (``# ...``); the line right after the title is
   the "Open in Colab" badge for that very notebook;
-* the first code cell is the setup cell, tagged ``setup``; its source is ``setup_source()``.
+* the first code cell is the setup cell, tagged ``setup``; its source is ``setup_source()``;
+* every exercise solution (a code cell tagged ``solution``) is folded away: tagged ``hide-cell`` for the book,
+  and a Colab form cell (first line ``#@title Solution``, metadata ``cellView: form``) for Colab and Jupyter.
 """
 from __future__ import annotations
 
@@ -45,27 +47,66 @@ def badge(notebook: Path) -> str:
 
 
 def setup_source() -> str:
-    """The first code cell of every chapter."""
+    """The first code cell of every chapter (every line fits the rendered page's 88 columns)."""
     slug, branch = repository()
-    return f'''# Setup: run this cell first. In Colab it installs vgg_helpers and torchinfo from the book's repository
-# (Colab's own torch is kept: our requirements accept it). On your machine, after `make test`, it installs nothing.
+    return f'''# Setup: run this cell first. In Colab it installs vgg_helpers and torchinfo from the
+# book's repository (Colab's own torch is kept: our requirements accept it). On your
+# machine, after `make test`, it installs nothing.
 import importlib.util, os, subprocess, sys
 
 if "google.colab" in sys.modules or os.environ.get("VGG_BOOK_FORCE_INSTALL"):
-    source = os.environ.get("VGG_BOOK_INSTALL_SOURCE", "git+https://github.com/{slug}@{branch}")
+    book = "git+https://github.com/{slug}@{branch}"
+    source = os.environ.get("VGG_BOOK_INSTALL_SOURCE", book)
     if importlib.util.find_spec("vgg_helpers") is None:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "torchinfo", source], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                        "torchinfo", source], check=True)
 
 from vgg_helpers.runtime import describe_runtime
 from vgg_helpers.settings import settings
 
-SETTINGS = settings()        # the VGG_* environment variables, read once (see vgg_helpers.settings)
-describe_runtime(SETTINGS.device)'''
+SETTINGS = settings()   # the VGG_* environment variables, read once
+describe_runtime(SETTINGS.device, SETTINGS.budget)'''
 
 
-def sync(path: Path) -> bool:
-    """Bring one notebook up to date. Returns True when something changed."""
-    nb = nbformat.read(path, as_version=4)
+SOLUTION_TAG = "solution"
+SOLUTION_TITLE = "#@title Solution"
+
+
+def is_solution(cell: nbformat.NotebookNode) -> bool:
+    """Whether a cell is an exercise solution (a code cell tagged ``solution``)."""
+    return cell.cell_type == "code" and SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def fold_solution(cell: nbformat.NotebookNode) -> bool:
+    """Make a solution cell collapsed wherever a learner reads it.
+
+    In the book the ``hide-cell`` tag folds it away; in Colab a ``#@title`` first line with the cell
+    metadata ``cellView: form`` shows only the title until clicked (plain Jupyter shows the title first).
+
+    Args:
+        cell: a code cell tagged ``solution``.
+    Returns:
+        True when the cell was changed.
+    """
+    changed = False
+    tags = cell.metadata.setdefault("tags", [])
+    if "hide-cell" not in tags:
+        tags.append("hide-cell")
+        changed = True
+    lines = cell.source.split("\n")
+    if lines[0].strip().replace(" ", "").lower().startswith("#@title"):
+        lines = lines[1:]
+    source = "\n".join([SOLUTION_TITLE] + lines)
+    if source != cell.source:
+        cell.source, changed = source, True
+    if cell.metadata.get("cellView") != "form":
+        cell.metadata["cellView"] = "form"
+        changed = True
+    return changed
+
+
+def sync_notebook(nb: nbformat.NotebookNode, path: Path) -> bool:
+    """Bring one notebook, read from ``path``, up to date in memory. Returns True when something changed."""
     changed = False
     first = nb.cells[0]
     if first.cell_type != "markdown" or not first.source.lstrip().startswith("# "):
@@ -88,6 +129,16 @@ def sync(path: Path) -> bool:
         changed = True
     if cell.source != setup_source():
         cell.source, changed = setup_source(), True
+    for cell in nb.cells:
+        if is_solution(cell):
+            changed = fold_solution(cell) or changed
+    return changed
+
+
+def sync(path: Path) -> bool:
+    """Bring one notebook file up to date (badge, setup cell, folded solutions). Returns True when it changed."""
+    nb = nbformat.read(path, as_version=4)
+    changed = sync_notebook(nb, path)
     if changed:
         nbformat.write(nb, path)
     return changed
@@ -105,11 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for p in paths:
         if args.check:
-            nb = nbformat.read(p, as_version=4)
-            code = [c for c in nb.cells if c.cell_type == "code"]
-            ok = badge(p) in nb.cells[0].source and code and code[0].source == setup_source() \
-                and "setup" in code[0].metadata.get("tags", [])
-            if not ok:
+            if sync_notebook(nbformat.read(p, as_version=4), p):
                 stale.append(p)
         elif sync(p):
             stale.append(p)

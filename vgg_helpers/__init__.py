@@ -16,7 +16,8 @@ Modules, one per concern (the most used names are re-exported here; the rest are
 * ``plots``       -- the book's figures (matplotlib);
 * ``fast``        -- chapter 7's fast-training recipe: ``FastModel``, ``fast_run``, the ladder;
 * ``pipelines``   -- chapter 7's input-pipeline comparison (is data loading the bottleneck?);
-* ``distributed`` -- training on several processes (torchrun + DDP, synced batch norm, kill-and-resume).
+* ``distributed`` -- training on several processes (torchrun + DDP, synced batch norm, kill-and-resume);
+* ``exercises``   -- the check cells of the build-it exercises (each says "correct" or what is wrong).
 
 Benchmarks that record measurements live outside the package, in the repository's ``bench/`` folder.
 """

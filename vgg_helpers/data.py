@@ -193,8 +193,8 @@ def _read_image_folder(root: Path, cache_dir: Path) -> CIFAR10:
     root_key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
     cache = cache_dir / f"cifar10-imagefolder-{root_key}-{_content_key(splits)}.npz"
     jpeg = any(e.name.lower().endswith((".jpg", ".jpeg")) for f in splits["train"] for e in f)
-    source = ("CIFAR-10, JPEG copy (image folder; JPEG compression: accuracies can differ slightly from the "
-              "official data)" if jpeg else "CIFAR-10 (image folder)")
+    source = ("CIFAR-10 JPEG copy (lossy: accuracy can differ a little from the official data)"
+              if jpeg else "CIFAR-10 (image folder)")
     arrays = _read_cache(cache, expected) if cache.exists() else None
     if arrays is None:
         arrays = dict(xtr=_decode(splits["train"]), xte=_decode(splits["test"]), **expected)

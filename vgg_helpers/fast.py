@@ -23,7 +23,7 @@ from .budgets import (CHAPTER6, CHAPTER7, CHAPTER7_LADDER, CHAPTER7_LADDER_RUN, 
 from .data import CIFAR10, load_cifar10, make_loaders
 from .models import build_vgg
 from .runs import RunResult, check_store, load_run, train_or_load
-from .runtime import bf16_supported, current_budget, pick_device, set_threads
+from .runtime import autocast_dtype, current_budget, pick_device, set_threads
 from .training import History, TrainConfig, _device_of
 
 __all__ = ["FastModel", "TimedLoader", "test_accuracy", "first_reaching", "fast_run", "LadderStep",
@@ -36,10 +36,10 @@ class FastModel(nn.Module):
     Args:
         net: the network (e.g. from ``build_vgg``).
         channels_last: convert the network's weights and every input batch to ``torch.channels_last``.
-        amp: run the forward pass under bfloat16 autocast: on CUDA, and on a CPU with native bfloat16
-            instructions (``bf16_supported()``; elsewhere it would be emulated and slower, so it is skipped). The
-            logits are returned as float32, so the loss is computed in full precision and no gradient scaler is
-            needed (bfloat16 has float32's exponent range).
+        amp: run the forward pass under autocast in ``runtime.autocast_dtype(device)``: bfloat16 where it is
+            native (a CPU with bfloat16 instructions, a GPU of compute capability 8.0 or more), float16 on an
+            older GPU (``train`` then adds a gradient scaler), nothing where it would be emulated and slower.
+            The logits are returned as float32, so the loss is computed in full precision.
         compile: ``torch.compile`` the network (pays off on a GPU for long runs; compiling takes minutes).
         tta_flip: in eval mode, average the logits of each image and its mirror image.
     """
@@ -51,14 +51,28 @@ class FastModel(nn.Module):
             net = net.to(memory_format=torch.channels_last)
         self.net = torch.compile(net) if compile else net
         self.channels_last, self.amp, self.tta_flip = channels_last, amp, tta_flip
-        self._amp_devices = {"cuda"} | ({"cpu"} if amp and bf16_supported("cpu") else set())
+        self._dtypes: dict[torch.device, Optional[torch.dtype]] = {}
         self.config = getattr(net, "config", None)   # train() records model.config in the history
+
+    def amp_dtype(self, device: torch.device | str) -> Optional[torch.dtype]:
+        """The autocast precision of the forward pass on ``device`` (``None``: float32 throughout).
+
+        Args:
+            device: where the inputs are.
+        Returns:
+            ``torch.bfloat16``, ``torch.float16`` (``train`` adds a gradient scaler) or ``None``.
+        """
+        device = torch.device(device)
+        if device not in self._dtypes:
+            self._dtypes[device] = autocast_dtype(device) if self.amp else None
+        return self._dtypes[device]
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16,
-                            enabled=self.amp and x.device.type in self._amp_devices):
+        dtype = self.amp_dtype(x.device)
+        with torch.autocast(device_type=x.device.type, dtype=dtype or torch.bfloat16,
+                            enabled=dtype is not None):
             out = self.net(x)
         return out.float()
 

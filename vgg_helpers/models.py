@@ -18,30 +18,32 @@ __all__ = ["VGG", "make_layers", "init_weights", "build_vgg", "count_parameters"
            "vgg11", "vgg11_lrn", "vgg13", "vgg16_1x1", "vgg16", "vgg19"]
 
 
-def make_layers(layers: Sequence[LayerSpec], batch_norm: bool = False, in_channels: int = 3) -> nn.Sequential:
-    """Turn a layer list (see ``vgg_helpers.configs``) into the convolutional ``features`` stack.
+def make_layers(layers: Sequence[LayerSpec], batch_norm: bool = False,
+                in_channels: int = 3) -> nn.Sequential:
+    """Turn a layer list (see ``vgg_helpers.configs``) into the conv ``features`` stack.
 
     Args:
-        layers: e.g. ``[64, "M", 128, "M", ...]``; ``(256, 1)`` is a 1x1 conv, ``"LRN"`` an LRN layer.
+        layers: e.g. ``[64, "M", 128, "M", ...]``; ``(256, 1)`` is a 1x1 conv,
+            ``"LRN"`` an LRN layer.
         batch_norm: put a ``BatchNorm2d`` between every conv and its ReLU.
         in_channels: channels of the input image (3 for RGB).
     Returns:
         An ``nn.Sequential`` of conv / (batch norm) / ReLU / LRN / max-pool modules.
     Raises:
         TypeError: ``batch_norm`` is not a bool, or ``in_channels`` not a whole number.
-        ValueError: a bad layer list (see ``configs.check_layers``), or ``in_channels`` < 1.
+        ValueError: a bad layer list (see ``check_layers``), or ``in_channels`` < 1.
     """
     batch_norm = flag("batch_norm", batch_norm)
     channels = whole_number("in_channels", in_channels, 1, "3 for RGB images")
     modules: list[nn.Module] = []
     for v in check_layers(layers):
         if v == POOL:
-            modules.append(nn.MaxPool2d(kernel_size=2, stride=2))      # (N, C, H, W) -> (N, C, H/2, W/2)
+            modules.append(nn.MaxPool2d(kernel_size=2, stride=2))  # H, W -> H/2, W/2
         elif v == LRN:
             modules.append(nn.LocalResponseNorm(**LRN_PARAMS))
         else:
             out, k = (v, 3) if isinstance(v, int) else v
-            # stride 1 and padding k // 2 keep H and W unchanged (paper sec. 2.1: "padding is 1 pixel for 3x3")
+            # stride 1 and padding k // 2 keep H and W (sec. 2.1: "padding is 1 pixel")
             modules.append(nn.Conv2d(channels, out, kernel_size=k, padding=k // 2))
             if batch_norm:
                 modules.append(nn.BatchNorm2d(out))
@@ -98,12 +100,12 @@ class VGG(nn.Module):
         self.classifier = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map images ``(N, 3, input_size, input_size)`` to ``(N, num_classes)`` logits (or probabilities)."""
+        """Images ``(N, 3, input_size, input_size)`` -> ``(N, num_classes)`` scores."""
         self._check_input(x)
         x = self.features(x)              # (N, 512, input_size / 32, input_size / 32)
         self._check_features(x)
-        x = self.avgpool(x)               # same shape: a no-op at the input size the net was built for
-        x = torch.flatten(x, 1)           # (N, 512 * side * side) = (N, 25088) for 224x224 input
+        x = self.avgpool(x)               # a no-op at the size the net was built for
+        x = torch.flatten(x, 1)           # (N, 512 * side * side): 25088 at 224x224
         return self.classifier(x)         # (N, num_classes)
 
     def _check_features(self, x: torch.Tensor) -> None:
@@ -201,9 +203,11 @@ def _check_module(model: object, where: str) -> None:
 
 def _vgg(config: VGGConfig) -> VGG:
     """The one factory behind every public builder."""
-    features = make_layers(layers_for(config.arch, config.width), batch_norm=config.batch_norm)
-    model = VGG(features, num_classes=config.num_classes, head=config.head, input_size=config.input_size,
-                dropout=config.dropout, softmax=config.softmax)
+    features = make_layers(layers_for(config.arch, config.width),
+                           batch_norm=config.batch_norm)
+    model = VGG(features, num_classes=config.num_classes, head=config.head,
+                input_size=config.input_size, dropout=config.dropout,
+                softmax=config.softmax)
     init_weights(model, config.init, config.init_std)
     model.config = config
     return model

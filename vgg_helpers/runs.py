@@ -114,14 +114,15 @@ def load_run(name: str, budget: str, quiet: bool = False) -> Optional[RunResult]
 
     Args:
         name, budget: which run.
-        quiet: do not print the one line that says the run was loaded, not trained.
+        quiet: do not print the lines that say the run was loaded, not trained.
     """
     stored = load_reference(name, budget)
     if stored is None:
         return None
     if not quiet:
-        print(f"Loaded the stored {budget}-budget run '{name}' (measured on {stored.meta.get('device')}, "
-              f"torch {stored.meta.get('torch')}); set VGG_BOOK_USE_STORED=0 to train it yourself.")
+        print(f"Loaded the stored {budget}-budget run '{name}'\n"   # two lines: fits the page
+              f"  measured on {stored.meta.get('device')}, torch {stored.meta.get('torch')}; "
+              f"set VGG_BOOK_USE_STORED=0 to train it yourself")
     return RunResult(name, stored, trained=False)
 
 

@@ -15,9 +15,12 @@ from .checks import whole_number
 from .settings import DEVICES
 
 __all__ = ["BUDGETS", "pick_device", "current_budget", "describe_runtime", "environment_info", "seed_everything",
-           "set_threads", "bf16_supported", "process_world", "sum_across_processes", "unwrap"]
+           "set_threads", "bf16_supported", "autocast_dtype", "process_world", "sum_across_processes", "unwrap"]
 
 BUDGETS = ("smoke", "cpu", "gpu")
+# Budgets whose chapters have been run top to bottom on a GPU. Until "gpu" is here, a GPU runtime (Colab) that
+# sets no budget uses the cpu budget, which every chapter's committed outputs were measured with.
+RUN_ON_A_GPU: frozenset = frozenset()
 
 
 def _as_device(device: torch.device | str, asked: str) -> torch.device:
@@ -83,25 +86,28 @@ def current_budget(budget: Optional[str] = None) -> str:
     Args:
         budget: ``"smoke"`` (seconds, a small subset: what CI runs), ``"cpu"`` (a workshop run on a 2-core
             laptop, at most ~15 minutes a notebook) or ``"gpu"`` (the full run); e.g. ``settings().budget``.
-            Default: ``"gpu"`` when CUDA is available, else ``"cpu"``.
+            Default: ``"cpu"``, also on a GPU, until the ``gpu`` budget has been run top to bottom on one
+            (``RUN_ON_A_GPU``); ``describe_runtime`` says so on a GPU.
     Returns:
         The budget's name.
     Raises:
         ValueError: ``budget`` is not one of the three names.
     """
     if budget is None or budget == "":
-        budget = "gpu" if torch.cuda.is_available() else "cpu"
+        budget = "gpu" if torch.cuda.is_available() and "gpu" in RUN_ON_A_GPU else "cpu"
     name = budget.strip().lower() if isinstance(budget, str) else budget
     if name not in BUDGETS:
         raise ValueError(f"the budget (VGG_BOOK_BUDGET) must be one of {', '.join(BUDGETS)}; got {budget!r}")
     return name
 
 
-def describe_runtime(prefer: Optional[str] = None) -> torch.device:
+def describe_runtime(prefer: Optional[str] = None, budget: Optional[str] = None) -> torch.device:
     """Print the Python / torch versions and the device this notebook will use, and return the device.
 
     Args:
         prefer: passed to ``pick_device`` (e.g. ``settings().device``).
+        budget: the budget asked for (``settings().budget``; ``None``: not set). On a GPU with no budget set,
+            one more line says that the measured ``cpu`` budget is used and how to ask for the full runs.
     Returns:
         The device. In Colab without a GPU it also says how to switch the runtime to one.
     Raises:
@@ -115,6 +121,8 @@ def describe_runtime(prefer: Optional[str] = None) -> torch.device:
     else:
         where = device.type
     print(f"Python {platform.python_version()} | torch {torch.__version__} | device: {where}")
+    if device.type == "cuda" and not budget and current_budget() == "cpu":
+        print("GPU found: using the measured cpu budget (VGG_BOOK_BUDGET=gpu: full, unmeasured runs)")
     if device.type == "cpu" and "google.colab" in sys.modules:
         print("No GPU in this Colab runtime: Runtime > Change runtime type > T4 GPU, then run this cell again.")
     return device
@@ -186,7 +194,11 @@ def set_threads(threads: Optional[int] = None) -> int:
 
 
 def bf16_supported(device: torch.device | str = "cpu") -> bool:
-    """Whether ``device`` computes in bfloat16 natively (CPU: AVX512-BF16 or AMX through oneDNN; CUDA: Ampere+).
+    """Whether ``device`` computes in bfloat16 natively (CPU: AVX512-BF16 or AMX through oneDNN; CUDA: compute
+    capability 8.0 or more, i.e. Ampere and later).
+
+    ``torch.cuda.is_bf16_supported()`` is not asked: it can say True on older GPUs (e.g. a T4, 7.5), where
+    bfloat16 is emulated and slow.
 
     Args:
         device: ``"cpu"`` or a CUDA device.
@@ -197,13 +209,33 @@ def bf16_supported(device: torch.device | str = "cpu") -> bool:
     """
     device = _as_device(device, f"device={device!r}")
     if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return torch.cuda.is_available() and tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
     if device.type == "cpu":
         try:
             return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
         except (AttributeError, RuntimeError):     # a build without oneDNN
             return False
     return False
+
+
+def autocast_dtype(device: torch.device | str = "cpu") -> Optional[torch.dtype]:
+    """The precision mixed-precision training uses on ``device``, or ``None`` for none.
+
+    Args:
+        device: ``"cpu"`` or a CUDA device.
+    Returns:
+        ``torch.bfloat16`` where it is native (``bf16_supported``); ``torch.float16`` on a CUDA GPU without
+        native bfloat16 (e.g. Colab's T4: float16's small range needs a gradient scaler, which ``train`` adds);
+        ``None`` elsewhere (an emulated precision would be slower than float32).
+    Raises:
+        ValueError: ``device`` is not a device torch knows.
+    """
+    device = _as_device(device, f"device={device!r}")
+    if bf16_supported(device):
+        return torch.bfloat16
+    if device.type == "cuda" and torch.cuda.is_available():
+        return torch.float16
+    return None
 
 
 # ---- several training processes (torch.distributed; vgg_helpers.distributed sets them up) ----

@@ -4,7 +4,7 @@ Every ``VGG_*`` variable is read by ``settings()`` and nowhere else in ``vgg_hel
 lines call it once, at the top, and pass what they need on as ordinary arguments; no helper looks at the
 environment behind the caller's back.
 
-* ``VGG_BOOK_BUDGET``: ``smoke`` / ``cpu`` / ``gpu``, how much every training cell does;
+* ``VGG_BOOK_BUDGET``: ``smoke`` / ``cpu`` / ``gpu``, how much every training cell does (unset: ``cpu``);
 * ``VGG_BOOK_DEVICE``: force a device (``cpu``, ``cuda``, ``cuda:N``, ``mps``); default: the best available;
 * ``VGG_DATA_DIR``: the folder holding CIFAR-10 (python batches or ``train/<class>/`` images);
 * ``VGG_CACHE_DIR``: downloads and decoded-image caches (default ``~/.cache/vgg-from-scratch``);

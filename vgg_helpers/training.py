@@ -452,6 +452,13 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
     total_steps = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps,
                                                                                 cfg.epochs * steps_per_epoch)
     history = History(meta={**environment_info(device), "train_config": asdict(cfg), **meta})
+    # float16 autocast (FastModel on a GPU without native bfloat16) needs a gradient scaler: small gradients
+    # would round to zero in float16's range. bfloat16 has float32's range and needs none.
+    amp_dtype = getattr(unwrap(model), "amp_dtype", None)
+    amp_dtype = amp_dtype(device) if callable(amp_dtype) else None
+    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
+    if amp_dtype is not None:
+        history.meta["amp_dtype"] = str(amp_dtype).replace("torch.", "")
     if world > 1:
         history.meta["processes"] = world
     net = unwrap(model)
@@ -509,10 +516,18 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
                     f"The loss became {batch_loss} at epoch {epoch + 1}, step {step + 1} (learning rate {lr:.4g}). "
                     "Lower the learning rate, check the weight init, or add batch normalisation.")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()                  # under DDP: the gradients are averaged over the processes here
+            if scaler is None:
+                loss.backward()              # under DDP: the gradients are averaged over the processes here
+            else:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)   # on_step and the update see the true gradients
             if on_step is not None:
                 on_step(model, step, batch_loss)
-            optimizer.step()
+            if scaler is None:
+                optimizer.step()
+            else:
+                scaler.step(optimizer)       # skips the step when a gradient overflowed float16
+                scaler.update()
             step += 1
             loss_sum += local_loss * len(y)
             correct += (out.argmax(1) == y).sum().item()

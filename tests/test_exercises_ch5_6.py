@@ -1,0 +1,310 @@
+"""The build-it exercises of chapters 5 and 6: each check accepts a right answer and names a wrong one.
+
+* chapter 5, ``check_train_step``: the learner's ``train_step(model, optimizer, loss_fn, images, labels)``;
+* chapter 6, ``check_activation_hook``: the learner's ``record_stds(model, images)``, forward hooks.
+
+Every check is run on the reference solution (written out here), on planted mistakes, and on the
+notebook's own solution cell, exec'd in a namespace with what it needs.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from torch import nn
+
+from vgg_helpers.exercises import ExerciseError, check_activation_hook, check_train_step
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+TITLE = re.compile(r"```\{admonition\} Exercise (\d+): .+ \((easy|medium|hard) · \d+ min\)\n")
+
+
+def _cells(name: str) -> list:
+    return nbformat.read(NOTEBOOKS / name, as_version=4).cells
+
+
+def _solution_defining(name: str, function: str) -> str:
+    """The source of the notebook's solution cell that defines ``function``."""
+    found = [c.source for c in _cells(name) if c.cell_type == "code"
+             and "solution" in c.metadata.get("tags", []) and f"def {function}(" in c.source]
+    assert len(found) == 1, f"{name}: expected one solution cell defining {function}, found {len(found)}"
+    return found[0]
+
+
+# --- chapter 5: the training step ---
+
+def reference_train_step(model, optimizer, loss_fn, images, labels) -> float:
+    optimizer.zero_grad()
+    loss = loss_fn(model(images), labels)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def zero_grad_at_the_end(model, optimizer, loss_fn, images, labels) -> float:
+    loss = loss_fn(model(images), labels)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
+def model_zero_grad(model, optimizer, loss_fn, images, labels) -> float:
+    model.zero_grad(set_to_none=False)
+    loss = loss_fn(model(images), labels)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def no_zero_grad(model, optimizer, loss_fn, images, labels) -> float:
+    loss = loss_fn(model(images), labels)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def no_step(model, optimizer, loss_fn, images, labels) -> float:
+    optimizer.zero_grad()
+    loss = loss_fn(model(images), labels)
+    loss.backward()
+    return loss.item()
+
+
+def zero_grad_after_backward(model, optimizer, loss_fn, images, labels) -> float:
+    loss = loss_fn(model(images), labels)
+    loss.backward()
+    optimizer.zero_grad()
+    optimizer.step()
+    return loss.item()
+
+
+def no_backward(model, optimizer, loss_fn, images, labels) -> float:
+    optimizer.zero_grad()
+    loss = loss_fn(model(images), labels)
+    optimizer.step()
+    return loss.item()
+
+
+def step_before_backward(model, optimizer, loss_fn, images, labels) -> float:
+    optimizer.zero_grad()
+    loss = loss_fn(model(images), labels)
+    optimizer.step()
+    loss.backward()
+    return loss.item()
+
+
+def returns_the_tensor(model, optimizer, loss_fn, images, labels):
+    optimizer.zero_grad()
+    loss = loss_fn(model(images), labels)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def returns_a_detached_tensor(model, optimizer, loss_fn, images, labels):
+    return returns_the_tensor(model, optimizer, loss_fn, images, labels).detach()
+
+
+def returns_nothing(model, optimizer, loss_fn, images, labels):
+    reference_train_step(model, optimizer, loss_fn, images, labels)
+
+
+def returns_the_loss_after_the_step(model, optimizer, loss_fn, images, labels) -> float:
+    reference_train_step(model, optimizer, loss_fn, images, labels)
+    with torch.no_grad():
+        return loss_fn(model(images), labels).item()
+
+
+def own_optimizer(model, optimizer, loss_fn, images, labels) -> float:
+    return reference_train_step(model, torch.optim.SGD(model.parameters(), lr=0.1), loss_fn, images, labels)
+
+
+def never_calls_loss_fn(model, optimizer, loss_fn, images, labels) -> float:
+    return reference_train_step(model, optimizer, nn.functional.cross_entropy, images, labels)
+
+
+@pytest.mark.parametrize("step", [reference_train_step, zero_grad_at_the_end, model_zero_grad])
+def test_train_step_check_accepts_right_answers(step, capsys):
+    assert check_train_step(step) is None
+    assert capsys.readouterr().out.startswith("correct: ")
+
+
+@pytest.mark.parametrize("step, message", [
+    (no_zero_grad, r"gradients of all steps so far were added up.*zero_grad"),
+    (no_step, r"optimizer\.step\(\) was never called"),
+    (zero_grad_after_backward, r"gradients were cleared between loss\.backward\(\) and optimizer\.step\(\)"),
+    (no_backward, r"loss\.backward\(\) was never called"),
+    (step_before_backward, r"optimizer\.step\(\) ran before loss\.backward\(\)"),
+    (returns_the_tensor, r"returned a tensor that still holds the autograd graph.*loss\.item\(\)"),
+    (returns_a_detached_tensor, r"returned a tensor, not a Python float.*loss\.item\(\)"),
+    (returns_nothing, r"returned None, not the loss as a float"),
+    (returns_the_loss_after_the_step, r"the batch's loss was"),
+    (own_optimizer, r"weights differ from one SGD step.*optimizer you are given"),
+    (never_calls_loss_fn, r"never called loss_fn"),
+])
+def test_train_step_check_names_the_mistake(step, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_train_step(step)
+
+
+def test_train_step_check_rejects_a_non_function():
+    with pytest.raises(ExerciseError, match="pass the function itself"):
+        check_train_step(3.0)
+
+
+def test_checks_leave_the_global_random_state_alone():
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    check_train_step(reference_train_step)
+    check_activation_hook(reference_record_stds)
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_chapter5_solution_cell_passes_its_check(capsys):
+    namespace = {"torch": torch, "nn": nn}
+    exec(_solution_defining("05-ten-percent-failure.ipynb", "train_step"), namespace)
+    assert check_train_step(namespace["train_step"]) is None
+    assert "correct:" in capsys.readouterr().out
+
+
+# --- chapter 6: a forward hook that records activation statistics ---
+
+def _hooked(model: nn.Module, images: torch.Tensor, record, remove: bool = True,
+            kinds: tuple = (nn.Conv2d, nn.Linear)) -> dict:
+    stds: dict[str, float] = {}
+
+    def hook_for(name):
+        def hook(module, inputs, output):
+            stds[name] = record(inputs, output)
+        return hook
+
+    handles = [m.register_forward_hook(hook_for(n)) for n, m in model.named_modules() if isinstance(m, kinds)]
+    with torch.no_grad():
+        model(images)
+    if remove:
+        for h in handles:
+            h.remove()
+    return stds
+
+
+def reference_record_stds(model, images):
+    return _hooked(model, images, lambda inputs, output: output.std().item())
+
+
+def population_std(model, images):
+    return _hooked(model, images, lambda inputs, output: output.std(unbiased=False).item())
+
+
+def hooks_left_on(model, images):
+    return _hooked(model, images, lambda inputs, output: output.std().item(), remove=False)
+
+
+def records_the_input(model, images):
+    return _hooked(model, images, lambda inputs, output: inputs[0].std().item())
+
+
+def convolutions_only(model, images):
+    return _hooked(model, images, lambda inputs, output: output.std().item(), kinds=(nn.Conv2d,))
+
+
+def every_module(model, images):
+    return _hooked(model, images, lambda inputs, output: output.std().item(), kinds=(nn.Module,))
+
+
+def one_image(model, images):
+    return _hooked(model, images, lambda inputs, output: output[0].std().item())
+
+
+def tensors(model, images):
+    return _hooked(model, images, lambda inputs, output: output.std())
+
+
+def the_mean(model, images):
+    return _hooked(model, images, lambda inputs, output: output.mean().item())
+
+
+def a_list(model, images):
+    return list(reference_record_stds(model, images).values())
+
+
+@pytest.mark.parametrize("record", [reference_record_stds, population_std])
+def test_activation_hook_check_accepts_right_answers(record, capsys):
+    assert check_activation_hook(record) is None
+    assert capsys.readouterr().out.startswith("correct: ")
+
+
+@pytest.mark.parametrize("record, message", [
+    (hooks_left_on, r"hooks are still registered on features\.0.*handle\.remove\(\)"),
+    (records_the_input, r"std of the layer.s input, not of its output"),
+    (convolutions_only, r"no value for classifier\.0, classifier\.2 \(Linear\)"),
+    (every_module, r"layers that are not Conv2d or Linear"),
+    (one_image, r"the first image.s output, not of the whole batch.s.*output\.std\(\)"),
+    (tensors, r"is a Tensor, not a float.*\.item\(\)"),
+    (the_mean, r"the std of its output over the batch is"),
+    (a_list, r"returned list, not a dict"),
+])
+def test_activation_hook_check_names_the_mistake(record, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_activation_hook(record)
+
+
+def test_chapter6_solution_cell_passes_its_check(capsys):
+    torch.manual_seed(0)
+
+    def diagnostic_model(batch_norm: bool) -> nn.Module:      # a small stand-in for the chapter's VGG
+        from vgg_helpers import build_vgg
+        return build_vgg("vgg11", width=0.125, head="imagenet", input_size=32, num_classes=10,
+                         init="paper", batch_norm=batch_norm)
+
+    namespace = {"torch": torch, "nn": nn, "diagnostic_model": diagnostic_model,
+                 "xb": torch.randn(4, 3, 32, 32)}
+    exec(_solution_defining("06-batch-norm-fix.ipynb", "record_stds"), namespace)
+    out = capsys.readouterr().out
+    assert "plain: first conv" in out and "batch norm: first conv" in out
+    assert check_activation_hook(namespace["record_stds"]) is None
+    assert "correct:" in capsys.readouterr().out
+
+
+# --- the notebooks: titles, check cells, self-check ---
+
+@pytest.mark.parametrize("name, count", [("05-ten-percent-failure.ipynb", 4), ("06-batch-norm-fix.ipynb", 4)])
+def test_exercises_are_numbered_and_labelled(name, count):
+    cells = _cells(name)
+    titled = [c.source for c in cells if c.cell_type == "markdown" and "{admonition} Exercise" in c.source]
+    numbers = [int(m.group(1)) for s in titled for m in TITLE.finditer(s)]
+    assert numbers == list(range(1, count + 1)), f"{name}: exercise titles {numbers}"
+    for i, c in enumerate(cells):
+        if c.cell_type == "markdown" and TITLE.search(c.source):
+            assert "solution" in cells[i + 1].metadata.get("tags", []), f"{name}: no solution after {c.source[:60]}"
+
+
+@pytest.mark.parametrize("name, check", [("05-ten-percent-failure.ipynb", "check_train_step(train_step)"),
+                                         ("06-batch-norm-fix.ipynb", "check_activation_hook(record_stds)")])
+def test_check_cell_follows_the_solution(name, check):
+    cells = _cells(name)
+    i = next(i for i, c in enumerate(cells) if c.cell_type == "code" and check in c.source)
+    assert "solution" not in cells[i].metadata.get("tags", [])
+    assert set(cells[i - 1].metadata.get("tags", [])) >= {"solution", "hide-cell"}
+
+
+@pytest.mark.parametrize("name", ["05-ten-percent-failure.ipynb", "06-batch-norm-fix.ipynb"])
+def test_self_check_comes_before_the_exercises(name):
+    cells = _cells(name)
+    starts = [c.source.split("\n", 1)[0] if c.cell_type == "markdown" else "" for c in cells]
+    i = starts.index("## Self-check")
+    assert starts[i + 1] == "## Exercises"
+    text = cells[i].source
+    questions = re.findall(r"^\*\*(\d)\.\*\* ", text, flags=re.M)
+    assert 2 <= len(questions) <= 4 and questions == [str(n) for n in range(1, len(questions) + 1)]
+    assert text.count("<details><summary>Answer</summary>") == len(questions) == text.count("</details>")
+
+
+@pytest.mark.parametrize("name", ["05-ten-percent-failure.ipynb", "06-batch-norm-fix.ipynb"])
+def test_code_fits_88_columns(name):
+    long = [line for c in _cells(name) if c.cell_type == "code" and "setup" not in c.metadata.get("tags", [])
+            for line in c.source.splitlines() if len(line) > 88]
+    assert not long, long
