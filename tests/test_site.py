@@ -38,7 +38,8 @@ def repo_files() -> list[Path]:
 
 
 def hard_coded_urls(path: Path, slug: str = SLUG) -> list[int]:
-    """Lines of a file that name the repository (``owner/name``), outside what tools/sync_notebooks.py generates.
+    """Lines of a file that name the repository (``owner/name``), outside what tools/sync_notebooks.py (and
+    tools/student_copies.py) generate.
 
     Args:
         path: a file of the repository.
@@ -60,6 +61,8 @@ def hard_coded_urls(path: Path, slug: str = SLUG) -> list[int]:
             source = cell.source
             if i == 0:
                 source = source.replace(sync_notebooks.badge(path), "")
+                if path.parent.name == "student":      # a student copy links its chapter (tools/student_copies.py)
+                    source = source.replace(sync_notebooks.colab_url(path.parents[1] / "notebooks" / path.name), "")
             if cell.cell_type == "code" and source == sync_notebooks.setup_source():
                 source = ""
             outputs = json.dumps(cell.get("outputs", []))
