@@ -216,6 +216,8 @@ def test_dense_evaluate_flip_and_scales():
         dense_evaluate(conv, x, scales=[])
     with pytest.raises(ValueError, match="score map"):
         dense_evaluate(cifar, x)
+    with pytest.raises(TypeError, match="floating-point"):
+        dense_evaluate(conv, torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
 
 
 # ---- multi-crop evaluation and the combination ----

@@ -78,6 +78,15 @@ def rescale(images: torch.Tensor, scale: int) -> torch.Tensor:
     return _resized(images, *_side_sizes(images.shape[-2], images.shape[-1], scale))
 
 
+def _float_batch(images: object, where: str) -> torch.Tensor:
+    """A batch of floating-point images, as a network takes them; uint8 images are refused with the fix."""
+    images = _check_batch(images, where)
+    if not images.is_floating_point():
+        raise TypeError(f"{where} runs a network, which needs floating-point images normalised as in training; got "
+                        f"{images.dtype}. Normalise them first, e.g. with TensorLoader.normalize.")
+    return images
+
+
 def _jitter_args(s_min: int, s_max: int, crop: int) -> tuple[int, int, int]:
     s_min = whole_number("s_min", s_min, 1, "the smallest training scale, e.g. 32 for CIFAR-10 or 256")
     s_max = whole_number("s_max", s_max, 1, "the largest training scale, e.g. 48 for CIFAR-10 or 512")
@@ -94,7 +103,7 @@ def _jitter_args(s_min: int, s_max: int, crop: int) -> tuple[int, int, int]:
 
 def scale_jitter(images: torch.Tensor, s_min: int, s_max: int, crop: int,
                  generator: Optional[torch.Generator] = None, flip: bool = True,
-                 return_params: bool = False):
+                 return_params: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Training-time scale jittering (sec. 3.1): per image, rescale to S ~ U{s_min..s_max}, random crop, random flip.
 
     Each image gets its own whole-number S (its smaller side after an isotropic rescale), drawn uniformly from
@@ -320,7 +329,7 @@ def dense_evaluate(conv_model: nn.Module, images: torch.Tensor, flip: bool = Tru
     Raises:
         ValueError: the net ends in a soft-max, its output is not a 4-D map, or ``scales`` is empty.
     """
-    images = _check_batch(images, "dense_evaluate")
+    images = _float_batch(images, "dense_evaluate")
     flip = flag("flip", flip)
     last = list(conv_model.modules())[-1]
     if isinstance(last, nn.Softmax):
@@ -388,7 +397,7 @@ def multi_crop_evaluate(model: nn.Module, images: torch.Tensor, crop: Optional[i
     Raises:
         ValueError: a crop larger than a rescaled image, ``grid`` < 1, or ``scales`` empty.
     """
-    images = _check_batch(images, "multi_crop_evaluate")
+    images = _float_batch(images, "multi_crop_evaluate")
     flip = flag("flip", flip)
     if crop is None:
         crop = getattr(model, "input_size", None) or min(images.shape[-2:])
