@@ -937,8 +937,8 @@ def check_lrn(lrn: Callable[..., torch.Tensor]) -> None:
                 (dict(per_n=True), "alpha is divided by n, as nn.LocalResponseNorm does; the paper's formula "
                  "multiplies the sum by alpha itself", "k + alpha * sum, not k + alpha / n * sum (to get the paper's "
                  "LRN from nn.LocalResponseNorm, pass alpha * n)"),
-                (dict(all_channels=True), "the sum runs over all channels", f"sum only the n adjacent channels: j "
-                 f"from max(0, i - n // 2) to min(C - 1, i + n // 2)"),
+                (dict(all_channels=True), "the sum runs over all channels", "sum only the n adjacent channels: j "
+                 "from max(0, i - n // 2) to min(C - 1, i + n // 2)"),
                 (dict(power=False), "the denominator is not raised to the power beta", "(k + alpha * sum) ** beta"),
                 (dict(plus_k=False), "k is left out of the denominator", "(k + alpha * sum) ** beta, with k = 2"),
         ):
