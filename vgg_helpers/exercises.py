@@ -804,6 +804,13 @@ def check_fc_to_conv(fc_to_conv: Callable[[nn.Module], nn.Module]) -> None:
     if fc_to_conv is reference:
         _fail("this is vgg_helpers.paper.fc_to_conv, imported rather than written",
               "write the conversion yourself in a new function")
+    with torch.random.fork_rng(devices=[]):        # new layers draw their initial weights: not from the notebook's
+        _check_fc_to_conv(fc_to_conv, reference)   # random stream
+    return correct("fc_to_conv: 7x7 then 1x1 convolutions; the same scores at 224, a 2x2 map at 256")
+
+
+def _check_fc_to_conv(fc_to_conv: Callable[[nn.Module], nn.Module], reference: Callable) -> None:
+    """The body of ``check_fc_to_conv``: ``_fail`` at the first difference from ``reference``."""
     model = _small_imagenet_vgg()
     linears = [m for m in model.classifier if isinstance(m, nn.Linear)]
     channels = model.classifier[0].in_features // 49
@@ -880,7 +887,6 @@ def check_fc_to_conv(fc_to_conv: Callable[[nn.Module], nn.Module]) -> None:
         _fail(f"on 256x256 images the net gives shape {tuple(out256.shape)}, not the 2x2 map "
               f"{tuple(expected256.shape)} of the reference, or other scores",
               "leave out model.avgpool: it would shrink every map to 7x7")
-    return correct("fc_to_conv: 7x7 then 1x1 convolutions; the same scores at 224, a 2x2 map at 256")
 
 
 def _lrn_formula(a: torch.Tensor, n: int, k: float, alpha: float, beta: float, per_n: bool = False,
