@@ -4,7 +4,7 @@ A build-it exercise asks the learner to *write* a piece (a function, a hook, a c
 calls one of these checks on the learner's answer. A check prints one line starting with ``correct:`` when the
 answer is right, and raises ``ExerciseError`` (an ``AssertionError``) whose message names what is wrong and
 what to look at, when it is not. Checks return nothing, so a cell that ends with one shows only that line.
-``tests/test_exercises_ch*.py`` prove that every check accepts the reference solution and rejects planted
+``tests/test_exercises_*.py`` prove that every check accepts the reference solution and rejects planted
 mistakes.
 """
 from __future__ import annotations
