@@ -78,7 +78,8 @@ def test_submodule_names_and_layers():
     model = build_vgg("vgg11_lrn")
     assert [n for n, _ in model.named_children()] == ["features", "avgpool", "classifier"]
     lrn = [m for m in model.features if isinstance(m, nn.LocalResponseNorm)]
-    assert len(lrn) == 1 and (lrn[0].size, lrn[0].alpha, lrn[0].beta, lrn[0].k) == (5, 1e-4, 0.75, 2.0)
+    assert len(lrn) == 1 and (lrn[0].size, lrn[0].alpha, lrn[0].beta, lrn[0].k) == (5, 5e-4, 0.75, 2.0)
+    # 5e-4 = the paper's alpha 1e-4 times the size: PyTorch divides its alpha by the size (configs.LRN_PARAMS)
     assert isinstance(model.features[2], nn.LocalResponseNorm)     # conv, ReLU, LRN, pool
     c = build_vgg("vgg16_1x1")
     assert sum(1 for m in c.features if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)) == 3

@@ -94,6 +94,8 @@ def test_resuming_for_more_epochs_records_the_new_settings_and_warns(tmp_path):
     ({"label_smoothing": 1}, ValueError, r"label_smoothing must be a number in \[0, 1\)"),
     ({"max_steps": 0}, ValueError, r"max_steps must be a whole number >= 1 \(or None for every epoch's steps\); got 0"),
     ({"seed": -1}, ValueError, r"seed must be a whole number >= 0"),
+    ({"patience": 0}, ValueError, r"patience must be a whole number >= 1 \(epochs, e\.g\. 2\); got 0"),
+    ({"schedule": "step"}, ValueError, r"schedule must be one of 'constant', 'onecycle', 'cosine', 'plateau'"),
     ({"nesterov": "yes"}, TypeError, r"nesterov must be True or False; got 'yes' \(str\)"),
 ])
 def test_train_config_refuses_bad_values_when_built(kwargs, error, message):

@@ -2,7 +2,7 @@
 
 Modules, one per concern (the most used names are re-exported here; the rest are imported from their module):
 
-* ``configs``     -- Table 1 and Table 2 of the paper as plain data (no torch);
+* ``configs``     -- the paper's tables as plain data (no torch): Tables 1-2 (architecture), 3-5 (results);
 * ``models``      -- the config-driven VGG builder (torchvision-compatible names);
 * ``settings``    -- the book's ``VGG_*`` environment variables, read in this one place;
 * ``runtime``     -- device, budget, threads, bfloat16 support, seeds and the environment facts of a result;
@@ -17,6 +17,8 @@ Modules, one per concern (the most used names are re-exported here; the rest are
 * ``fast``        -- chapter 7's fast-training recipe: ``FastModel``, ``fast_run``, the ladder;
 * ``pipelines``   -- chapter 7's input-pipeline comparison (is data loading the bottleneck?);
 * ``distributed`` -- training on several processes (torchrun + DDP, synced batch norm, kill-and-resume);
+* ``paper``       -- the paper's own training and testing methods: scale jittering, FC -> conv, dense and
+  multi-crop evaluation;
 * ``exercises``   -- the check cells of the build-it exercises (each says "correct" or what is wrong).
 
 Benchmarks that record measurements live outside the package, in the repository's ``bench/`` folder.

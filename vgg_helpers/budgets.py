@@ -28,8 +28,8 @@ CPU_TARGET_SECONDS = 15 * 60      # ... within this much wall time on a 2-core C
 
 # Fields of training.TrainConfig (a recipe), of build_vgg (a model) and of SpeedSettings, so that a change can
 # be routed to the right one (``split_changes``) without importing torch here.
-RECIPE_KEYS = ("epochs", "lr", "momentum", "nesterov", "weight_decay", "schedule", "warmup", "label_smoothing",
-               "seed", "max_steps")
+RECIPE_KEYS = ("epochs", "lr", "momentum", "nesterov", "weight_decay", "schedule", "warmup", "patience",
+               "label_smoothing", "seed", "max_steps")
 MODEL_KEYS = ("arch", "num_classes", "head", "input_size", "batch_norm", "dropout", "softmax", "init", "init_std",
               "width")
 SPEED_KEYS = ("threads", "channels_last", "amp", "compile")

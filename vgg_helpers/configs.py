@@ -15,6 +15,9 @@ A layer list is a list of entries:
 * ``(256, 1)`` -- a convolution with 256 output channels and kernel size 1 (config C), followed by ReLU;
 * ``"M"`` -- a 2x2 max-pool with stride 2 (halves height and width);
 * ``"LRN"`` -- local response normalisation (config A-LRN only).
+
+The results of sec. 4 are here too: ``TABLE3`` (one test scale), ``TABLE4`` (several test scales) and ``TABLE5``
+(dense evaluation vs multi-crop), one ``PaperResult`` per printed row; ``result_rows`` lays a table out for display.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import difflib
 import numbers
 import re
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 from .checks import choice, flag, real_number, whole_number
 
@@ -60,10 +63,16 @@ TABLE2_PARAMS_MILLIONS: dict[str, int] = {
     "vgg11": 133, "vgg11_lrn": 133, "vgg13": 133, "vgg16_1x1": 134, "vgg16": 138, "vgg19": 144,
 }
 
-# Local response normalisation as in AlexNet (Krizhevsky et al., 2012), which the paper reuses (sec. 2.1):
-# n = 5 neighbouring channels, alpha = 1e-4, beta = 0.75, k = 2. PyTorch's nn.LocalResponseNorm, like Caffe,
-# divides alpha by n inside the sum.
-LRN_PARAMS: dict[str, float] = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
+# Local response normalisation (sec. 2.1): the paper prints no constants, it follows Krizhevsky et al. (2012),
+# whose AlexNet paper (sec. 3.3) gives n = 5 neighbouring channels, alpha = 1e-4, beta = 0.75, k = 2 in
+#     b_i = a_i / (k + alpha * sum_{j = max(0, i - n/2)}^{min(N - 1, i + n/2)} a_j^2) ** beta.
+LRN_PAPER: dict[str, float] = {"n": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
+
+# The same layer as keyword arguments of nn.LocalResponseNorm. PyTorch (like Caffe) divides its alpha by the
+# window size n before multiplying the sum, b_i = a_i / (k + alpha / n * sum ...) ** beta, so passing the
+# paper's alpha = 1e-4 would make the normalisation five times weaker. Multiplying by n gives the formula above.
+LRN_PARAMS: dict[str, float] = {"size": int(LRN_PAPER["n"]), "alpha": LRN_PAPER["alpha"] * LRN_PAPER["n"],
+                                "beta": LRN_PAPER["beta"], "k": LRN_PAPER["k"]}
 
 HEADS = ("imagenet", "cifar")
 INITS = ("default", "paper", "kaiming")
@@ -348,3 +357,123 @@ def params_from_config(config: VGGConfig | str = "vgg16", **changes) -> ParamCou
     else:
         fc = (flat + 1) * cfg.num_classes
     return ParamCount(conv=conv, batch_norm=bn, fc=fc)
+
+
+# --------------------------------------------------------------------------------------------------
+# The results tables of sec. 4 (ILSVRC-2012 validation set, errors in %)
+# --------------------------------------------------------------------------------------------------
+EVALUATIONS = ("dense", "multi-crop", "multi-crop & dense")
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    """One row of the paper's Tables 3-5: a network, how it was trained and tested, and its validation errors."""
+
+    arch: str                        # Table 1 column, as a key of CONFIGS ("vgg16" is the paper's D)
+    train_scale: tuple[int, int]     # (S_min, S_max), the smaller image side in training; S_min == S_max: fixed S
+    test_scales: tuple[int, ...]     # the test scales Q (smaller image side at test time); several: multi-scale
+    top1: float                      # top-1 error on the ILSVRC-2012 validation set, %
+    top5: float                      # top-5 error on the ILSVRC-2012 validation set, %
+    evaluation: Optional[str] = None  # Table 5 only: "dense", "multi-crop" or "multi-crop & dense"
+
+    @property
+    def paper_name(self) -> str:
+        """The column name the paper prints: ``"D"`` for ``"vgg16"``."""
+        return PAPER_NAMES[self.arch]
+
+    @property
+    def jittered(self) -> bool:
+        """Whether training used scale jittering (S drawn from [S_min, S_max] per image, sec. 3.1)."""
+        return self.train_scale[0] != self.train_scale[1]
+
+    def train_label(self) -> str:
+        """The training scale as the paper prints it: ``"256"`` or ``"[256;512]"``."""
+        lo, hi = self.train_scale
+        return f"[{lo};{hi}]" if lo != hi else str(lo)
+
+    def test_label(self) -> str:
+        """The test scales as the paper prints them: ``"384"`` or ``"224,256,288"``."""
+        return ",".join(map(str, self.test_scales))
+
+
+def _rows(rows: Sequence[tuple]) -> tuple[PaperResult, ...]:
+    """``PaperResult`` rows from ``(letter, S or (S_min, S_max), Q or (Q, ...), top-1, top-5[, evaluation])``."""
+    out = []
+    for letter, s, q, top1, top5, *rest in rows:
+        out.append(PaperResult(arch=resolve_arch(letter), train_scale=(s, s) if isinstance(s, int) else tuple(s),
+                               test_scales=(q,) if isinstance(q, int) else tuple(q), top1=top1, top5=top5,
+                               evaluation=rest[0] if rest else None))
+    return tuple(out)
+
+
+_JITTER = (256, 512)          # S_min, S_max of the multi-scale training runs (sec. 3.1)
+
+# Table 3 (sec. 4.1): one test scale, Q = S for fixed S and Q = 0.5 (S_min + S_max) = 384 for jittered S.
+# (One of the copies checked labels the last two E rows "D"; every other copy says E.)
+TABLE3: tuple[PaperResult, ...] = _rows([
+    ("A", 256, 256, 29.6, 10.4),
+    ("A-LRN", 256, 256, 29.7, 10.5),
+    ("B", 256, 256, 28.7, 9.9),
+    ("C", 256, 256, 28.1, 9.4),
+    ("C", 384, 384, 28.1, 9.3),
+    ("C", _JITTER, 384, 27.3, 8.8),
+    ("D", 256, 256, 27.0, 8.8),
+    ("D", 384, 384, 26.8, 8.7),
+    ("D", _JITTER, 384, 25.6, 8.1),
+    ("E", 256, 256, 27.3, 9.0),
+    ("E", 384, 384, 26.9, 8.7),
+    ("E", _JITTER, 384, 25.5, 8.0),
+])
+
+# Table 4 (sec. 4.2): several test scales, whose soft-max outputs are averaged: Q = {S - 32, S, S + 32} for
+# fixed S, Q = {S_min, 0.5 (S_min + S_max), S_max} for jittered S. (A and A-LRN are not in this table.)
+TABLE4: tuple[PaperResult, ...] = _rows([
+    ("B", 256, (224, 256, 288), 28.2, 9.6),
+    ("C", 256, (224, 256, 288), 27.7, 9.2),
+    ("C", 384, (352, 384, 416), 27.8, 9.2),
+    ("C", _JITTER, (256, 384, 512), 26.3, 8.2),
+    ("D", 256, (224, 256, 288), 26.6, 8.6),
+    ("D", 384, (352, 384, 416), 26.5, 8.6),
+    ("D", _JITTER, (256, 384, 512), 24.8, 7.5),
+    ("E", 256, (224, 256, 288), 26.9, 8.7),
+    ("E", 384, (352, 384, 416), 26.7, 8.6),
+    ("E", _JITTER, (256, 384, 512), 24.8, 7.5),
+])
+
+# Table 5 (sec. 4.3): dense evaluation vs multi-crop (150 crops: a 5 x 5 grid x 2 flips x 3 scales) vs both
+# (their soft-max outputs averaged); every net trained with S in [256;512], tested at Q in {256, 384, 512}.
+TABLE5: tuple[PaperResult, ...] = _rows([
+    ("D", _JITTER, (256, 384, 512), 24.8, 7.5, "dense"),
+    ("D", _JITTER, (256, 384, 512), 24.6, 7.5, "multi-crop"),
+    ("D", _JITTER, (256, 384, 512), 24.4, 7.2, "multi-crop & dense"),
+    ("E", _JITTER, (256, 384, 512), 24.8, 7.5, "dense"),
+    ("E", _JITTER, (256, 384, 512), 24.6, 7.4, "multi-crop"),
+    ("E", _JITTER, (256, 384, 512), 24.4, 7.1, "multi-crop & dense"),
+])
+# Every number of Tables 3-5 was read in at least two independent copies of the paper.
+
+RESULT_TABLES: dict[str, tuple[PaperResult, ...]] = {"Table 3": TABLE3, "Table 4": TABLE4, "Table 5": TABLE5}
+
+
+def result_rows(table: str | Sequence[PaperResult]) -> list[dict[str, Any]]:
+    """One table of results as plain rows, labelled as the paper prints them (for a DataFrame or a figure).
+
+    Args:
+        table: ``"Table 3"``, ``"Table 4"``, ``"Table 5"`` or a sequence of ``PaperResult``.
+    Returns:
+        One dict per row: ``config`` (the paper's letter), ``train S``, ``test Q``, ``evaluation`` (Table 5
+        only), ``top-1`` and ``top-5`` (validation errors, %).
+    Raises:
+        ValueError: an unknown table name.
+    """
+    if isinstance(table, str):
+        if table not in RESULT_TABLES:
+            raise ValueError(f"table must be one of {', '.join(map(repr, RESULT_TABLES))}; got {table!r}.")
+        table = RESULT_TABLES[table]
+    rows = []
+    for r in table:
+        row: dict[str, Any] = {"config": r.paper_name, "train S": r.train_label(), "test Q": r.test_label()}
+        if r.evaluation is not None:
+            row["evaluation"] = r.evaluation
+        rows.append({**row, "top-1": r.top1, "top-5": r.top5})
+    return rows

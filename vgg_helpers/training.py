@@ -14,7 +14,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Sequence
 
 import torch
 from torch import nn
@@ -24,7 +24,7 @@ from .files import atomic_write, json_safe, write_json
 from .runtime import environment_info, pick_device, process_world, sum_across_processes, unwrap
 
 __all__ = ["History", "TrainConfig", "TrainingDiverged", "CheckpointError", "train", "evaluate", "predict",
-           "save_checkpoint", "load_checkpoint", "progress_bars_wanted"]
+           "save_checkpoint", "load_checkpoint", "progress_bars_wanted", "plateau_drops", "SCHEDULES"]
 
 _LISTS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr", "time")
 
@@ -131,6 +131,11 @@ class CheckpointError(RuntimeError):
     """A checkpoint cannot be read or does not belong to this run; the file is left as it is."""
 
 
+SCHEDULES = ("constant", "onecycle", "cosine", "plateau")
+PLATEAU_FACTOR = 0.1      # the paper divides the learning rate by 10 ...
+PLATEAU_MAX_DROPS = 3     # ... 3 times in all (sec. 3.1)
+
+
 @dataclass
 class TrainConfig:
     """Hyperparameters of one training run (the data loaders carry the batch size and augmentation)."""
@@ -140,8 +145,10 @@ class TrainConfig:
     momentum: float = 0.9            # SGD momentum
     nesterov: bool = True            # Nesterov momentum
     weight_decay: float = 5e-4       # L2 penalty on weights (the paper used 5e-4, sec. 3.1)
-    schedule: str = "onecycle"       # "constant", "onecycle" (linear warm-up then linear decay) or "cosine"
+    schedule: str = "onecycle"       # "constant", "onecycle" (linear warm-up then linear decay), "cosine" or
+    #                                  "plateau" (the paper's: lr / 10 when val accuracy stops improving, sec. 3.1)
     warmup: float = 0.2              # fraction of steps spent warming up (onecycle)
+    patience: int = 2                # plateau: epochs without a better val accuracy before lr is divided by 10
     label_smoothing: float = 0.0     # CrossEntropyLoss label smoothing, 0 = off
     seed: int = 0                    # seeds the init-independent randomness of training (dropout)
     max_steps: Optional[int] = None  # stop after this many optimiser steps in total (None = all epochs)
@@ -153,17 +160,53 @@ class TrainConfig:
         self.momentum = real_number("momentum", self.momentum, 0, 1, high_ok=False)
         self.nesterov = flag("nesterov", self.nesterov)
         self.weight_decay = real_number("weight_decay", self.weight_decay, 0, inf, high_ok=False)
-        if self.schedule not in ("constant", "onecycle", "cosine"):
-            raise ValueError(f"schedule must be 'constant', 'onecycle' or 'cosine'; got {self.schedule!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}; got {self.schedule!r}")
         self.warmup = real_number("warmup", self.warmup, 0, 1)
+        self.patience = whole_number("patience", self.patience, 1, "epochs, e.g. 2")
         self.label_smoothing = real_number("label_smoothing", self.label_smoothing, 0, 1, high_ok=False)
         self.seed = whole_number("seed", self.seed, 0)
         self.max_steps = whole_number("max_steps", self.max_steps, 1, none_means="every epoch's steps")
 
 
-def _lr_factor(cfg: TrainConfig, step: int, total: int) -> float:
+def plateau_drops(val_acc: Sequence[float], patience: int, max_drops: int = PLATEAU_MAX_DROPS) -> int:
+    """How often the paper's schedule has divided the learning rate by 10 after these epochs (sec. 3.1).
+
+    The best validation accuracy so far is tracked; an epoch that does not beat it counts as one without
+    improvement. After ``patience`` such epochs in a row the rate is divided by 10 and the count starts again;
+    the paper did this 3 times in all, so there are at most ``max_drops`` divisions.
+
+    Args:
+        val_acc: the validation accuracies of the epochs so far, in order.
+        patience: epochs without improvement that trigger a division.
+        max_drops: the most divisions.
+    Returns:
+        The number of divisions; the next epoch's learning rate is ``lr * 0.1 ** drops``.
+    Raises:
+        ValueError: a validation accuracy is missing (``None``): the schedule needs a validation set.
+
+    Example:
+        >>> plateau_drops([0.5, 0.6, 0.6, 0.6, 0.7], patience=2)
+        1
+    """
+    best, bad, drops = -math.inf, 0, 0
+    for epoch, acc in enumerate(val_acc, 1):
+        if acc is None:
+            raise ValueError(f"epoch {epoch} has no validation accuracy: the 'plateau' schedule needs a val_loader.")
+        if acc > best:
+            best, bad = acc, 0
+            continue
+        bad += 1
+        if bad >= patience and drops < max_drops:
+            drops, bad = drops + 1, 0
+    return drops
+
+
+def _lr_factor(cfg: TrainConfig, step: int, total: int, val_acc: Sequence[float] = ()) -> float:
     if cfg.schedule == "constant":
         return 1.0
+    if cfg.schedule == "plateau":
+        return PLATEAU_FACTOR ** plateau_drops(val_acc, cfg.patience)
     t = step / max(1, total)
     if cfg.schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * t))
@@ -435,6 +478,9 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
     if not hasattr(train_loader, "__len__"):
         raise TypeError(f"train_loader must have a length (a TensorLoader or a torch DataLoader); got "
                         f"{type(train_loader).__name__}.")
+    if cfg.schedule == "plateau" and val_loader is None:
+        raise ValueError("schedule='plateau' divides the learning rate when the validation accuracy stops improving, "
+                         "so it needs a val_loader; pass one, or choose another schedule.")
     if len(train_loader) == 0:
         raise ValueError("train_loader yields no batches: it is empty, or it drops its last incomplete batch and "
                          "holds fewer images than one batch. Give it more images or a smaller batch_size.")
@@ -501,7 +547,7 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
         for x, y in bar:
             if step >= total_steps:
                 break
-            lr = cfg.lr * _lr_factor(cfg, step, total_steps)
+            lr = cfg.lr * _lr_factor(cfg, step, total_steps, history.val_acc)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)

@@ -1,0 +1,439 @@
+"""The paper's own training and testing methods (sec. 3.1-3.2), which a first implementation skips.
+
+* Training with scale jittering (sec. 3.1): every image is rescaled so that its smaller side is its own
+  S, drawn from [S_min, S_max], then a random crop of the network's input size is taken and flipped at random:
+  ``rescale``, ``scale_jitter`` and ``ScaleJitter``.
+* Dense evaluation (sec. 3.2): the fully connected layers become convolutions (the first a 7x7 one, the others
+  1x1), so the net runs on a whole image of any size and gives a map of class scores: ``fc_to_conv``,
+  ``FullyConvVGG``, ``dense_evaluate``.
+* Multi-crop evaluation (sec. 3.2, 4.3): a regular grid of crops and their mirror images, at several scales,
+  with the soft-max outputs averaged: ``crop_positions``, ``multi_crop_evaluate``; and the two combined,
+  ``combine``.
+
+The paper's learning-rate schedule (divide by 10 when the validation accuracy stops improving) is the
+``"plateau"`` schedule of ``vgg_helpers.training.TrainConfig``.
+
+On CIFAR-10 the same methods work at a smaller scale: train on 32x32 crops of images rescaled to S in [32, 48],
+test a net built for 32x32 inputs on images rescaled to Q = 40 or 48.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Iterator, Optional, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .checks import describe, flag, whole_number
+
+__all__ = ["rescale", "scale_jitter", "ScaleJitter", "FullyConvVGG", "fc_to_conv", "dense_evaluate",
+           "crop_positions", "multi_crop_evaluate", "combine"]
+
+
+def _check_batch(images: object, where: str) -> torch.Tensor:
+    """Refuse anything but a batch of images ``(N, C, H, W)``, naming the function."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{where} expects a tensor of images shaped (N, C, H, W); got {describe(images)}.")
+    if images.dim() != 4:
+        fix = " For one image, add the batch dimension: images.unsqueeze(0)." if images.dim() == 3 else ""
+        raise ValueError(f"{where} expects a batch of images shaped (N, C, H, W); got shape "
+                         f"{tuple(images.shape)}.{fix}")
+    if not (images.dtype == torch.uint8 or images.is_floating_point()):
+        raise TypeError(f"{where} expects uint8 or floating-point images; got {images.dtype}.")
+    return images
+
+
+def _resized(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Bilinear resize (antialiased when shrinking) that keeps the dtype; uint8 values are rounded and clipped."""
+    if tuple(images.shape[-2:]) == (height, width):
+        return images
+    x = images.float() if images.dtype == torch.uint8 else images
+    x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+    return x.round().clamp(0, 255).to(torch.uint8) if images.dtype == torch.uint8 else x
+
+
+def _side_sizes(h: int, w: int, scale: int) -> tuple[int, int]:
+    """Height and width of an ``h`` x ``w`` image rescaled isotropically so that its smaller side is ``scale``."""
+    if h <= w:
+        return scale, max(scale, round(w * scale / h))
+    return max(scale, round(h * scale / w)), scale
+
+
+def rescale(images: torch.Tensor, scale: int) -> torch.Tensor:
+    """Rescale images isotropically so that their smaller side is ``scale`` (the paper's S or Q, sec. 3.1-3.2).
+
+    Args:
+        images: ``(N, C, H, W)``, uint8 or floating point.
+        scale: the new smaller side, in pixels.
+    Returns:
+        The rescaled images, same dtype (bilinear; antialiased when shrinking).
+    Raises:
+        TypeError: ``images`` is not a uint8 or float tensor, or ``scale`` not a whole number.
+        ValueError: ``images`` is not 4-D, or ``scale`` < 1.
+    """
+    images = _check_batch(images, "rescale")
+    scale = whole_number("scale", scale, 1, "the new smaller side, e.g. 40 for CIFAR-10 images")
+    return _resized(images, *_side_sizes(images.shape[-2], images.shape[-1], scale))
+
+
+def _float_batch(images: object, where: str) -> torch.Tensor:
+    """A batch of floating-point images, as a network takes them; uint8 images are refused with the fix."""
+    images = _check_batch(images, where)
+    if not images.is_floating_point():
+        raise TypeError(f"{where} runs a network, which needs floating-point images normalised as in training; got "
+                        f"{images.dtype}. Normalise them first, e.g. with TensorLoader.normalize.")
+    return images
+
+
+def _jitter_args(s_min: int, s_max: int, crop: int) -> tuple[int, int, int]:
+    s_min = whole_number("s_min", s_min, 1, "the smallest training scale, e.g. 32 for CIFAR-10 or 256")
+    s_max = whole_number("s_max", s_max, 1, "the largest training scale, e.g. 48 for CIFAR-10 or 512")
+    crop = whole_number("crop", crop, 1, "the network's input size, e.g. 32 or 224")
+    if s_min > s_max:
+        raise ValueError(f"s_min must be at most s_max (S is drawn from [s_min, s_max]); got s_min={s_min} > "
+                         f"s_max={s_max}. Swap them, or pass s_min == s_max for one fixed scale.")
+    if crop > s_min:
+        raise ValueError(f"crop={crop} is larger than s_min={s_min}: a {crop}x{crop} crop needs a rescaled image "
+                         f"whose smaller side is at least {crop} (the paper: S >= 224 for 224 crops). Use "
+                         f"s_min >= {crop}.")
+    return s_min, s_max, crop
+
+
+def scale_jitter(images: torch.Tensor, s_min: int, s_max: int, crop: int,
+                 generator: Optional[torch.Generator] = None, flip: bool = True,
+                 return_params: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Training-time scale jittering (sec. 3.1): per image, rescale to S ~ U{s_min..s_max}, random crop, random flip.
+
+    Each image gets its own whole-number S (its smaller side after an isotropic rescale), drawn uniformly from
+    ``s_min`` to ``s_max`` inclusive; then a ``crop`` x ``crop`` window at a uniformly random position is cut out,
+    and mirrored left-right with probability 1/2. ``s_min == s_max`` is the paper's single-scale training.
+
+    Args:
+        images: ``(N, C, H, W)``, uint8 or floating point (the output keeps the dtype).
+        s_min: the smallest S, in pixels (>= ``crop``).
+        s_max: the largest S, in pixels (>= ``s_min``).
+        crop: the side of the square crop, the network's input size.
+        generator: the random source (``torch.Generator``, on the CPU); ``None``: torch's global one.
+        flip: mirror each crop with probability 1/2.
+        return_params: also return what was drawn.
+    Returns:
+        The crops ``(N, C, crop, crop)``; with ``return_params``, ``(crops, params)`` where ``params`` holds
+        int64 tensors of shape ``(N,)``: ``scale`` (S), ``top`` and ``left`` (the crop's corner in the rescaled
+        image) and ``flip`` (bool).
+    Raises:
+        TypeError: ``images`` is not a uint8 or float tensor, or a size is not a whole number.
+        ValueError: ``images`` is not 4-D, ``s_min > s_max``, or ``crop > s_min``.
+
+    Example:
+        >>> x = torch.zeros(4, 3, 32, 32, dtype=torch.uint8)
+        >>> scale_jitter(x, 32, 48, 32, torch.Generator().manual_seed(0)).shape
+        torch.Size([4, 3, 32, 32])
+    """
+    images = _check_batch(images, "scale_jitter")
+    s_min, s_max, crop = _jitter_args(s_min, s_max, crop)
+    flip = flag("flip", flip)
+    n, _, h, w = images.shape
+    scales = torch.randint(s_min, s_max + 1, (n,), generator=generator)
+    u = torch.rand(n, 2, generator=generator, dtype=torch.float64)       # crop position, as fractions
+    flips = (torch.rand(n, generator=generator) < 0.5) if flip else torch.zeros(n, dtype=torch.bool)
+    out = images.new_empty((n, images.shape[1], crop, crop))
+    tops, lefts = torch.empty(n, dtype=torch.int64), torch.empty(n, dtype=torch.int64)
+    for s in scales.unique().tolist():            # images that share an S are rescaled together
+        idx = (scales == s).nonzero().flatten()
+        big = _resized(images[idx.to(images.device)], *_side_sizes(h, w, s))
+        bh, bw = big.shape[-2:]
+        top = (u[idx, 0] * (bh - crop + 1)).long().clamp(max=bh - crop)
+        left = (u[idx, 1] * (bw - crop + 1)).long().clamp(max=bw - crop)
+        for j, i in enumerate(idx.tolist()):
+            piece = big[j, :, top[j]:top[j] + crop, left[j]:left[j] + crop]
+            out[i] = piece.flip(-1) if flips[i] else piece
+        tops[idx], lefts[idx] = top, left
+    if return_params:
+        return out, {"scale": scales, "top": tops, "left": lefts, "flip": flips}
+    return out
+
+
+class ScaleJitter:
+    """Scale jittering as a batch transform with its own seeded random source (see ``scale_jitter``).
+
+    Args:
+        s_min: the smallest training scale S.
+        s_max: the largest training scale S.
+        crop: the side of the crops, the network's input size.
+        seed: seeds the transform's generator, so a run draws the same scales and crops again.
+        flip: mirror each crop with probability 1/2.
+    Raises:
+        ValueError: ``s_min > s_max`` or ``crop > s_min`` (and the checks of ``scale_jitter``).
+
+    Example:
+        >>> jitter = ScaleJitter(32, 48, crop=32, seed=0)
+        >>> jitter(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 3, 32, 32])
+    """
+
+    def __init__(self, s_min: int, s_max: int, crop: int, seed: int = 0, flip: bool = True) -> None:
+        self.s_min, self.s_max, self.crop = _jitter_args(s_min, s_max, crop)
+        self.flip = flag("flip", flip)
+        self.seed = whole_number("seed", seed, 0)
+        self.generator = torch.Generator().manual_seed(self.seed)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Jitter one batch ``(N, C, H, W)`` -> ``(N, C, crop, crop)``."""
+        return scale_jitter(images, self.s_min, self.s_max, self.crop, self.generator, self.flip)
+
+    def __repr__(self) -> str:
+        return f"ScaleJitter(s_min={self.s_min}, s_max={self.s_max}, crop={self.crop}, seed={self.seed})"
+
+
+# ---- dense evaluation: the fully connected layers as convolutions ----
+
+
+class FullyConvVGG(nn.Module):
+    """A VGG whose fully connected layers are convolutions: any image size in, a class score map out.
+
+    Built by ``fc_to_conv``. ``features`` is the conv stack; ``classifier`` holds the converted layers (the first
+    FC layer as a ``side`` x ``side`` convolution, the others as 1x1 convolutions, with the same ReLU and
+    dropout layers between them). There is no adaptive pooling: a larger image gives a larger map.
+
+    Args:
+        features: the conv stack (copied from the VGG).
+        classifier: the converted head.
+        min_size: the smallest input side that leaves a map of at least ``side`` x ``side`` before the head.
+    """
+
+    def __init__(self, features: nn.Module, classifier: nn.Sequential, min_size: int) -> None:
+        super().__init__()
+        self.features = features
+        self.classifier = classifier
+        self.min_size = min_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images ``(N, 3, H, W)`` -> class score map ``(N, classes, h, w)``; 1x1 at the net's own input size."""
+        if x.dim() != 4 or min(x.shape[-2:]) < self.min_size:
+            raise ValueError(f"FullyConvVGG expects images (N, 3, H, W) with both sides at least {self.min_size} "
+                             f"(the size the net was trained at); got shape {tuple(x.shape)}.")
+        return self.classifier(self.features(x))
+
+
+def _last_conv_channels(features: nn.Module) -> int:
+    convs = [m for m in features.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError("the model's features stack has no Conv2d layer: pass a VGG from build_vgg.")
+    return convs[-1].out_channels
+
+
+def _linear_to_conv(linear: nn.Linear, in_channels: int, side: int) -> nn.Conv2d:
+    """The convolution that computes ``linear`` on a flattened ``(in_channels, side, side)`` map, at each place."""
+    conv = nn.Conv2d(in_channels, linear.out_features, kernel_size=side, bias=linear.bias is not None,
+                     device=linear.weight.device, dtype=linear.weight.dtype)
+    with torch.no_grad():
+        # torch.flatten(x, 1) lays a (C, H, W) map out channel by channel, row by row: the same order as view.
+        conv.weight.copy_(linear.weight.view(linear.out_features, in_channels, side, side))
+        if linear.bias is not None:
+            conv.bias.copy_(linear.bias)
+    return conv
+
+
+def fc_to_conv(model: nn.Module) -> FullyConvVGG:
+    """Turn a VGG's fully connected layers into convolutions, as the paper does for dense evaluation (sec. 3.2).
+
+    The first FC layer reads the ``C x side x side`` map the features give at the net's input size (512 x 7 x 7
+    at 224x224); it becomes a ``Conv2d(C, out, kernel_size=side)`` with the weight matrix reshaped to
+    ``(out, C, side, side)``. Every later FC layer becomes a 1x1 convolution. Biases are copied; ReLU, dropout
+    (and a final soft-max over the classes) are kept. On an input of the net's own size the score map is 1x1
+    and equals the VGG's output; on a larger one it holds a score vector for every window the net can see.
+
+    Args:
+        model: a VGG from ``build_vgg`` (imagenet or cifar head), or any module with a conv ``features`` stack
+            and an ``nn.Sequential`` ``classifier`` of Linear / ReLU / Dropout / Softmax layers.
+    Returns:
+        A ``FullyConvVGG`` with copies of the weights, in the model's training / eval mode.
+    Raises:
+        TypeError: ``model`` has no ``features`` and ``classifier``.
+        ValueError: the classifier holds another kind of layer, or its first layer's inputs are not
+            ``channels x side x side`` of the last conv's channels.
+    """
+    features, classifier = getattr(model, "features", None), getattr(model, "classifier", None)
+    if not isinstance(features, nn.Module) or not isinstance(classifier, nn.Sequential):
+        raise TypeError(f"fc_to_conv expects a VGG from build_vgg (with .features and .classifier); got "
+                        f"{type(model).__name__}.")
+    channels = _last_conv_channels(features)
+    layers: list[nn.Module] = []
+    in_channels, side = channels, None
+    for layer in classifier:
+        if isinstance(layer, nn.Linear):
+            if side is None:                                 # the first FC layer: side x side kernel
+                side = round((layer.in_features / channels) ** 0.5)
+                if channels * side * side != layer.in_features:
+                    raise ValueError(f"the first Linear layer takes {layer.in_features} inputs, which is not "
+                                     f"{channels} channels x side x side: fc_to_conv needs the VGG's own head.")
+                layers.append(_linear_to_conv(layer, channels, side))
+            else:
+                layers.append(_linear_to_conv(layer, in_channels, 1))
+            in_channels = layer.out_features
+        elif isinstance(layer, (nn.ReLU, nn.Dropout)):
+            layers.append(copy.deepcopy(layer))
+        elif isinstance(layer, nn.Softmax):
+            layers.append(nn.Softmax(dim=1))                 # over the classes, at every place of the map
+        else:
+            raise ValueError(f"fc_to_conv converts Linear, ReLU, Dropout and Softmax layers; the classifier holds "
+                             f"a {type(layer).__name__}.")
+    if side is None:
+        raise ValueError("the model's classifier has no Linear layer: nothing to convert.")
+    pools = sum(isinstance(m, nn.MaxPool2d) for m in features.modules())
+    net = FullyConvVGG(copy.deepcopy(features), nn.Sequential(*layers), min_size=side * 2 ** pools)
+    return net.train(model.training)
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Run the block with ``model`` in eval mode and without gradients; restore its mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _scales(scales: Optional[Sequence[int]]) -> list[Optional[int]]:
+    if scales is None:
+        return [None]
+    if isinstance(scales, int) or not len(scales):
+        raise ValueError(f"scales must be a non-empty list of test scales Q, e.g. [32, 40, 48]; got {scales!r}.")
+    return [whole_number("scales", q, 1, "a test scale Q in pixels") for q in scales]
+
+
+def dense_evaluate(conv_model: nn.Module, images: torch.Tensor, flip: bool = True,
+                   scales: Optional[Sequence[int]] = None) -> torch.Tensor:
+    """Dense evaluation (sec. 3.2): class posteriors of whole images from a fully convolutional net.
+
+    For each image (and, with ``flip``, its mirror image), at each test scale Q: the net gives a class score map;
+    the scores are averaged over the map's positions (the paper's "spatially averaged (sum-pooled)" map, a sum
+    and a mean differing only by a constant factor before the soft-max), and the soft-max turns the averaged
+    scores into posteriors. The posteriors of the image and its mirror image, and of every scale, are averaged
+    (sec. 3.2 averages the flipped image's soft-max posteriors; sec. 4.2 those of several scales).
+
+    Args:
+        conv_model: a fully convolutional net whose output is a score map ``(N, classes, h, w)``, e.g.
+            ``fc_to_conv(model)`` (a net built with ``softmax=True`` is refused: its map holds probabilities).
+        images: ``(N, 3, H, W)`` floating-point images, normalised as in training.
+        flip: also evaluate the mirror images.
+        scales: test scales Q; each rescales the images so that their smaller side is Q first (``rescale``).
+            ``None``: the images as they are.
+    Returns:
+        Class posteriors ``(N, classes)``, each row summing to 1.
+    Raises:
+        ValueError: the net ends in a soft-max, its output is not a 4-D map, or ``scales`` is empty.
+    """
+    images = _float_batch(images, "dense_evaluate")
+    flip = flag("flip", flip)
+    last = list(conv_model.modules())[-1]
+    if isinstance(last, nn.Softmax):
+        raise ValueError("dense_evaluate averages class scores before the soft-max, but this net already ends in "
+                         "nn.Softmax: convert a VGG built with softmax=False.")
+    posteriors = []
+    with _eval_mode(conv_model):
+        for q in _scales(scales):
+            x = images if q is None else rescale(images, q)
+            for view in ([x, x.flip(-1)] if flip else [x]):
+                scores = conv_model(view)
+                if scores.dim() != 4:
+                    raise ValueError(f"dense_evaluate needs a class score map (N, classes, h, w) from the net; got "
+                                     f"shape {tuple(scores.shape)}. Convert the VGG with fc_to_conv first.")
+                posteriors.append(scores.float().mean(dim=(2, 3)).softmax(dim=1))
+    return torch.stack(posteriors).mean(0)
+
+
+# ---- multi-crop evaluation ----
+
+
+def crop_positions(size: int, crop: int, grid: int) -> list[int]:
+    """Offsets of ``grid`` crops of side ``crop`` spread evenly over ``size`` pixels, first and last at the edges.
+
+    Args:
+        size: the image side, in pixels.
+        crop: the crop side (at most ``size``).
+        grid: crops per side (the paper: 5).
+    Returns:
+        ``grid`` offsets from 0 to ``size - crop`` (rounded; repeats when there are fewer positions than crops).
+    Raises:
+        ValueError: ``crop > size`` or ``grid`` < 1.
+
+    Example:
+        >>> crop_positions(40, 32, 3)
+        [0, 4, 8]
+    """
+    size = whole_number("size", size, 1)
+    crop = whole_number("crop", crop, 1, fix=f" It must be at most the image side, {size}.", maximum=size)
+    grid = whole_number("grid", grid, 1, "crops per side, e.g. 5 as in the paper")
+    if grid == 1:
+        return [(size - crop) // 2]
+    return [round(i * (size - crop) / (grid - 1)) for i in range(grid)]
+
+
+def multi_crop_evaluate(model: nn.Module, images: torch.Tensor, crop: Optional[int] = None, grid: int = 5,
+                        flip: bool = True, scales: Optional[Sequence[int]] = None) -> torch.Tensor:
+    """Multi-crop evaluation (sec. 3.2, 4.3): the mean soft-max output over a grid of crops, flips and scales.
+
+    The paper takes, at each of three scales, a 5 x 5 regular grid of 224x224 crops and their mirror images
+    (50 crops per scale, 150 in all) and averages the soft-max outputs. Here: at each test scale Q (the images
+    rescaled so their smaller side is Q), ``grid`` x ``grid`` crops of side ``crop`` at ``crop_positions``, and
+    with ``flip`` their mirror images, each run through ``model``; the posteriors of all of them are averaged.
+    On CIFAR-10: a net built for 32x32, ``scales=[32, 40, 48]``, ``crop=32``.
+
+    Args:
+        model: a classifier of ``crop`` x ``crop`` images returning logits ``(N, classes)`` (e.g. a VGG).
+        images: ``(N, 3, H, W)`` floating-point images, normalised as in training.
+        crop: the crop side; default the model's ``input_size`` (or the images' smaller side).
+        grid: crops per side at each scale.
+        flip: also evaluate every crop's mirror image.
+        scales: test scales Q; ``None``: the images as they are.
+    Returns:
+        Class posteriors ``(N, classes)``, the mean over ``grid ** 2 * (2 if flip else 1) * len(scales)`` crops.
+    Raises:
+        ValueError: a crop larger than a rescaled image, ``grid`` < 1, or ``scales`` empty.
+    """
+    images = _float_batch(images, "multi_crop_evaluate")
+    flip = flag("flip", flip)
+    if crop is None:
+        crop = getattr(model, "input_size", None) or min(images.shape[-2:])
+    crop = whole_number("crop", crop, 1, "the model's input size, e.g. 32")
+    posteriors = []
+    with _eval_mode(model):
+        for q in _scales(scales):
+            x = images if q is None else rescale(images, q)
+            h, w = x.shape[-2:]
+            if crop > min(h, w):
+                raise ValueError(f"crop={crop} is larger than the {h}x{w} images" + (f" at scale {q}" if q else "")
+                                 + f": use test scales of at least {crop}.")
+            for top in crop_positions(h, crop, grid):
+                for left in crop_positions(w, crop, grid):
+                    piece = x[:, :, top:top + crop, left:left + crop]
+                    for view in ([piece, piece.flip(-1)] if flip else [piece]):
+                        posteriors.append(model(view).float().softmax(dim=1))
+    return torch.stack(posteriors).mean(0)
+
+
+def combine(*posteriors: torch.Tensor) -> torch.Tensor:
+    """Combine evaluations by averaging their soft-max outputs (Table 5's "multi-crop & dense", sec. 4.3).
+
+    Args:
+        *posteriors: two or more ``(N, classes)`` tensors of class posteriors, e.g. from ``dense_evaluate`` and
+            ``multi_crop_evaluate`` (the same images in the same order).
+    Returns:
+        Their element-wise mean, ``(N, classes)``.
+    Raises:
+        ValueError: fewer than two tensors, or tensors of different shapes.
+    """
+    if len(posteriors) < 2:
+        raise ValueError(f"combine averages two or more evaluations' posteriors, e.g. combine(dense, crops); got "
+                         f"{len(posteriors)}.")
+    shapes = {tuple(p.shape) for p in posteriors}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"combine needs posteriors of one shape (N, classes), for the same images; got shapes "
+                         f"{sorted(shapes)}.")
+    return torch.stack([p.float() for p in posteriors]).mean(0)
