@@ -378,7 +378,7 @@ class PaperResult:
 
     @property
     def paper_name(self) -> str:
-        """The column name the paper prints: ``"D"`` for ``"vgg16"``."""
+        """The column name the paper prints, e.g. ``"D"`` for ``"vgg16"``."""
         return PAPER_NAMES[self.arch]
 
     @property
