@@ -32,3 +32,12 @@ def toy_loaders(n: int = 96, batch_size: int = 32) -> tuple[TensorLoader, Tensor
     train_loader = TensorLoader(data.train_images, data.train_labels, batch_size=batch_size, shuffle=True,
                                 augment=True, seed=0)
     return train_loader, TensorLoader(data.train_images, data.train_labels, batch_size=64)
+
+
+def leaves_the_random_state_alone(call) -> bool:
+    """Whether ``call()`` leaves torch's global random generator where it found it (exercise checks must)."""
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    call()
+    return torch.equal(torch.rand(3), expected)

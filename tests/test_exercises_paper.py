@@ -9,6 +9,7 @@ from torch import nn
 from vgg_helpers.configs import LRN_PAPER
 from vgg_helpers.exercises import ExerciseError, check_fc_to_conv, check_lrn
 from vgg_helpers.paper import fc_to_conv as reference_fc_to_conv
+from tests.helpers import leaves_the_random_state_alone
 
 
 # ---- FC -> conv ----
@@ -88,11 +89,7 @@ def test_fc_to_conv_rejects_a_bias_not_copied():
 
 
 def test_fc_to_conv_check_leaves_the_random_state_alone():
-    torch.manual_seed(0)
-    expected = torch.rand(3)
-    torch.manual_seed(0)
-    check_fc_to_conv(right)
-    assert torch.equal(torch.rand(3), expected)
+    assert leaves_the_random_state_alone(lambda: check_fc_to_conv(right))
 
 
 # ---- LRN from the formula ----
