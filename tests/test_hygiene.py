@@ -9,7 +9,7 @@ import nbformat
 import pytest
 import yaml
 
-from tools import student_copies, sync_notebooks
+from tools import student_copies, sync_notebooks, time_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -248,25 +248,17 @@ def test_every_solution_is_folded_in_the_book_and_in_colab(path: Path):
                 f"python tools/sync_notebooks.py:\n{cell.source[:200]}")
 
 
-EXERCISE_TITLE = re.compile(r"```\{admonition\} (Exercise (\d+): .+)")
-EXERCISE_LABEL = re.compile(r"\((easy|medium|hard) · (\d+) min\)$")
-
-
-def exercise_titles(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
-    """Every exercise admonition's number and title, in order."""
-    return [(int(m.group(2)), m.group(1).strip()) for c in nb.cells if c.cell_type == "markdown"
-            for m in EXERCISE_TITLE.finditer(c.source)]
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_exercise_has_a_level_and_a_time(path: Path):
-    titles = exercise_titles(_read(path))
-    assert len(titles) >= MIN_SOLUTIONS, f"{path.name}: {len(titles)} exercise admonition(s)"
-    assert [n for n, _ in titles] == list(range(1, len(titles) + 1)), \
-        f"{path.name}: exercises are not numbered 1, 2, ...: {[n for n, _ in titles]}"
-    unlabeled = [t for _, t in titles if not EXERCISE_LABEL.search(t)]
-    assert not unlabeled, (f"{path.name}: exercise titles must end with '(easy|medium|hard · M min)': "
-                           f"{unlabeled}")
+    """The labels are parsed where the chapter times are computed (tools/time_notebooks.exercises)."""
+    labelled, unlabelled = time_notebooks.exercises(_read(path))
+    assert len(labelled) + len(unlabelled) >= MIN_SOLUTIONS, \
+        f"{path.name}: {len(labelled) + len(unlabelled)} exercise admonition(s)"
+    assert not unlabelled, (f"{path.name}: exercise titles must end with '(easy|medium|hard · M min)': "
+                            f"{unlabelled}")
+    numbers = [e["number"] for e in labelled]
+    assert numbers == list(range(1, len(numbers) + 1)), \
+        f"{path.name}: exercises are not numbered 1, 2, ...: {numbers}"
 
 
 SELF_CHECK_ANSWER = "<details><summary>Answer</summary>"
