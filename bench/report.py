@@ -1,7 +1,7 @@
 """Write the "Recorded numbers" part of bench/README.md from the recorded results.
 
 Every number in that part comes from the newest JSON file of each kind in ``bench/results/``, and the ladder's
-from chapter 7's stored runs (``vgg_helpers/reference_runs/``), so the README cannot drift from the
+from chapter 8's stored runs (``vgg_helpers/reference_runs/``), so the README cannot drift from the
 measurements. Usage (from the repository root)::
 
     python -m bench.report           # rewrite bench/README.md below the marker line
@@ -134,7 +134,7 @@ def time_to_accuracy_section(path: Path, r: dict, ablation: str = "") -> list[st
 
 
 def ladder_section(budget: str = "cpu") -> list[str]:
-    """Markdown for chapter 7's ladder, read from its stored runs (empty when any rung is not stored)."""
+    """Markdown for chapter 8's ladder, read from its stored runs (empty when any rung is not stored)."""
     try:
         rows = run_ladder(None, budget, store="load", quiet=True)
     except Exception:        # a rung without a stored run would need training: nothing to report

@@ -1,6 +1,6 @@
-"""Benchmark: training images per second with 1 and 2 processes (torchrun + DDP), chapter 8's scaling numbers.
+"""Benchmark: training images per second with 1 and 2 processes (torchrun + DDP), chapter 9's scaling numbers.
 
-Each configuration launches ``python -m vgg_helpers.distributed`` under torchrun with chapter 8's cpu (or gpu)
+Each configuration launches ``python -m vgg_helpers.distributed`` under torchrun with chapter 9's cpu (or gpu)
 plan, one epoch of ``--steps`` steps of the global batch, and reads the images per second it measured (the median
 step time, so start-up and the final evaluation do not count). The configurations run in turn, ``--rounds`` times
 in mirrored order, and the result records every round::

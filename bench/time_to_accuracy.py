@@ -1,4 +1,4 @@
-"""Benchmark: how long chapter 7's recipe trains until it reaches a test accuracy.
+"""Benchmark: how long chapter 8's recipe trains until it reaches a test accuracy.
 
 Trains the final recipe of a budget (``vgg_helpers.budgets.CHAPTER7``) and evaluates on the **test set** after
 every epoch (for this benchmark only; nothing is tuned on it). Reports the training wall time until the test
@@ -34,7 +34,7 @@ def time_to_accuracy(data: CIFAR10, budget: str = "cpu", target: float = BLOG_PO
                      test_size: Optional[int] = None, width: Optional[float] = None, augment: bool = True,
                      progress: Optional[bool] = None, device: Optional[str] = None,
                      data_load_s: float = 0.0) -> dict:
-    """Train chapter 7's final recipe of ``budget`` with a test evaluation after every epoch.
+    """Train chapter 8's final recipe of ``budget`` with a test evaluation after every epoch.
 
     Args:
         data: CIFAR-10 in memory.

@@ -75,7 +75,7 @@ def test_pool_count_is_checked():
 @pytest.mark.parametrize("field,value,msg", [
     ("num_classes", 0, "num_classes"), ("num_classes", -1, "num_classes"), ("num_classes", 2.0, "num_classes"),
     ("head", "tiny", "head"), ("input_size", 100, "multiple of 32"), ("dropout", 1.0, "dropout"),
-    ("init", "xavier", "init"), ("width", 0, "width"),
+    ("init", "glorot", "init"), ("width", 0, "width"),
 ])
 def test_config_validation(field, value, msg):
     with pytest.raises((TypeError, ValueError), match=msg):   # the wrong kind is a TypeError (tests/test_checks.py)

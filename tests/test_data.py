@@ -10,7 +10,7 @@ from PIL import Image
 
 from vgg_helpers import data as data_mod
 from vgg_helpers.budgets import RunBudget
-from vgg_helpers.data import (CIFAR10_CLASSES, DataNotFoundError, TensorLoader, load_cifar10, make_loaders,
+from vgg_helpers.data import (CIFAR10, CIFAR10_CLASSES, DataNotFoundError, TensorLoader, load_cifar10, make_loaders,
                               split_train_val)
 from vgg_helpers.settings import settings
 
@@ -265,3 +265,36 @@ def test_make_loaders_splits_subsets_and_batches():
     assert torch.equal(a.train_idx, b.train_idx) and torch.equal(a.test_idx, b.test_idx)
     whole = make_loaders(data, RunBudget(train_size=None, val_size=0, epochs=1, batch_size=32))
     assert whole.val is None and len(whole.train_idx) == 300 and len(whole.test_idx) == 100
+
+
+def test_a_batch_transform_runs_on_the_uint8_batch_before_normalisation():
+    from vgg_helpers.paper import ScaleJitter
+
+    images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.arange(10)
+    seen = []
+
+    def blank(x):
+        seen.append(x.dtype)
+        return torch.zeros_like(x)
+
+    loader = TensorLoader(images, labels, batch_size=4, transform=blank)
+    for x, _ in loader:
+        assert torch.allclose(x, loader.normalize(torch.zeros(len(x), 3, 32, 32, dtype=torch.uint8)))
+    assert seen == [torch.uint8] * 3
+    jittered = TensorLoader(images, labels, batch_size=10, transform=ScaleJitter(32, 64, crop=32, seed=0))
+    plain = TensorLoader(images, labels, batch_size=10)
+    (a, _), (b, _) = next(iter(jittered)), next(iter(plain))
+    assert a.shape == b.shape and not torch.equal(a, b)
+    data = CIFAR10(images, labels, images[:4], labels[:4], source="test")
+    loaders = make_loaders(data, RunBudget(train_size=None, val_size=2, epochs=1, batch_size=4), transform=blank)
+    assert loaders.train.transform is blank and loaders.val.transform is None and loaders.test.transform is None
+
+
+def test_a_bad_transform_is_refused_with_what_it_must_return():
+    images, labels = torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.arange(4)
+    with pytest.raises(TypeError, match="transform must be a function"):
+        TensorLoader(images, labels, transform="flip")
+    loader = TensorLoader(images, labels, batch_size=2, transform=lambda x: x.float())
+    with pytest.raises(ValueError, match="must return a uint8 batch"):
+        next(iter(loader))

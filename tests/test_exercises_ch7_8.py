@@ -1,5 +1,5 @@
-"""The build-it checks of chapters 7 and 8: they accept the reference and the notebook's solution, and
-reject each planted mistake with a message that names it."""
+"""The build-it checks of chapters 8 and 9 (chapters 7 and 8 when this file was named): they accept the
+reference and the notebook's solution, and reject each planted mistake with a message that names it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +15,7 @@ from tests.helpers import leaves_the_random_state_alone
 ROOT = Path(__file__).resolve().parents[1]
 
 
-# ---- chapter 7: the test-time flip ----
+# ---- chapter 8: the test-time flip ----
 
 def tta_logits(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Reference: the mean of the logits of each image and of its mirror image (width flipped)."""
@@ -60,7 +60,7 @@ def test_tta_leaves_the_random_state_alone():
     assert leaves_the_random_state_alone(lambda: check_tta(tta_logits))
 
 
-# ---- chapter 8, Exercise 1: shard ----
+# ---- chapter 9, Exercise 1: shard ----
 
 def shard(batch: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
     """Reference: the contiguous slice the book's loader gives process ``rank``."""
@@ -99,7 +99,7 @@ def test_shard_rejects(wrong, match):
         check_shard(wrong)
 
 
-# ---- chapter 8, Exercise 2: the whole batch's statistics from the per-process sums ----
+# ---- chapter 9, Exercise 2: the whole batch's statistics from the per-process sums ----
 
 def batch_stats(counts: list, sums: list, squares: list) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference: total sum / total count, and E[x^2] - E[x]^2 over all processes."""
@@ -196,13 +196,13 @@ def _solution_source(chapter: str, defines: str) -> str:
 
 def test_chapter_7_solution_passes_its_check():
     namespace: dict = {"torch": torch}          # the chapter imported it earlier
-    exec(_solution_source("07-training-fast.ipynb", "tta_logits"), namespace)
+    exec(_solution_source("08-training-fast.ipynb", "tta_logits"), namespace)
     check_tta(namespace["tta_logits"])
 
 
 def test_chapter_8_solutions_pass_their_checks():
     namespace: dict = {"torch": torch}
-    exec(_solution_source("08-many-gpus.ipynb", "shard"), namespace)
+    exec(_solution_source("09-many-gpus.ipynb", "shard"), namespace)
     check_shard(namespace["shard"])
-    exec(_solution_source("08-many-gpus.ipynb", "batch_stats"), namespace)
+    exec(_solution_source("09-many-gpus.ipynb", "batch_stats"), namespace)
     check_batch_stats(namespace["batch_stats"], _halves(), (0, 2, 3))

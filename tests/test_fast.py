@@ -1,4 +1,4 @@
-"""Chapter 7's recipe: FastModel, the flip, timing helpers, fast_run, the ladder, and its stored runs."""
+"""Chapter 8's recipe: FastModel, the flip, timing helpers, fast_run, the ladder, and its stored runs."""
 import math
 from dataclasses import asdict, replace
 
@@ -157,7 +157,7 @@ def _assert_history_matches(name: str, plan, eval_set=None):
 
 
 def test_stored_cpu_runs_are_the_plans_runs():
-    # chapter 7 shows stored cpu-budget runs: they must have been made with the settings budgets.py has now
+    # chapter 8 shows stored cpu-budget runs: they must have been made with the settings budgets.py has now
     plan = CHAPTER7["cpu"]
     _assert_history_matches("ch7-final", plan, "test")
     _assert_history_matches("ch7-final-no-augment", replace(plan, augment=False), "test")

@@ -169,3 +169,19 @@ def test_num_classes_must_be_positive(n):
 def test_bad_layer_list_entry():
     with pytest.raises(ValueError, match="entry 2 is 'pool'"):
         make_layers([64, "M", "pool", 128])
+
+
+def test_xavier_init_is_glorot_uniform_with_zero_biases():
+    torch.manual_seed(0)
+    model = build_vgg("vgg11", head="cifar", input_size=32, num_classes=10, width=0.25, init="xavier")
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            fan_in = m.weight[0].numel()
+            fan_out = m.weight.shape[0] * m.weight[0, 0].numel()
+            bound = (6 / (fan_in + fan_out)) ** 0.5
+            assert m.weight.abs().max() <= bound
+            assert m.weight.abs().max() > 0.9 * bound          # uniform: it reaches close to the bound
+            assert abs(m.weight.var().item() - bound ** 2 / 3) < 0.15 * bound ** 2 / 3
+            assert torch.count_nonzero(m.bias) == 0
+    with pytest.raises(ValueError, match="'xavier'"):
+        init_weights(model, "glorot")

@@ -1,4 +1,4 @@
-"""The input-pipeline comparison of chapter 7: ratios, schema, settings."""
+"""The input-pipeline comparison of chapter 8: ratios, schema, settings."""
 import pytest
 
 from tests.helpers import tiny_cifar

@@ -257,3 +257,35 @@ def test_misclassified_grid_without_mistakes_and_bad_shapes():
         plot_misclassified(images, [0], [0], ["a", "b"])
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         plot_misclassified(torch.zeros(2, 4, 4), [0, 1], [0, 1], ["a", "b"])
+
+
+def test_plot_paper_table3_draws_one_series_per_training_scale():
+    from vgg_helpers.configs import TABLE3
+    from vgg_helpers.plots import plot_paper_table3
+
+    ax = plot_paper_table3(TABLE3)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["train S = 256", "train S = 384", "train S = [256;512]"]
+    xs, ys = ax.get_lines()[0].get_data()
+    assert list(ys) == [r.top1 for r in TABLE3 if r.train_label() == "256"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["A", "A-LRN", "B", "C", "D", "E"]
+    with pytest.raises(ValueError, match="PaperResult"):
+        plot_paper_table3([])
+    plt.close("all")
+
+
+def test_plot_seed_spread_draws_the_mean_and_the_band():
+    from vgg_helpers.plots import plot_seed_spread
+
+    runs = [([0, 1, 2], [3.0, 2.0, 1.0]), ([0, 1, 2], [1.0, 2.0, 3.0]), ([0, 1], [2.0, 2.0])]
+    ax = plot_seed_spread({"a": runs}, chance=2.3)
+    mean = ax.get_lines()[0]
+    assert list(mean.get_ydata()) == [2.0, 2.0]              # over the common length
+    assert len(ax.collections) == 1                            # the min-max band
+    assert any(line.get_linestyle() == ":" for line in ax.get_lines())   # the longer seeds go on, dotted
+    assert "3 seeds" in mean.get_label()
+    with pytest.raises(ValueError, match="no seed"):
+        plot_seed_spread({"a": []})
+    with pytest.raises(ValueError, match="2 x values but 1 y values"):
+        plot_seed_spread({"a": [([0, 1], [1.0])]})
+    plt.close("all")

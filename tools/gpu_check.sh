@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check: on a machine with a GPU, record the gpu budget of the benchmarks (throughput, time to accuracy,
-# and images per second of chapter 8's torchrun + DDP training script on one GPU, and on all of them when several).
+# and images per second of chapter 9's torchrun + DDP training script on one GPU, and on all of them when several).
 #
 #   bash tools/gpu_check.sh                 # on the GPU machine, from anywhere; results -> bench/results/
 #   bash tools/gpu_check.sh --tiny --out D  # the same steps on the CPU with tiny sizes (tests/test_gpu_check.py)

@@ -93,7 +93,8 @@ class Plan:
 
 
 CH1, CH2, CH3, CH4 = "01-architecture-table", "02-naive-model", "03-refactored-model", "04-shape-checks"
-CH5, CH6, CH7, CH8 = "05-ten-percent-failure", "06-batch-norm-fix", "07-training-fast", "08-many-gpus"
+# CH7 and CH8 keep the names they had before the chapters were renumbered: they are chapters 8 and 9.
+CH5, CH6, CH7, CH8 = "05-ten-percent-failure", "06-batch-norm-fix", "08-training-fast", "09-many-gpus"
 
 PLANS: tuple[Plan, ...] = (
     Plan("90-minutes", "90 minutes: from the paper to a verified model", 90,
@@ -115,7 +116,7 @@ PLANS: tuple[Plan, ...] = (
                        "book (instructor)", (CH5, CH6), minutes=5))),
     Plan("half-day", "Half day (3.5 hours of work plus a 15-minute break)", 225,
          "Chapters 1 and 3 to 6 run on the learners' laptops with the `cpu` budget; the instructor shows chapter 2 "
-         "(chapter 3 repeats its code) and chapter 7 (from its stored runs). Chapter 5's training starts before "
+         "(chapter 3 repeats its code) and chapter 8 (from its stored runs). Chapter 5's training starts before "
          "the break, chapter 6's at the start of its slot: learners read while it runs.",
          (Slot("fixed", "Welcome; everyone runs the setup cell of chapter 1 (check the printed device and "
                         "budget)", minutes=5),
@@ -131,12 +132,12 @@ PLANS: tuple[Plan, ...] = (
           Slot("chapter", "Stuck at 10%: the plateau and its measurements", (CH5,), exercises=None,
                after_break=True),
           Slot("chapter", "The batch-norm fix: start Run All first, then read while it trains", (CH6,)),
-          Slot("demo", "Training fast: the stored runs of chapter 7 (instructor)", (CH7,), minutes=5),
+          Slot("demo", "Training fast: the stored runs of chapter 8 (instructor)", (CH7,), minutes=5),
           Slot("fixed", "Wrap-up: what to check when implementing the next paper", minutes=5))),
-    Plan("chapter-8", "Follow-up session (90 minutes): training on many processes", 90,
-         "Chapter 8 stands on its own after chapter 6. Its `cpu`-budget run launches its training runs one "
+    Plan("chapter-9", "Follow-up session (90 minutes): training on many processes", 90,
+         "Chapter 9 stands on its own after chapter 6. Its `cpu`-budget run launches its training runs one "
          "after another: start it at the beginning and read while it runs.",
-         (Slot("fixed", "Welcome; everyone opens chapter 8, runs the setup cell and starts Run All", minutes=5),
+         (Slot("fixed", "Welcome; everyone opens chapter 9, runs the setup cell and starts Run All", minutes=5),
           Slot("chapter", "Data parallelism, synced batch norm, torchrun, and the measured speed-up", (CH8,),
                exercises=None),
           Slot("fixed", "Discussion: the paper's 3.75x on four GPUs (sec. 3.3) against what the chapter "

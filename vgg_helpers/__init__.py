@@ -14,11 +14,13 @@ Modules, one per concern (the most used names are re-exported here; the rest are
 * ``runs``        -- stored reference runs: ``train_or_load`` trains a run or shows its stored history;
 * ``diagnostics`` -- looking inside a model: shape traces, activation and gradient statistics, metrics;
 * ``plots``       -- the book's figures (matplotlib);
-* ``fast``        -- chapter 7's fast-training recipe: ``FastModel``, ``fast_run``, the ladder;
-* ``pipelines``   -- chapter 7's input-pipeline comparison (is data loading the bottleneck?);
+* ``fast``        -- chapter 8's fast-training recipe: ``FastModel``, ``fast_run``, the ladder;
+* ``pipelines``   -- chapter 8's input-pipeline comparison (is data loading the bottleneck?);
 * ``distributed`` -- training on several processes (torchrun + DDP, synced batch norm, kill-and-resume);
 * ``paper``       -- the paper's own training and testing methods: scale jittering, FC -> conv, dense and
   multi-crop evaluation;
+* ``paper_runs``  -- chapter 7's runs of those methods: pre-initialisation from a trained VGG-11, the test methods,
+  the paper's schedule against one-cycle;
 * ``exercises``   -- the check cells of the build-it exercises (each says "correct" or what is wrong).
 
 Benchmarks that record measurements live outside the package, in the repository's ``bench/`` folder.

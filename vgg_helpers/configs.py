@@ -75,7 +75,7 @@ LRN_PARAMS: dict[str, float] = {"size": int(LRN_PAPER["n"]), "alpha": LRN_PAPER[
                                 "beta": LRN_PAPER["beta"], "k": LRN_PAPER["k"]}
 
 HEADS = ("imagenet", "cifar")
-INITS = ("default", "paper", "kaiming")
+INITS = ("default", "paper", "kaiming", "xavier")
 NUM_POOLS = 5          # every config halves the resolution five times: 224 -> 7, 32 -> 1
 FC_WIDTH = 4096        # width of the two hidden fully connected layers (Table 1)
 _WIDTH = "a positive channel multiplier, e.g. 1.0 (the paper's widths) or 0.5"   # what width must be
@@ -92,7 +92,8 @@ class VGGConfig:
     batch_norm: bool = False    # BatchNorm2d after every conv (not in the paper: Ioffe & Szegedy, 2015)
     dropout: float = 0.5        # drop probability after FC-4096 layers (imagenet head; paper sec. 3.1)
     softmax: bool = False       # end with nn.Softmax, as a literal reading of Table 1 (never before CrossEntropyLoss)
-    init: str = "kaiming"       # "default" (PyTorch's), "paper" (N(0, init_std^2), zero bias), "kaiming" (torchvision's)
+    init: str = "kaiming"       # "default" (PyTorch's), "paper" (N(0, init_std^2), zero bias), "kaiming"
+    #                             (torchvision's) or "xavier" (Glorot & Bengio 2010, the paper's added note)
     init_std: float = 0.01      # standard deviation of the "paper" init, unitless
     width: float = 1.0          # multiplier on every conv's channel count (1.0 = the paper's 64 ... 512)
 

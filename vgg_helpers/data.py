@@ -22,7 +22,7 @@ import pickle
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -391,6 +391,9 @@ class TensorLoader:
         device: where batches are put (``"cuda"`` moves everything there once).
         drop_last: drop the last incomplete batch (keeps batch-norm statistics stable when training).
         channels_last: return batches in ``torch.channels_last`` memory format.
+        transform: a batch transform applied to the uint8 images of every batch after the built-in augmentation
+            and before normalisation, e.g. ``vgg_helpers.paper.ScaleJitter`` (it must return uint8 images of the
+            network's input size). Its randomness is its own (``ScaleJitter`` is seeded once per run).
         rank, world_size: this process's share when several processes train together (data parallelism): every
             process walks the same order of global batches of ``batch_size`` images and takes its own slice of
             each (rank ``r`` of ``W``: images ``r*B//W`` to ``(r+1)*B//W`` of a batch of ``B``). Augmentation is
@@ -405,7 +408,8 @@ class TensorLoader:
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128, shuffle: bool = False,
                  augment: bool = False, seed: int = 0, device: str | torch.device = "cpu", drop_last: bool = False,
-                 channels_last: bool = False, rank: int = 0, world_size: int = 1) -> None:
+                 channels_last: bool = False, rank: int = 0, world_size: int = 1,
+                 transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> None:
         images, labels = _tensor("images", images), _tensor("labels", labels)
         _check_images(images)
         if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
@@ -436,6 +440,10 @@ class TensorLoader:
         self.batch_size, self.shuffle, self.augment, self.seed = batch_size, shuffle, augment, seed
         self.drop_last, self.channels_last = drop_last, channels_last
         self.rank, self.world_size = rank, world_size
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be a function of a uint8 batch (N, 3, H, W), e.g. ScaleJitter(32, 64, "
+                            f"crop=32); got {describe(transform)}.")
+        self.transform = transform
         self.epoch = 0
         self.mean = torch.tensor(CIFAR10_MEAN, device=self.device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(CIFAR10_STD, device=self.device).view(1, 3, 1, 1) * 255
@@ -455,6 +463,14 @@ class TensorLoader:
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 3, H, W) -> float32, normalised per channel with the CIFAR-10 mean and std."""
         return (x.float() - self.mean) / self.std
+
+    def _transformed(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.transform(x)
+        if not isinstance(out, torch.Tensor) or out.dtype != torch.uint8 or out.dim() != 4 or len(out) != len(x):
+            got = f"{out.dtype} {tuple(out.shape)}" if isinstance(out, torch.Tensor) else describe(out)
+            raise ValueError(f"the loader's transform must return a uint8 batch (N, 3, H, W) of {len(x)} images; "
+                             f"got {got}.")
+        return out
 
     def _shard(self, n: int) -> slice:
         """This process's slice of a global batch of ``n`` images (all of it in a single process)."""
@@ -492,6 +508,8 @@ class TensorLoader:
             x = self.images[idx[mine]]
             if self.augment:
                 x = self._augment(x, *(d[mine] for d in self._draw_augmentation(len(idx), gen)))
+            if self.transform is not None:
+                x = self._transformed(x)
             x = self.normalize(x)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -519,7 +537,8 @@ class Loaders:
 
 def make_loaders(data: CIFAR10, run: RunBudget, seed: int = 0, augment: bool = False,
                  device: str | torch.device = "cpu", channels_last: bool = False, eval_batch_size: int = 500,
-                 loader_seed: Optional[int] = None, rank: int = 0, world_size: int = 1) -> Loaders:
+                 loader_seed: Optional[int] = None, rank: int = 0, world_size: int = 1,
+                 transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> Loaders:
     """Split, subset and batch CIFAR-10 for one run: the one way every chapter and benchmark builds loaders.
 
     Args:
@@ -534,6 +553,7 @@ def make_loaders(data: CIFAR10, run: RunBudget, seed: int = 0, augment: bool = F
         loader_seed: seed of the training batches' order and augmentation (default: ``seed``).
         rank, world_size: with several training processes, each loader yields this process's share of every
             batch (``TensorLoader``); ``run.batch_size`` stays the global batch, summed over the processes.
+        transform: a batch transform for the training batches only (``TensorLoader``), e.g. scale jittering.
     Returns:
         A ``Loaders``. A ``train_size`` / ``test_size`` above what the data holds keeps all of it.
     Raises:
@@ -570,7 +590,7 @@ def make_loaders(data: CIFAR10, run: RunBudget, seed: int = 0, augment: bool = F
     test_idx = random_subset(torch.arange(len(data.test_labels)), test_size, seed)
     common = dict(device=device, channels_last=channels_last, rank=rank, world_size=world_size)
     train = TensorLoader(data.train_images[train_idx], data.train_labels[train_idx], batch_size, shuffle=True,
-                         augment=augment, seed=loader_seed, drop_last=True, **common)
+                         augment=augment, seed=loader_seed, drop_last=True, transform=transform, **common)
     val = (TensorLoader(data.train_images[val_idx], data.train_labels[val_idx], eval_batch_size, **common)
            if len(val_idx) else None)
     test = TensorLoader(data.test_images[test_idx], data.test_labels[test_idx], eval_batch_size, **common)

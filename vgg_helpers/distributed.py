@@ -343,7 +343,7 @@ def weight_difference(a: str | os.PathLike, b: str | os.PathLike) -> float:
 
 
 def _plan(budget: str, overrides: dict) -> ChapterPlan:
-    """Chapter 8's plan for ``budget``, with the command line's changes to sizes, model and recipe."""
+    """Chapter 9's plan for ``budget``, with the command line's changes to sizes, model and recipe."""
     plan = pick(CHAPTER8, budget)
     model, recipe, _, sizes = split_changes({k: v for k, v in overrides.items() if v is not None})
     if "epochs" in recipe:                               # a plan keeps its epochs with the sizes

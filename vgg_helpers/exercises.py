@@ -546,7 +546,7 @@ def check_activation_hook(record_stds: Callable) -> None:
     return correct("record_stds records every Conv2d/Linear output's std and removes its hooks")
 
 
-# ---- chapters 7-8 (training fast, many GPUs) ----
+# ---- chapters 8-9 (training fast, many GPUs) ----
 
 
 def _tiny_net(seed: int = 0) -> nn.Module:
@@ -557,7 +557,7 @@ def _tiny_net(seed: int = 0) -> nn.Module:
 
 
 def check_tta(tta_logits: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> None:
-    """Check chapter 7's build-it exercise ``tta_logits(model, images)``: the test-time flip.
+    """Check chapter 8's build-it exercise ``tta_logits(model, images)``: the test-time flip.
 
     The answer must give, for every image, the mean of the model's logits for the image and for its mirror image
     (flipped left-right, along the width), as ``FastModel(net, tta_flip=True)`` does in eval mode.
@@ -628,7 +628,7 @@ def _loader_shares(n: int, world_size: int) -> list[list[int]]:
 
 
 def check_shard(shard: Callable[[torch.Tensor, int, int], torch.Tensor]) -> None:
-    """Check chapter 8's build-it exercise ``shard(batch, rank, world_size)`` against the book's loader.
+    """Check chapter 9's build-it exercise ``shard(batch, rank, world_size)`` against the book's loader.
 
     For several batch sizes and process counts (some that do not divide evenly) the parts of ranks
     ``0 ... world_size - 1`` must be exactly the slices the sharded ``TensorLoader`` gives those processes:
@@ -693,7 +693,7 @@ def _stats_shares(seed: int = 0) -> list[torch.Tensor]:
 
 def check_batch_stats(batch_stats: Callable[[list, list, list], Any], parts: Optional[list] = None,
                       dims: tuple[int, ...] = (0, 2, 3)) -> None:
-    """Check chapter 8's build-it exercise ``batch_stats(counts, sums, squares) -> (mean, var)``.
+    """Check chapter 9's build-it exercise ``batch_stats(counts, sums, squares) -> (mean, var)``.
 
     The answer must turn each process's per-channel count, sum and sum of squares into the whole batch's
     per-channel mean and *biased* variance (divided by n), as synced batch norm does. The check builds shares of

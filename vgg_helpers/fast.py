@@ -1,4 +1,4 @@
-"""Chapter 7's fast-training recipe: the speed settings, the test-time flip, one run, and the ladder.
+"""Chapter 8's fast-training recipe: the speed settings, the test-time flip, one run, and the ladder.
 
 * ``FastModel`` wraps a network with the speed settings (channels_last, bfloat16 autocast, ``torch.compile``)
   and the test-time flip; the training code sees a normal model.
@@ -139,7 +139,7 @@ def first_reaching(values: list[Optional[float]], target: float) -> Optional[int
 def fast_run(name: str, data: CIFAR10, plan: ChapterPlan, *, budget: str, store: str = "train",
              eval_each_epoch: Optional[str] = None, progress: Optional[bool] = None,
              device: torch.device | str | None = None, quiet: bool = False) -> RunResult:
-    """Train one chapter-7 run of ``plan`` (or load its stored history) and record test accuracy and timings.
+    """Train one chapter-8 run of ``plan`` (or load its stored history) and record test accuracy and timings.
 
     Args:
         name: run name (``reference_runs/<name>-<budget>.json`` when stored).
@@ -204,7 +204,7 @@ def fast_run(name: str, data: CIFAR10, plan: ChapterPlan, *, budget: str, store:
 
 @dataclass(frozen=True)
 class LadderStep:
-    """One rung of chapter 7's ladder with everything needed to train it."""
+    """One rung of chapter 8's ladder with everything needed to train it."""
 
     rung: Rung              # name, what it changes, its base rung, the changes
     plan: ChapterPlan       # the run's complete settings
@@ -227,7 +227,7 @@ def _apply(plan: ChapterPlan, changes: dict) -> ChapterPlan:
 
 
 def ladder_plans(budget: str, ladder: Optional[list[Rung]] = None) -> list[LadderStep]:
-    """The runs of chapter 7's ladder, each with its complete plan.
+    """The runs of chapter 8's ladder, each with its complete plan.
 
     Rung 0 is chapter 6's plan of ``budget`` (float32, NCHW, one thread per core, no test-time flip) at the
     ladder's reduced budget ``CHAPTER7_LADDER_RUN``; every later rung applies its changes to its base rung.
@@ -292,7 +292,7 @@ def run_ladder(data: Optional[CIFAR10], budget: str, store: str = "train", progr
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Record chapter 7's stored runs (maintainers): ``python -m vgg_helpers.fast record --budget cpu``.
+    """Record chapter 8's stored runs (maintainers): ``python -m vgg_helpers.fast record --budget cpu``.
 
     Args:
         argv: command-line arguments.
@@ -304,7 +304,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     env = settings()
     ap = argparse.ArgumentParser(prog="python -m vgg_helpers.fast", description=main.__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("record", help="train chapter 7's runs and store them in vgg_helpers/reference_runs/")
+    r = sub.add_parser("record", help="train chapter 8's runs and store them in vgg_helpers/reference_runs/")
     r.add_argument("--budget", default="cpu", choices=["cpu", "gpu"])
     r.add_argument("--only", nargs="+", choices=["ladder", "final", "final-no-augment"],
                    default=["ladder", "final", "final-no-augment"])
@@ -312,7 +312,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     data = load_cifar10(env.data_dir, cache_dir=env.cache_dir)
     device = pick_device(env.device)
     budget = current_budget(args.budget)
-    print(f"recording chapter 7's {budget}-budget runs on {device} ({data.source})", flush=True)
+    print(f"recording chapter 8's {budget}-budget runs on {device} ({data.source})", flush=True)
     if "ladder" in args.only:
         for row in run_ladder(data, budget, store="record", progress=env.progress, device=device):
             print(f"{row['name']:<28} test acc {row['test_acc']}  training {row['train_seconds']} s", flush=True)

@@ -163,7 +163,9 @@ def init_weights(model: nn.Module, scheme: str = "kaiming", std: float = 0.01) -
         scheme: ``"default"`` -- PyTorch's own init (each layer's ``reset_parameters``);
             ``"paper"`` -- every conv and linear weight from N(0, std^2), biases 0 (paper sec. 3.1; the text
             says "10^-2 variance", read here, as in most re-implementations, as std 0.01 by default);
-            ``"kaiming"`` -- as torchvision: He-normal (fan_out, ReLU) convs, N(0, 0.01^2) linear, zero biases.
+            ``"kaiming"`` -- as torchvision: He-normal (fan_out, ReLU) convs, N(0, 0.01^2) linear, zero biases;
+            ``"xavier"`` -- Glorot & Bengio (2010)'s normalised init, uniform on +-sqrt(6 / (fan_in + fan_out)),
+            zero biases: the init the paper's note (added after submission) says makes pre-training unnecessary.
         std: standard deviation for ``"paper"``.
     Returns:
         The same model, for chaining.
@@ -173,14 +175,16 @@ def init_weights(model: nn.Module, scheme: str = "kaiming", std: float = 0.01) -
     """
     _check_module(model, "init_weights")
     if scheme not in INITS:
-        raise ValueError(f"init scheme must be 'default', 'paper' or 'kaiming'; got {scheme!r}")
+        raise ValueError(f"init scheme must be one of {', '.join(map(repr, INITS))}; got {scheme!r}")
     std = real_number("std", std, 0.0, expected="a standard deviation >= 0, e.g. 0.01")
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             if scheme == "default":
                 m.reset_parameters()
                 continue
-            if scheme == "kaiming" and isinstance(m, nn.Conv2d):
+            if scheme == "xavier":
+                nn.init.xavier_uniform_(m.weight)
+            elif scheme == "kaiming" and isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             else:
                 nn.init.normal_(m.weight, 0.0, std if scheme == "paper" else 0.01)

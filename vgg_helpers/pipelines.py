@@ -1,6 +1,6 @@
 """Is data loading the bottleneck? Images per second of the same training step fed by different pipelines.
 
-Chapter 7 measures, one after the other in one process and on the same model:
+Chapter 8 measures, one after the other in one process and on the same model:
 
 (a) ``book``: the book's pipeline -- ``TensorLoader`` with random crop + flip on uint8 tensors in memory;
 (b) ``in_memory``: the same model trained on one normalised batch already in memory (the ceiling: no
@@ -15,7 +15,7 @@ every pipeline's images/s by ``in_memory``; ``book_vs`` divides ``book`` by each
 (``variants``) the in-memory ceiling is also measured with 1 thread, with the other memory layout, with bfloat16
 autocast toggled and (``compile_variant``) with ``torch.compile``, to show what each speed setting buys.
 
-``bench/throughput.py`` runs this as a benchmark and records the result; chapter 7 runs it live, briefly.
+``bench/throughput.py`` runs this as a benchmark and records the result; chapter 8 runs it live, briefly.
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ Sections, in chapter order:
 * architecture plots (chapters 1-4) -- where the parameters live, receptive fields, shapes through the network;
 * diagnostic plots (chapter 5) -- the data set, and what a network stuck at chance level does: its loss against
   ln(classes), its predictions, its gradient norms and activation statistics through the depth, an ablation;
-* training plots (chapter 6) -- learning curves, confusion matrix, per-class accuracy, misclassified images.
+* training plots (chapter 6) -- learning curves, confusion matrix, per-class accuracy, misclassified images;
+* the paper's results and runs over several seeds (chapter 7) -- Table 3 as a figure, curves with their spread.
 
 The numbers behind the chapter 6 plots (``confusion_matrix``, ``per_class_accuracy``) come from
 ``vgg_helpers.diagnostics``.
@@ -32,6 +33,8 @@ __all__ = [
     "plot_activation_stats", "plot_ablation", "moving_average",
     # training plots (chapter 6)
     "plot_history", "plot_confusion_matrix", "plot_per_class_accuracy", "plot_misclassified",
+    # the paper's results and runs over several seeds (chapter 7)
+    "plot_paper_table3", "plot_seed_spread",
 ]
 
 
@@ -666,3 +669,90 @@ def plot_misclassified(images: Any, preds: Any, labels: Any, classes: Sequence[s
                  fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# ---- the paper's results and runs over several seeds (chapter 7) ----
+
+
+def plot_paper_table3(rows: Sequence[Any], ax: Optional[Axes] = None) -> Axes:
+    """The paper's Table 3 as a figure: top-1 validation error of each configuration, per training scale S.
+
+    Args:
+        rows: ``vgg_helpers.configs.TABLE3`` (``PaperResult`` rows: ``paper_name``, ``train_label()``,
+            ``top1``).
+        ax: axes to draw on; a new figure when ``None``.
+    Returns:
+        The axes: one marker style per training scale, configurations A ... E along the x axis in the table's
+        order, one point per row (A and A-LRN were trained at S = 256 only).
+    Raises:
+        ValueError: ``rows`` is empty or holds something other than ``PaperResult`` rows.
+    """
+    rows = list(rows)
+    if not rows or not all(hasattr(r, "paper_name") and hasattr(r, "top1") for r in rows):
+        raise ValueError("rows must be a non-empty sequence of PaperResult rows, e.g. configs.TABLE3")
+    configs = list(dict.fromkeys(r.paper_name for r in rows))
+    scales = list(dict.fromkeys(r.train_label() for r in rows))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6))
+    markers = "osD^v"
+    for i, scale in enumerate(scales):
+        pts = [(configs.index(r.paper_name), r.top1) for r in rows if r.train_label() == scale]
+        xs, ys = zip(*pts)
+        ax.plot(xs, ys, marker=markers[i % len(markers)], linestyle="-" if len(pts) > 1 else "none",
+                label=f"train S = {scale}")
+    ax.set_xticks(range(len(configs)), configs)
+    ax.set_xlabel("configuration (Table 1): A = VGG-11 ... D = VGG-16, E = VGG-19")
+    ax.set_ylabel("top-1 val. error (%)")
+    ax.set_title("The paper's Table 3: one test scale (ILSVRC-2012 validation set)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_seed_spread(curves: Mapping[str, Sequence[tuple]], ax: Optional[Axes] = None, smooth: int = 1,
+                     chance: Optional[float] = None, ylabel: str = "training loss (nats)",
+                     xlabel: str = "optimiser step", title: str = "") -> Axes:
+    """Runs repeated over several seeds: the mean curve of each, with the band from the lowest to the highest seed.
+
+    Args:
+        curves: label -> one ``(xs, ys)`` pair per seed, e.g. ``{"VGG-16, Xavier": [(steps, losses), ...]}``;
+            a seed whose curve is shorter (a run that diverged) is drawn as far as it goes, dotted.
+        ax: axes to draw on; a new figure when ``None``.
+        smooth: moving-average window applied to every seed's curve first (1 = raw).
+        chance: draw this value as a dashed line (e.g. ln 10 for a loss, 0.1 for an accuracy).
+        ylabel, xlabel, title: axis labels and title.
+    Returns:
+        The axes, one colour per label; the legend says how many seeds each label has.
+    Raises:
+        TypeError: ``curves`` is not a dict.
+        ValueError: ``curves`` is empty, a label has no seed, or a pair's lengths differ.
+    """
+    _mapping(curves, "curves", "{'label': [(steps, losses) for each seed]}")
+    smooth = whole_number("smooth", smooth, 1)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    for label, seeds in curves.items():
+        seeds = [_pair(c, label, "xs, ys") for c in seeds]
+        if not seeds:
+            raise ValueError(f"curve {label!r} has no seed")
+        for xs, ys in seeds:
+            if len(xs) != len(ys):
+                raise ValueError(f"curve {label!r}: {len(xs)} x values but {len(ys)} y values")
+        n = min(len(ys) for _, ys in seeds)
+        full = [np.asarray(moving_average(ys, smooth)[:n], dtype=float) for _, ys in seeds]
+        xs = np.asarray(seeds[0][0][:n], dtype=float)
+        stack = np.vstack(full) if n else np.zeros((len(seeds), 0))
+        line, = ax.plot(xs, stack.mean(0), label=f"{label} ({len(seeds)} seeds)")
+        if len(seeds) > 1:
+            ax.fill_between(xs, stack.min(0), stack.max(0), color=line.get_color(), alpha=0.2, linewidth=0)
+        for sx, sy in seeds:
+            if len(sy) > n:
+                ax.plot(np.asarray(sx, dtype=float), moving_average(sy, smooth), color=line.get_color(), linestyle=":")
+    if chance is not None:
+        ax.axhline(chance, color="black", linestyle="--", linewidth=1, label=f"chance: {chance:.3g}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
