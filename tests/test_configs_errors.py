@@ -37,7 +37,7 @@ N = "num_classes must be a whole number >= 1 (10 for CIFAR-10, 1000 for ImageNet
     ("softmax", 1, TypeError, "softmax must be True or False; got 1 (int)."),
     ("head", "CIFAR", ValueError, "head must be one of 'imagenet', 'cifar'; got 'CIFAR' (str). Use 'cifar' for "
                                   "32x32 images."),
-    ("init", None, ValueError, "init must be one of 'default', 'paper', 'kaiming'; got None (NoneType)."),
+    ("init", None, ValueError, "init must be one of 'default', 'paper', 'kaiming', 'xavier'; got None (NoneType)."),
 ])
 def test_bad_field_is_named_with_its_value_and_the_fix(field, value, error, expected):
     with pytest.raises(error) as e:

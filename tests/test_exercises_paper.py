@@ -134,3 +134,28 @@ def _in_place(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
 def test_lrn_rejects(wrong, match):
     with pytest.raises(ExerciseError, match=match):
         check_lrn(wrong)
+
+
+# ---- chapter 7's solution cells pass their checks ----
+
+def _solution(defines: str) -> str:
+    from pathlib import Path
+
+    import nbformat
+
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "07-paper-methods.ipynb", as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "solution" in c.metadata.get("tags", [])
+             and f"def {defines}(" in c.source]
+    assert len(cells) == 1, f"expected one solution cell defining {defines}"
+    after = nb.cells[nb.cells.index(cells[0]) + 1]
+    assert "solution" not in after.metadata.get("tags", []) and f"check_{defines}({defines})" in after.source
+    return cells[0].source
+
+
+def test_chapter_7_solutions_pass_their_checks(capsys):
+    namespace: dict = {"torch": torch, "nn": nn}          # the chapter imported them earlier
+    exec(_solution("lrn"), namespace)
+    check_lrn(namespace["lrn"])
+    exec(_solution("fc_to_conv"), namespace)
+    check_fc_to_conv(namespace["fc_to_conv"])
+    assert capsys.readouterr().out.count("correct:") == 2

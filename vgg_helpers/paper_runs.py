@@ -27,7 +27,7 @@ from .runs import RunResult, check_store, load_run, train_or_load
 from .runtime import current_budget, pick_device, set_threads
 from .training import History, TrainConfig
 
-__all__ = ["init_from_shallow", "init_run_name", "init_runs", "jitter_run_name", "jitter_runs", "test_methods",
+__all__ = ["init_from_shallow", "init_run_name", "init_runs", "jitter_run_name", "jitter_runs", "measure_test_methods",
            "TEST_METHODS", "schedule_run_name", "schedule_runs", "SCHEDULES_COMPARED", "main"]
 
 STEP_LOSS_EVERY = 5      # record the training loss of every 5th step (the loss curves of the init runs)
