@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,7 +124,10 @@ def test_a_killed_worker_is_restarted_by_torchrun_and_ends_with_the_same_weights
     out = tmp_path / "crash"
     proc = launch(out, image_folder, 2, "--crash", "1", str(CRASH_STEP), torchrun=("--max-restarts=1",))
     assert (out / ".crashed-once").read_text().startswith(f"rank 1 killed itself at step {CRASH_STEP}")
-    assert "exitcode: -9" in proc.stderr, "torchrun did not see a worker killed by SIGKILL"
+    # torchrun reports the failed worker group: usually the killed rank (-9, SIGKILL), but when its monitor looks
+    # after it has already sent SIGTERM to the surviving rank, it names that one (-15). Either way the group
+    # failed, and the run below only finishes (returncode 0, same weights) because torchrun restarted it.
+    assert re.search(r"exitcode: -(9|15)\b", proc.stderr), "torchrun did not see a worker killed by a signal"
     assert_same_as_uninterrupted(out, runs["two"])
 
 
