@@ -166,6 +166,17 @@ def _row_label(table: Table, row: list[str]) -> str:
     return f"{table.heading.lstrip('# ')[:30]}..., row '{' | '.join(row)[:70]}'"
 
 
+def _complete_rows(table: Table, problems: list[str]):
+    """The table's rows that have one cell per column; an empty table or a short row is added to ``problems``."""
+    if not table.rows:
+        problems.append(f"the table under '{table.heading}' has no rows")
+    for row in table.rows:
+        if len(row) != len(table.columns):
+            problems.append(f"{_row_label(table, row)}: {len(row)} cells, not {len(table.columns)}")
+            continue
+        yield row
+
+
 def check_paper_table(table: Table) -> tuple[list[str], list[list[str]]]:
     """Check the first table: a code column and a test column, and in every row at least one of each.
 
@@ -175,13 +186,9 @@ def check_paper_table(table: Table) -> tuple[list[str], list[list[str]]]:
     code, test = table.column("Code"), table.column("Test")
     if code is None or test is None:
         return [f"the table under '{table.heading}' needs a 'Code' and a 'Tests' column; it has {table.columns}"], []
-    problems, gaps = [], []
-    if not table.rows:
-        problems.append(f"the table under '{table.heading}' has no rows")
-    for row in table.rows:
-        if len(row) != len(table.columns):
-            problems.append(f"{_row_label(table, row)}: {len(row)} cells, not {len(table.columns)}")
-            continue
+    problems: list[str] = []
+    gaps = []
+    for row in _complete_rows(table, problems):
         if not code_names(row[code]):
             problems.append(f"{_row_label(table, row)}: names no code (`vgg_helpers....`)")
         if not node_ids(row[test]):
@@ -197,13 +204,8 @@ def check_deviation_table(table: Table, root: Path = ROOT) -> list[str]:
     measured = table.column("Measured")
     if measured is None:
         return [f"the table under '{table.heading}' needs a 'Measured' column; it has {table.columns}"]
-    problems = []
-    if not table.rows:
-        problems.append(f"the table under '{table.heading}' has no rows")
-    for row in table.rows:
-        if len(row) != len(table.columns):
-            problems.append(f"{_row_label(table, row)}: {len(row)} cells, not {len(table.columns)}")
-            continue
+    problems: list[str] = []
+    for row in _complete_rows(table, problems):
         cell = row[measured]
         if not cell.strip():
             problems.append(f"{_row_label(table, row)}: the 'Measured' cell is empty (write 'not measured')")

@@ -25,12 +25,25 @@ from .models import build_vgg
 from .paper import ScaleJitter, combine, dense_evaluate, fc_to_conv, multi_crop_evaluate
 from .runs import RunResult, check_store, load_run, train_or_load
 from .runtime import current_budget, pick_device, set_threads
-from .training import History, TrainConfig
+from .training import History, TrainConfig, evaluate
 
 __all__ = ["init_from_shallow", "init_run_name", "init_runs", "jitter_run_name", "jitter_runs", "measure_test_methods",
            "TEST_METHODS", "schedule_run_name", "schedule_runs", "SCHEDULES_COMPARED", "main"]
 
 STEP_LOSS_EVERY = 5      # record the training loss of every 5th step (the loss curves of the init runs)
+
+
+def _stored_or_check_data(name: str, data: Optional[CIFAR10], budget: str, store: str, quiet: bool,
+                          who: str) -> Optional[RunResult]:
+    """The stored run ``name`` when ``store="load"`` finds it; otherwise ``None``, after checking there is data."""
+    if check_store(store) == "load":
+        stored = load_run(name, budget, quiet=quiet)
+        if stored is not None:
+            return stored
+    if data is None:
+        raise TypeError(f"{who} needs the data set to train '{name}' (no stored {budget}-budget run was found). "
+                        "Pass data=load_cifar10(...).")
+    return None
 
 
 # ---- the paper's pre-initialisation (sec. 3.1) ----
@@ -143,14 +156,10 @@ def init_runs(data: Optional[CIFAR10], budget: str, store: str = "train",
         out[v.name] = []
         for seed in plan.init_seeds:
             name = init_run_name(v.name, seed)
-            if check_store(store) == "load":
-                stored = load_run(name, budget, quiet=quiet)
-                if stored is not None:
-                    out[v.name].append(stored)
-                    continue
-            if data is None:
-                raise TypeError(f"init_runs needs the data set to train '{name}' (no stored {budget}-budget run "
-                                "was found). Pass data=load_cifar10(...).")
+            stored = _stored_or_check_data(name, data, budget, store, quiet, "init_runs")
+            if stored is not None:
+                out[v.name].append(stored)
+                continue
             teacher = models.get((v.teacher, seed)) if v.teacher else None
             if v.teacher and teacher is None:
                 raise ValueError(f"'{v.name}' starts from the trained '{v.teacher}' of seed {seed}: train that "
@@ -180,7 +189,6 @@ def _init_run(name: str, v: InitVariant, seed: int, teacher: Optional[nn.Module]
         history.meta.update(step_loss=losses, step_loss_every=STEP_LOSS_EVERY, copied=copied, seed=seed,
                             variant=v.name, what=v.what, width=plan.init_width)
         if model is not None:
-            from .training import evaluate
             history.meta["test_loss"], history.meta["test_acc"] = evaluate(model, loaders.test, device)
             history.meta["test_images"] = len(loaders.test_idx)
         else:
@@ -267,13 +275,10 @@ def jitter_runs(data: Optional[CIFAR10], budget: str, store: str = "train", prog
     results = []
     for seed in plan.jitter_seeds:
         name = jitter_run_name(seed)
-        if check_store(store) == "load":
-            stored = load_run(name, budget, quiet=quiet)
-            if stored is not None:
-                results.append(stored)
-                continue
-        if data is None:
-            raise TypeError(f"jitter_runs needs the data set to train '{name}'. Pass data=load_cifar10(...).")
+        stored = _stored_or_check_data(name, data, budget, store, quiet, "jitter_runs")
+        if stored is not None:
+            results.append(stored)
+            continue
         dev = pick_device(device)
         s_min, s_max = plan.train_scales
         loaders = make_loaders(data, plan.jitter_run, seed=0, loader_seed=seed, augment=False, device=dev,
@@ -331,13 +336,10 @@ def schedule_runs(data: Optional[CIFAR10], budget: str, store: str = "train", pr
         out[schedule] = []
         for seed in plan.schedule_seeds:
             name = schedule_run_name(schedule, seed)
-            if check_store(store) == "load":
-                stored = load_run(name, budget, quiet=quiet)
-                if stored is not None:
-                    out[schedule].append(stored)
-                    continue
-            if data is None:
-                raise TypeError(f"schedule_runs needs the data set to train '{name}'. Pass data=load_cifar10(...).")
+            stored = _stored_or_check_data(name, data, budget, store, quiet, "schedule_runs")
+            if stored is not None:
+                out[schedule].append(stored)
+                continue
             dev = pick_device(device)
             loaders = make_loaders(data, plan.schedule_run, seed=0, loader_seed=seed, augment=True, device=dev)
 
@@ -346,8 +348,7 @@ def schedule_runs(data: Optional[CIFAR10], budget: str, store: str = "train", pr
                 return build_vgg(**{**CIFAR_BN_MODEL, "arch": "vgg11", "width": plan.schedule_width}).to(dev)
 
             def finish(model: Optional[nn.Module], history: History, loaders=loaders) -> None:
-                from .training import evaluate
-                history.meta["test_loss"], history.meta["test_acc"] = (
+                    history.meta["test_loss"], history.meta["test_acc"] = (
                     evaluate(model, loaders.test, dev) if model is not None else (None, None))
 
             config = TrainConfig(epochs=plan.schedule_run.epochs, **{
