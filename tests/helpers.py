@@ -1,6 +1,9 @@
 """Small synthetic data shared by the tests (no files, seconds to train on)."""
 from __future__ import annotations
 
+import re
+
+import nbformat
 import torch
 from torch import nn
 
@@ -41,3 +44,24 @@ def leaves_the_random_state_alone(call) -> bool:
     torch.manual_seed(0)
     call()
     return torch.equal(torch.rand(3), expected)
+
+
+# A decimal number in prose ("41.5%", "0.077"), not a section number or a version ("sec. 3.1", "torch 2.14").
+DECIMAL = re.compile(r"(?<![\w.])(?<!sec\. )(?<!section )(?<!torch )(\d+\.\d+)(?![\w.]*\d)")
+
+
+def unprinted_numbers(nb: nbformat.NotebookNode) -> list[str]:
+    """Decimal numbers in the notebook's markdown (outside exercises) that none of its outputs contains."""
+    printed = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            printed.append(out.get("text", "") + str(out.get("data", {}).get("text/plain", "")))
+    text = "\n".join(printed)
+    missing = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown" or "admonition}" in cell.source:
+            continue
+        for number in DECIMAL.findall(cell.source.split("## Self-check")[0]):
+            if number not in text:
+                missing.append(number)
+    return missing

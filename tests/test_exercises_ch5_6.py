@@ -1,6 +1,8 @@
 """The build-it exercises of chapters 5 and 6: each check accepts a right answer and names a wrong one.
 
-* chapter 5, ``check_train_step``: the learner's ``train_step(model, optimizer, loss_fn, images, labels)``;
+* chapter 5, ``check_train_step``: a ``train_step(model, optimizer, loss_fn, images, labels)`` (a check kept for
+  teachers' own exercises), and ``check_train_loop``: the learner's ``train_loop(model, train_loader, optimizer,
+  steps)``, written in the chapter's main text, against ``train`` step by step;
 * chapter 6, ``check_activation_hook``: the learner's ``record_stds(model, images)``, forward hooks.
 
 Every check is run on the reference solution (written out here), on planted mistakes, and on the
@@ -16,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from vgg_helpers.exercises import ExerciseError, check_activation_hook, check_train_step
+from vgg_helpers.exercises import ExerciseError, check_activation_hook, check_train_loop, check_train_step
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 TITLE = re.compile(r"```\{admonition\} Exercise (\d+): .+ \((easy|medium|hard) · \d+ min\)\n")
@@ -166,9 +168,66 @@ def test_checks_leave_the_global_random_state_alone():
 
 def test_chapter5_solution_cell_passes_its_check(capsys):
     namespace = {"torch": torch, "nn": nn}
-    exec(_solution_defining("05-ten-percent-failure.ipynb", "train_step"), namespace)
-    assert check_train_step(namespace["train_step"]) is None
+    exec(_solution_defining("05-ten-percent-failure.ipynb", "train_loop"), namespace)
+    assert check_train_loop(namespace["train_loop"]) is None
     assert "correct:" in capsys.readouterr().out
+
+
+# --- chapter 5: the training loop, against train() ---
+
+def loop_one_pass(model, train_loader, optimizer, steps):
+    model.train()
+    losses, correct, seen = [], 0, 0
+    for images, labels in train_loader:          # stops when the loader ends
+        out = model(images)
+        loss = nn.functional.cross_entropy(out, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        correct += (out.argmax(1) == labels).sum().item()
+        seen += len(labels)
+    return losses, correct / seen
+
+
+def _planted(**mistake):
+    def loop(model, train_loader, optimizer, steps):
+        if not mistake.get("eval"):
+            model.train()
+        losses, correct, seen = [], 0, 0
+        while len(losses) < steps:
+            for images, labels in train_loader:
+                if len(losses) == steps:
+                    break
+                out = model(images)
+                loss = nn.functional.cross_entropy(out, labels)
+                if not mistake.get("no_zero_grad"):
+                    optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss if mistake.get("tensor") else loss.item())
+                correct += (out.argmax(1) == labels).sum().item()
+                seen += len(labels)
+        return (losses, seen / seen) if mistake.get("bad_acc") else (losses, correct / seen)
+    return loop
+
+
+def test_train_loop_check_accepts_the_reference(capsys):
+    assert check_train_loop(_planted()) is None          # no mistake planted: the reference loop
+    assert "same losses and weights as train()" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("loop, message", [
+    (loop_one_pass, "start a new pass"),
+    (_planted(no_zero_grad=True), "at step 3 the loss"),
+    (_planted(eval=True), "evaluation mode"),
+    (_planted(tensor=True), "Python floats"),
+    (_planted(bad_acc=True), "running accuracy"),
+    (lambda model, loader, optimizer, steps: [0.0] * steps, "not \\(losses, accuracy\\)"),
+])
+def test_train_loop_check_names_the_mistake(loop, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_train_loop(loop)
 
 
 # --- chapter 6: a forward hook that records activation statistics ---
@@ -271,7 +330,7 @@ def test_chapter6_solution_cell_passes_its_check(capsys):
 
 # --- the notebooks: titles, check cells, self-check ---
 
-@pytest.mark.parametrize("name, count", [("05-ten-percent-failure.ipynb", 4), ("06-batch-norm-fix.ipynb", 4)])
+@pytest.mark.parametrize("name, count", [("05-ten-percent-failure.ipynb", 3), ("06-batch-norm-fix.ipynb", 4)])
 def test_exercises_are_numbered_and_labelled(name, count):
     cells = _cells(name)
     titled = [c.source for c in cells if c.cell_type == "markdown" and "{admonition} Exercise" in c.source]
@@ -282,7 +341,7 @@ def test_exercises_are_numbered_and_labelled(name, count):
             assert "solution" in cells[i + 1].metadata.get("tags", []), f"{name}: no solution after {c.source[:60]}"
 
 
-@pytest.mark.parametrize("name, check", [("05-ten-percent-failure.ipynb", "check_train_step(train_step)"),
+@pytest.mark.parametrize("name, check", [("05-ten-percent-failure.ipynb", "check_train_loop(train_loop)"),
                                          ("06-batch-norm-fix.ipynb", "check_activation_hook(record_stds)")])
 def test_check_cell_follows_the_solution(name, check):
     cells = _cells(name)

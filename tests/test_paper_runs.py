@@ -3,7 +3,6 @@ schedule comparison, and the stored runs the chapter shows."""
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import nbformat
@@ -17,7 +16,7 @@ from vgg_helpers.paper_runs import (SCHEDULES_COMPARED, TEST_METHODS, init_from_
                                     jitter_run_name, jitter_runs, measure_test_methods, schedule_run_name,
                                     schedule_runs)
 from vgg_helpers.runs import load_reference
-from tests.helpers import tiny_cifar
+from tests.helpers import tiny_cifar, unprinted_numbers
 
 KW = dict(head="cifar", input_size=32, num_classes=10, width=0.125)
 
@@ -165,26 +164,6 @@ def test_the_plain_runs_use_the_papers_optimiser():
 
 CHAPTER = Path(__file__).resolve().parents[1] / "notebooks" / "07-paper-methods.ipynb"
 # a decimal number in prose, unless it names a section, an equation or a version ("sec. 3.1", "torch 2.14")
-DECIMAL = re.compile(r"(?<![\w.])(?<!sec\. )(?<!section )(?<!torch )(\d+\.\d+)(?![\w.]*\d)")
-
-
-def unprinted_numbers(nb: nbformat.NotebookNode) -> list[str]:
-    """Decimal numbers in the notebook's markdown (outside exercises) that none of its outputs contains."""
-    printed = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            printed.append(out.get("text", "") + str(out.get("data", {}).get("text/plain", "")))
-    text = "\n".join(printed)
-    missing = []
-    for cell in nb.cells:
-        if cell.cell_type != "markdown" or "admonition}" in cell.source:
-            continue
-        for number in DECIMAL.findall(cell.source.split("## Self-check")[0]):
-            if number not in text:
-                missing.append(number)
-    return missing
-
-
 def test_the_number_check_can_fail():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("It reached 41.3% (sec. 3.1), not 12.5."),

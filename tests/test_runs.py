@@ -102,3 +102,20 @@ def test_a_damaged_stored_run_names_its_file(tmp_path, monkeypatch):
     (tmp_path / "r-cpu.json").write_text('{"epoch": [1')
     with pytest.raises(ValueError, match=r"r-cpu\.json is not valid JSON"):
         runs.load_run("r", "cpu")
+
+
+def test_recording_setup_parses_the_record_command(monkeypatch, capsys):
+    """The shared command line of the maintainers' record commands (failure_runs, paper_runs, fast)."""
+    import vgg_helpers.data as data_module
+    from tests.helpers import tiny_cifar
+    from vgg_helpers.runs import recording_setup
+
+    monkeypatch.setattr(data_module, "load_cifar10", lambda *a, **k: tiny_cifar())
+    rec = recording_setup("prog", "test's", ["a", "b"], ["record", "--only", "b", "--match", "z"], threads=False,
+                          match=True)
+    assert rec.args.only == ["b"] and rec.args.match == "z" and rec.budget == "cpu" and len(rec.data.train_labels)
+    assert "recording test's cpu-budget runs" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        recording_setup("prog", "test's", ["a"], ["record", "--only", "c"])
+    with pytest.raises(SystemExit):                 # --threads only where offered
+        recording_setup("prog", "test's", ["a"], ["record", "--threads", "1"], threads=False)

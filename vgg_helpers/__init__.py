@@ -12,6 +12,8 @@ Modules, one per concern (the most used names are re-exported here; the rest are
 * ``data``        -- CIFAR-10 online or offline, in memory, and ``make_loaders``: every chapter's loaders;
 * ``training``    -- the engine: ``TrainConfig``, ``train``, ``History``, evaluation, checkpoints;
 * ``runs``        -- stored reference runs: ``train_or_load`` trains a run or shows its stored history;
+* ``failure_runs`` -- the runs on chapter 5's failing network: the reproduction, the ablation, the depth question
+  and chapter 6's isolated fix (batch norm x init, then the recipe one ingredient at a time), over seeds;
 * ``diagnostics`` -- looking inside a model: shape traces, activation and gradient statistics, metrics;
 * ``plots``       -- the book's figures (matplotlib);
 * ``fast``        -- chapter 8's fast-training recipe: ``FastModel``, ``fast_run``, the ladder;

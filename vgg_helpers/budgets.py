@@ -19,8 +19,9 @@ from .checks import whole_number
 __all__ = ["RunBudget", "SpeedSettings", "ChapterPlan", "FailurePlan", "Rung", "pick", "split_changes",
            "RECIPE_KEYS", "MODEL_KEYS", "SPEED_KEYS", "BLOG_POST_TEST_ACCURACY", "CPU_TARGET_ACCURACY",
            "CPU_TARGET_SECONDS", "CIFAR_BN_MODEL", "BATCH_NORM_RECIPE", "CHAPTER5", "CHAPTER5_ABLATION",
-           "CHAPTER6", "CHAPTER7", "CHAPTER7_LADDER", "CHAPTER7_LADDER_RUN", "CHAPTER8", "PAPER_RECIPE",
-           "PLAIN_CIFAR_MODEL", "InitVariant", "PAPER_INIT_VARIANTS", "PaperPlan", "PAPER_METHODS"]
+           "CHAPTER5_DEPTH", "CHAPTER6", "CHAPTER6_FIX", "CHAPTER7", "CHAPTER7_LADDER", "CHAPTER7_LADDER_RUN",
+           "CHAPTER8", "PAPER_RECIPE", "PLAIN_CIFAR_MODEL", "InitVariant", "PAPER_INIT_VARIANTS", "PaperPlan",
+           "PAPER_METHODS"]
 
 # ---- published numbers and targets the chapters measure against ----
 BLOG_POST_TEST_ACCURACY = 0.882   # the blog post's final test accuracy (official CIFAR-10)
@@ -129,7 +130,13 @@ class FailurePlan:
     ablation_steps: int     # optimiser steps of each ablation run
     ablation_width: float   # channel multiplier of the ablation runs (narrower = faster)
     record_every: int       # record per-layer gradient norms every this many steps
-    seed: int = 0           # seed of the split, the subsets, the init and the batch order of every run
+    seed: int = 0           # seed of the validation split and the training subset (fixed for every run)
+    seeds: tuple = (0,)     # repeats of every ablation and depth run: each seed draws its own init, batch order
+    #                         and dropout masks (the data subset stays the same)
+    depth_width: float = 1.0   # channel multiplier of the depth runs (1.0: the paper's widths)
+    depth_steps: int = 1       # optimiser steps of each depth run
+    fix_width: float = 0.125   # channel multiplier of chapter 6's isolated-fix runs (CHAPTER6_FIX)
+    fix_steps: int = 1         # optimiser steps of each of them
     eval_batch_size: int = 250   # images per batch when evaluating
     # the network of the blog post, built as Table 1 and section 3.1 say: N(0, 0.01^2) init, a soft-max at the end
     model: Mapping[str, Any] = field(default_factory=lambda: dict(
@@ -142,11 +149,18 @@ class FailurePlan:
 
 CHAPTER5 = {
     "smoke": FailurePlan(RunBudget(train_size=256, val_size=200, epochs=1, batch_size=16, test_size=200),
-                         main_steps=2, main_width=0.125, ablation_steps=1, ablation_width=0.125, record_every=1),
+                         main_steps=2, main_width=0.125, ablation_steps=1, ablation_width=0.125, record_every=1,
+                         depth_width=0.125, fix_steps=2),
+    # why 3 seeds: the spread of a verdict is part of it. why 150 depth steps at full width: ~1 to 1.5 s per step
+    # on one core of the 2-core host, so the 18 depth runs take ~30 min in two processes (stored, not retrained).
+    # why 600 fix steps (4 passes over the 4,800 images): in chapter 5's 150 steps batch norm with the soft-max kept
+    # had only just left ln 10; the 27 fix runs take ~30 min in two processes at width 0.25 (stored)
     "cpu": FailurePlan(RunBudget(train_size=4800, val_size=1000, epochs=1, batch_size=32, test_size=1000),
-                       main_steps=60, main_width=1.0, ablation_steps=150, ablation_width=0.25, record_every=10),
+                       main_steps=60, main_width=1.0, ablation_steps=150, ablation_width=0.25, record_every=10,
+                       seeds=(0, 1, 2), depth_width=1.0, depth_steps=150, fix_width=0.25, fix_steps=600),
     "gpu": FailurePlan(RunBudget(train_size=None, val_size=5000, epochs=2, batch_size=128, test_size=None),
-                       main_steps=600, main_width=1.0, ablation_steps=600, ablation_width=1.0, record_every=20),
+                       main_steps=600, main_width=1.0, ablation_steps=600, ablation_width=1.0, record_every=20,
+                       seeds=(0, 1, 2), depth_width=1.0, depth_steps=600, fix_width=1.0, fix_steps=3000),
 }
 # Each ablation run changes one or two things of the reproduction (FailurePlan.model / .recipe).
 CHAPTER5_ABLATION = [
@@ -159,6 +173,18 @@ CHAPTER5_ABLATION = [
     Rung("ch5-ablation-vgg19-no-softmax-kaiming", "VGG-19, no soft-max + Kaiming", None,
          dict(arch="vgg19", softmax=False, init="kaiming")),
     Rung("ch5-ablation-batchnorm", "batch norm", None, dict(batch_norm=True)),
+    # the blog post's network as its summary shows it: PyTorch's default init and a soft-max at the end
+    Rung("ch5-ablation-default-init", "PyTorch default init", None, dict(init="default")),
+]
+# Is it depth? Plain VGG-11 against VGG-16, no soft-max, at FailurePlan.depth_width: the paper's init under both
+# readings of "10^-2 variance" (std 0.01, the common one; std 0.1, the literal one) and Kaiming's as a control
+# that shows the steps are enough for a plain net that can learn.
+CHAPTER5_DEPTH = [
+    Rung(f"ch5-depth-{arch}-{init}", f"{label}, {what}", None, dict(arch=arch, softmax=False, **changes))
+    for arch, label in (("vgg11", "VGG-11"), ("vgg16", "VGG-16"))
+    for init, what, changes in (("std0.01", "N(0, 0.01^2)", dict(init="paper", init_std=0.01)),
+                                ("std0.1", "N(0, 0.1^2)", dict(init="paper", init_std=0.1)),
+                                ("kaiming", "Kaiming", dict(init="kaiming")))
 ]
 
 # ---- the batch-norm network and recipe (chapter 6, and chapter 8's starting point) ----
@@ -197,6 +223,27 @@ CHAPTER6 = {
                        model=dict(CIFAR_BN_MODEL, arch="vgg11", width=1.0), recipe=BATCH_NORM_RECIPE,
                        probe_steps=200),
 }
+
+# The fix, isolated (chapter 6): on chapter 5's failing network (VGG-16, ImageNet-style head, soft-max, the paper's
+# optimiser, the same 4,800 images and batch of 32; CHAPTER5's plan), first batch norm x init as a 2 x 2, then the
+# rest of the chapter-6 recipe one ingredient at a time, each rung adding one to the one before. Every run: the plan's
+# fix_steps at fix_width, over its seeds (FailurePlan.seeds). Changes are relative to CHAPTER5's model and recipe.
+CHAPTER6_FIX = [
+    Rung("ch6-fix-plain-paper", "plain, paper init", None, {}),
+    Rung("ch6-fix-plain-kaiming", "plain, Kaiming init", None, dict(init="kaiming")),
+    Rung("ch6-fix-bn-paper", "batch norm, paper init", None, dict(batch_norm=True)),
+    Rung("ch6-fix-bn-kaiming", "batch norm, Kaiming init", None, dict(batch_norm=True, init="kaiming")),
+]
+_FIX_STEPS = [   # (name, what, changes added to the rung before): the rest of BATCH_NORM_RECIPE, in this order
+    ("no-softmax", "+ no soft-max", dict(softmax=False)),
+    ("cifar-head", "+ CIFAR head", dict(head="cifar")),
+    ("onecycle", "+ one-cycle, lr 0.1, Nesterov", dict(lr=0.1, schedule="onecycle", warmup=0.2, nesterov=True)),
+    ("augment", "+ crop and flip", dict(augment=True)),
+    ("smoothing", "+ label smoothing 0.1", dict(label_smoothing=0.1)),
+]
+for _name, _what, _changes in _FIX_STEPS:
+    CHAPTER6_FIX.append(Rung(f"ch6-fix-{_name}", _what, CHAPTER6_FIX[-1].name,
+                             {**CHAPTER6_FIX[-1].changes, **_changes}))
 
 # ---- chapter 8 (going further: training fast) ----
 # CHAPTER7, CHAPTER7_LADDER and CHAPTER7_LADDER_RUN were named before the chapters were renumbered.

@@ -17,7 +17,7 @@ from torch import nn
 __all__ = ["ExerciseError", "correct",
            "check_conv_params", "check_param_count", "check_make_layers",
            "check_tta", "check_shard", "check_batch_stats",
-           "check_train_step", "check_activation_hook",
+           "check_train_step", "check_train_loop", "check_activation_hook",
            "check_fc_to_conv", "check_lrn"]
 
 
@@ -458,6 +458,95 @@ def check_train_step(train_step: Callable) -> None:
                   f"was {ref_loss:.6f}",
                   "return the loss you called backward() on, computed before the step")
     return correct("train_step: zero_grad, forward, loss, backward, step, and the loss as a float")
+
+
+class _ToyLoader:
+    """A fixed list of batches with a length, that counts how often it was iterated (one pass = one epoch)."""
+
+    def __init__(self, batches: list) -> None:
+        self.batches, self.passes = batches, 0
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(self.batches)
+
+
+def check_train_loop(train_loop: Callable) -> None:
+    """Check a learner's ``train_loop(model, train_loader, optimizer, steps) -> (losses, accuracy)``.
+
+    Runs it for 7 steps over a loader of 3 batches (so the loop must start a new pass over the data twice) on a
+    tiny network, beside ``vgg_helpers.training.train`` from the same weights with the same SGD settings, and
+    compares every step's loss, the weights at the end and the running accuracy.
+
+    Args:
+        train_loop: the learner's loop. It must put the model in training mode, take exactly ``steps``
+            optimiser steps (starting a new pass over ``train_loader`` when one ends), and return the list of
+            every step's loss (Python floats, computed before the step) and the fraction of the training
+            images seen that were classified correctly (before each step).
+    Raises:
+        ExerciseError: the losses or weights differ from ``train``'s (a missing ``zero_grad``, a wrong order),
+            the number of steps is wrong, the loop stops at the end of the loader, or the results are not
+            floats.
+    """
+    from .training import TrainConfig, train      # here: the exercises module stays importable on its own
+
+    if not callable(train_loop):
+        _fail(f"check_train_loop expects your function, got {type(train_loop).__name__}",
+              "pass the function itself: check_train_loop(train_loop)")
+    steps, batches = 7, _toy_batches(seed=7, n_batches=3)
+    model, reference = _tiny_convnet(seed=8), _tiny_convnet(seed=8)
+    ref_losses: list[float] = []
+    config = TrainConfig(epochs=3, lr=0.05, momentum=0.9, nesterov=False, weight_decay=0.0,
+                         schedule="constant", max_steps=steps)
+    with torch.random.fork_rng(devices=[]):
+        train(reference, _ToyLoader(batches), None, config, device="cpu", progress=False,
+              on_step=lambda m, step, loss: ref_losses.append(loss))
+    ref_correct = 0
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        replay = _tiny_convnet(seed=8)     # the accuracy before each step, replayed with train's weights
+        opt = torch.optim.SGD(replay.parameters(), lr=0.05, momentum=0.9)
+        for i in range(steps):
+            images, labels = batches[i % len(batches)]
+            with torch.enable_grad():
+                out = replay(images)
+                loss = nn.functional.cross_entropy(out, labels)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            ref_correct += (out.argmax(1) == labels).sum().item()
+    ref_acc = ref_correct / (steps * len(batches[0][1]))
+    loader = _ToyLoader(batches)
+    model.eval()                          # the loop must switch it back to training mode
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    result = train_loop(model, loader, optimizer, steps)
+    if not (isinstance(result, tuple) and len(result) == 2):
+        _fail(f"train_loop returned {type(result).__name__}, not (losses, accuracy)",
+              "end with: return losses, correct / seen")
+    losses, accuracy = result
+    if not model.training:
+        _fail("the model was left in evaluation mode", "call model.train() before the first step")
+    if not isinstance(losses, list) or not all(isinstance(x, float) for x in losses):
+        _fail("losses must be a list of Python floats, one per step", "append loss.item() after every step")
+    if len(losses) != steps:
+        hint = ("when the loader runs out, start a new pass over it (an outer loop over epochs)"
+                if len(losses) == len(batches) else "stop after exactly `steps` optimiser steps")
+        _fail(f"train_loop took {len(losses)} steps, not the {steps} it was asked for", hint)
+    for i, (got, ref) in enumerate(zip(losses, ref_losses)):
+        if not _math.isclose(got, ref, rel_tol=1e-5, abs_tol=1e-6):
+            _fail(f"at step {i + 1} the loss was {got:.6f}, but train() had {ref:.6f} from the same weights",
+                  "each step: forward, loss, optimizer.zero_grad(), loss.backward(), optimizer.step(); "
+                  "record loss.item(), the loss before the step")
+    if not _same([p.detach() for p in model.parameters()], [p.detach() for p in reference.parameters()]):
+        _fail("the losses agree but the final weights differ from train()'s",
+              "take one optimizer.step() per batch, with the optimizer you are given")
+    if not isinstance(accuracy, float) or not _math.isclose(accuracy, ref_acc, abs_tol=1e-9):
+        _fail(f"the running accuracy was {accuracy!r}, expected {ref_acc:.4f} (correct predictions before each "
+              "step, over every image seen)",
+              "count (outputs.argmax(1) == labels).sum().item() and len(labels) at every step; return a float")
+    return correct(f"train_loop: {steps} steps over 3 passes, the same losses and weights as train()")
 
 
 def _stds_by_hand(model: nn.Module, images: torch.Tensor) -> dict[str, dict[str, float]]:

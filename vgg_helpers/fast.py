@@ -10,7 +10,6 @@ record the chapter's stored runs with ``python -m vgg_helpers.fast record --budg
 """
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Iterable, Iterator, Optional
@@ -20,10 +19,10 @@ from torch import nn
 
 from .budgets import (CHAPTER6, CHAPTER7, CHAPTER7_LADDER, CHAPTER7_LADDER_RUN, ChapterPlan, Rung, SpeedSettings,
                       pick, split_changes)
-from .data import CIFAR10, load_cifar10, make_loaders
+from .data import CIFAR10, make_loaders
 from .models import build_vgg
-from .runs import RunResult, check_store, load_run, train_or_load
-from .runtime import autocast_dtype, current_budget, pick_device, set_threads
+from .runs import RunResult, check_store, load_run, recording_setup, train_or_load
+from .runtime import autocast_dtype, pick_device, set_threads
 from .training import History, TrainConfig, _device_of
 
 __all__ = ["FastModel", "TimedLoader", "test_accuracy", "first_reaching", "fast_run", "LadderStep",
@@ -299,28 +298,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     Returns:
         The exit status.
     """
-    from .settings import settings
-
-    env = settings()
-    ap = argparse.ArgumentParser(prog="python -m vgg_helpers.fast", description=main.__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("record", help="train chapter 8's runs and store them in vgg_helpers/reference_runs/")
-    r.add_argument("--budget", default="cpu", choices=["cpu", "gpu"])
-    r.add_argument("--only", nargs="+", choices=["ladder", "final", "final-no-augment"],
-                   default=["ladder", "final", "final-no-augment"])
-    args = ap.parse_args(argv)
-    data = load_cifar10(env.data_dir, cache_dir=env.cache_dir)
-    device = pick_device(env.device)
-    budget = current_budget(args.budget)
-    print(f"recording chapter 8's {budget}-budget runs on {device} ({data.source})", flush=True)
+    rec = recording_setup("python -m vgg_helpers.fast", "chapter 8's", ["ladder", "final", "final-no-augment"],
+                          argv, threads=False)
+    args, data, budget, device, progress = rec.args, rec.data, rec.budget, rec.device, rec.settings.progress
     if "ladder" in args.only:
-        for row in run_ladder(data, budget, store="record", progress=env.progress, device=device):
+        for row in run_ladder(data, budget, store="record", progress=progress, device=device):
             print(f"{row['name']:<28} test acc {row['test_acc']}  training {row['train_seconds']} s", flush=True)
     plan = pick(CHAPTER7, budget)
     for what, name, augment in (("final", "ch7-final", True), ("final-no-augment", "ch7-final-no-augment", False)):
         if what in args.only:
             h = fast_run(name, data, replace(plan, augment=augment), budget=budget, store="record",
-                         eval_each_epoch="test", progress=env.progress, device=device).history
+                         eval_each_epoch="test", progress=progress, device=device).history
             print(f"{name:<28} test acc {h.meta['test_acc']}  training {h.meta['train_seconds'][-1]:.0f} s")
     return 0
 

@@ -11,7 +11,6 @@ record them with ``python -m vgg_helpers.paper_runs record --budget cpu`` (about
 """
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Callable, Optional, Sequence
 
@@ -20,11 +19,11 @@ from torch import nn
 
 from .budgets import (BATCH_NORM_RECIPE, CIFAR_BN_MODEL, PAPER_INIT_VARIANTS, PAPER_METHODS, PAPER_RECIPE,
                       PLAIN_CIFAR_MODEL, InitVariant, PaperPlan, pick)
-from .data import CIFAR10, load_cifar10, make_loaders
+from .data import CIFAR10, make_loaders
 from .models import build_vgg
 from .paper import ScaleJitter, combine, dense_evaluate, fc_to_conv, multi_crop_evaluate
-from .runs import RunResult, check_store, load_run, train_or_load
-from .runtime import current_budget, pick_device, set_threads
+from .runs import RunResult, check_store, load_run, recording_setup, train_or_load
+from .runtime import pick_device
 from .training import History, TrainConfig, evaluate
 
 __all__ = ["init_from_shallow", "init_run_name", "init_runs", "jitter_run_name", "jitter_runs", "measure_test_methods",
@@ -368,35 +367,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     Returns:
         The exit status.
     """
-    from .settings import settings
-
-    env = settings()
-    ap = argparse.ArgumentParser(prog="python -m vgg_helpers.paper_runs", description=main.__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("record", help="train the runs and store them in vgg_helpers/reference_runs/")
-    r.add_argument("--budget", default="cpu", choices=["cpu", "gpu"])
-    r.add_argument("--only", nargs="+", choices=["init", "jitter", "schedule"],
-                   default=["init", "schedule", "jitter"])
-    r.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default one per core; 1 when two recordings share the machine)")
-    args = ap.parse_args(argv)
-    data = load_cifar10(env.data_dir, cache_dir=env.cache_dir)
-    device = pick_device(env.device)
-    set_threads(args.threads)
-    budget = current_budget(args.budget)
-    print(f"recording the paper chapter's {budget}-budget runs on {device} ({data.source})", flush=True)
+    rec = recording_setup("python -m vgg_helpers.paper_runs", "the paper chapter's", ["init", "schedule", "jitter"],
+                          argv)
+    data, budget, device, progress = rec.data, rec.budget, rec.device, rec.settings.progress
     t0 = time.perf_counter()
-    for what in args.only:
+    for what in rec.args.only:
         if what == "init":
-            for name, runs in init_runs(data, budget, "record", progress=env.progress, device=device).items():
+            for name, runs in init_runs(data, budget, "record", progress=progress, device=device).items():
                 print(f"{name:<14} test acc " + " ".join(f"{r.history.meta['test_acc']}" for r in runs)
                       + f"  [{time.perf_counter() - t0:.0f} s]", flush=True)
         elif what == "schedule":
-            for name, runs in schedule_runs(data, budget, "record", progress=env.progress, device=device).items():
+            for name, runs in schedule_runs(data, budget, "record", progress=progress, device=device).items():
                 print(f"{name:<14} test acc " + " ".join(f"{r.history.meta['test_acc']}" for r in runs)
                       + f"  [{time.perf_counter() - t0:.0f} s]", flush=True)
         else:
-            for run in jitter_runs(data, budget, "record", progress=env.progress, device=device):
+            for run in jitter_runs(data, budget, "record", progress=progress, device=device):
                 print(run.name, {k: round(v["acc"], 4) for k, v in run.history.meta["test_methods"].items()},
                       f"[{time.perf_counter() - t0:.0f} s]", flush=True)
     return 0

@@ -440,16 +440,21 @@ def plot_activation_stats(stats: Mapping[str, Sequence[Mapping]], axes: Optional
     return axes[0].figure
 
 
-def plot_ablation(curves: Mapping[str, tuple], accuracies: Mapping[str, float], num_classes: int = 10,
-                  smooth: int = 10, axes: Optional[Sequence[Axes]] = None) -> Figure:
+def plot_ablation(curves: Mapping[str, Any], accuracies: Mapping[str, Any], num_classes: int = 10,
+                  smooth: int = 10, axes: Optional[Sequence[Axes]] = None, per_seed: bool = False) -> Figure:
     """One comparison figure for an ablation: the loss curves of all runs, and their final accuracies.
 
     Args:
-        curves: run label -> ``(steps, losses)`` (training loss of every step).
-        accuracies: run label -> final validation accuracy, a fraction (same labels; same order is nicest).
+        curves: run label -> ``(steps, losses)`` (training loss of every step); with ``per_seed``, a list of such
+            pairs, one per seed.
+        accuracies: run label -> final validation accuracy, a fraction (same labels; same order is nicest); with
+            ``per_seed``, a list of fractions, one per seed.
         num_classes: draws chance level: ln(num_classes) on the loss panel, 1/num_classes on the accuracy panel.
         smooth: moving-average window for the loss curves.
         axes: two axes; a new figure when ``None``.
+        per_seed: every run was repeated over seeds: the loss panel shows each label's mean curve and the band
+            between its lowest and highest seed (``plot_seed_spread``); the bars show the mean accuracy, a dot per
+            seed and the standard deviation as an error bar.
     Returns:
         The figure: left, the smoothed losses with the ln(num_classes) line; right, horizontal bars of the
         accuracies (value written beside each bar) with the chance line.
@@ -460,28 +465,41 @@ def plot_ablation(curves: Mapping[str, tuple], accuracies: Mapping[str, float], 
     """
     _mapping(accuracies, "accuracies", "{'paper init': 0.1}")
     num_classes = whole_number("num_classes", num_classes, 1, "10 for CIFAR-10")
-    for label, a in accuracies.items():
-        try:
-            v = _math.nan if a is None else float(a)
-        except (TypeError, ValueError):
-            v = -1.0
-        if isinstance(a, (bool, str)) or not (_math.isnan(v) or 0 <= v <= 1):
-            raise ValueError(f"accuracies are fractions in [0, 1] (nan for a run without one); got {a!r} for "
-                             f"{label!r}. Divide percentages by 100.")
+    seeds_of = {k: (list(v) if per_seed and isinstance(v, (list, tuple)) else [v]) for k, v in accuracies.items()}
+    for label, values in seeds_of.items():
+        if not values:
+            raise ValueError(f"accuracies[{label!r}] holds no seed")
+        for a in values:
+            try:
+                v = _math.nan if a is None else float(a)
+            except (TypeError, ValueError):
+                v = -1.0
+            if isinstance(a, (bool, str)) or not (_math.isnan(v) or 0 <= v <= 1):
+                raise ValueError(f"accuracies are fractions in [0, 1] (nan for a run without one); got {a!r} for "
+                                 f"{label!r}. Divide percentages by 100.")
     axes = _two_axes(axes, "", figsize=(13, 4.5), gridspec_kw={"width_ratios": [1.4, 1]})
-    plot_loss_curves(curves, num_classes=num_classes, smooth=smooth, ax=axes[0], title="Training loss")
+    if per_seed:
+        plot_seed_spread(curves, ax=axes[0], smooth=smooth, chance=_math.log(num_classes),
+                         title="Training loss (mean; band: lowest to highest seed)")
+    else:
+        plot_loss_curves(curves, num_classes=num_classes, smooth=smooth, ax=axes[0], title="Training loss")
     labels = list(accuracies)
-    acc = np.array([accuracies[k] for k in labels], dtype=float)
+    per = [np.array([_math.nan if a is None else float(a) for a in seeds_of[k]], dtype=float) for k in labels]
+    acc = np.array([np.nanmean(v) if np.isfinite(v).any() else _math.nan for v in per])
+    sd = np.array([np.nanstd(v, ddof=1) if np.isfinite(v).sum() > 1 else 0.0 for v in per])
     y = np.arange(len(labels))[::-1]
     colors = [f"C{list(curves).index(k) % 10}" if k in curves else "tab:grey" for k in labels]
-    axes[1].barh(y, acc * 100, color=colors)
-    for yi, a in zip(y, acc):
-        axes[1].text(a * 100 + 0.5, yi, f"{a:.1%}", va="center", fontsize=8)
+    axes[1].barh(y, np.nan_to_num(acc) * 100, color=colors, xerr=sd * 100 if per_seed else None, capsize=3)
+    for yi, a, s, v in zip(y, acc, sd, per):
+        if per_seed:
+            axes[1].plot(v * 100, np.full(len(v), yi), "k.", markersize=4)
+        text = "n/a" if _math.isnan(a) else (f"{a:.1%} ± {s:.1%}" if per_seed and len(v) > 1 else f"{a:.1%}")
+        axes[1].text(np.nan_to_num(a + s) * 100 + 0.5, yi, text, va="center", fontsize=8)
     axes[1].axvline(100 / num_classes, color="black", linestyle="--", linewidth=1, label="chance")
     axes[1].set_yticks(y)
     axes[1].set_yticklabels(labels, fontsize=8)
-    axes[1].set_xlabel("validation accuracy (%)")
-    axes[1].set_xlim(0, max(100 / num_classes, acc.max() * 100) * 1.25)
+    axes[1].set_xlabel("validation accuracy (%)" + (", mean ± sd over seeds" if per_seed else ""))
+    axes[1].set_xlim(0, max(100 / num_classes, np.nanmax(np.nan_to_num(acc + sd)) * 100) * 1.35)
     axes[1].set_title("Accuracy at the end of the run")
     axes[1].legend(fontsize=8, loc="lower right")
     axes[0].figure.tight_layout()

@@ -14,10 +14,12 @@ their chapter plan's default.
 """
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
+import torch
 from torch import nn
 
 from .runtime import BUDGETS, environment_info
@@ -25,7 +27,7 @@ from .settings import STORE_POLICIES
 from .training import History, TrainConfig, TrainingDiverged, train
 
 __all__ = ["REFERENCE_DIR", "reference_path", "load_reference", "stored_runs", "save_reference", "RunResult",
-           "StoredRunError", "check_store", "load_run", "train_or_load"]
+           "StoredRunError", "check_store", "load_run", "train_or_load", "Recording", "recording_setup"]
 
 REFERENCE_DIR = Path(__file__).with_name("reference_runs")
 
@@ -173,3 +175,53 @@ def train_or_load(name: str, build_model: Callable[[], nn.Module], train_loader:
     if store == "record":
         save_reference(history, name, budget)
     return RunResult(name, history, trained=True, _model=model)
+
+
+@dataclass
+class Recording:
+    """What a maintainers' ``record`` command needs: its arguments, the settings, the data, device and budget."""
+
+    args: argparse.Namespace
+    settings: Any          # settings.Settings
+    data: Any              # data.CIFAR10
+    device: torch.device
+    budget: str
+
+
+def recording_setup(prog: str, chapter: str, parts: Sequence[str], argv: Optional[list[str]] = None,
+                    threads: bool = True, match: bool = False) -> Recording:
+    """Parse a ``python -m vgg_helpers.<module> record`` command line and load what every recording needs.
+
+    Args:
+        prog: the command, e.g. ``"python -m vgg_helpers.paper_runs"``.
+        chapter: says whose runs, e.g. ``"chapter 7's"`` (help text and the first printed line).
+        parts: the choices of ``--only`` (all of them by default).
+        argv: the command-line arguments (default ``sys.argv``).
+        threads: offer ``--threads`` (torch threads; 1 when two recordings share the machine) and apply it.
+        match: offer ``--match TEXT`` (only the runs whose stored name contains it).
+    Returns:
+        A ``Recording``; it has printed one line saying what is recorded, where and on which data.
+    """
+    from .data import load_cifar10
+    from .runtime import current_budget, pick_device, set_threads
+    from .settings import settings
+
+    env = settings()
+    ap = argparse.ArgumentParser(prog=prog, description=f"Record {chapter} stored runs (maintainers).")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("record", help=f"train {chapter} runs and store them in vgg_helpers/reference_runs/")
+    r.add_argument("--budget", default="cpu", choices=["cpu", "gpu"])
+    r.add_argument("--only", nargs="+", choices=list(parts), default=list(parts))
+    if threads:
+        r.add_argument("--threads", type=int, default=None,
+                       help="torch threads (default one per core; 1 when two recordings share the machine)")
+    if match:
+        r.add_argument("--match", default="", help="only the runs whose stored name contains this text")
+    args = ap.parse_args(argv)
+    data = load_cifar10(env.data_dir, cache_dir=env.cache_dir)
+    device = pick_device(env.device)
+    if threads:
+        set_threads(args.threads)
+    budget = current_budget(args.budget)
+    print(f"recording {chapter} {budget}-budget runs on {device} ({data.source})", flush=True)
+    return Recording(args, env, data, device, budget)

@@ -1,0 +1,238 @@
+"""Chapter 5's runs: one failure run, the repeats over seeds, the verdicts, the learner's loop against train(),
+and the stored runs and committed outputs the chapter shows."""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from torch import nn
+
+from vgg_helpers.budgets import CHAPTER5, CHAPTER5_ABLATION, CHAPTER5_DEPTH, CHAPTER6_FIX, Rung
+from vgg_helpers.failure_runs import (LEARNING, REPRODUCTION, RunSummary, ablation_runs, depth_runs, failure_loaders,
+                                      failure_run, fix_runs, loss_drop, mean_sd, reproduction_runs, run_name,
+                                      step_losses, summarize)
+from vgg_helpers.runs import RunResult, load_reference
+from vgg_helpers.training import History
+from tests.helpers import tiny_cifar, unprinted_numbers
+
+CHAPTER = Path(__file__).resolve().parent.parent / "notebooks" / "05-ten-percent-failure.ipynb"
+SMOKE = CHAPTER5["smoke"]
+
+
+def _history(losses, val_acc=0.1, diverged=False) -> RunResult:
+    meta = {"step_losses": list(losses)}
+    if diverged:
+        meta["diverged"] = "The loss became nan"
+    h = History(meta=meta)
+    if not diverged:
+        h.append(epoch=1, train_loss=losses[-1], train_acc=0.1, val_loss=2.3, val_acc=val_acc, lr=0.01, time=1.0)
+    return RunResult("x", h, trained=False)
+
+
+def test_run_name_keeps_seed_zero_bare():
+    assert run_name("ch5-ablation-paper", 0) == "ch5-ablation-paper"
+    assert run_name("ch5-ablation-paper", 2) == "ch5-ablation-paper-s2"
+
+
+def test_loss_drop_reads_the_last_fifth():
+    assert loss_drop([math.log(10)] * 10) == pytest.approx(0.0, abs=1e-12)
+    assert loss_drop([9.0] * 8 + [math.log(10) - 0.5] * 2) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="at least one"):
+        loss_drop([])
+
+
+@pytest.mark.parametrize("drops, diverged, verdict", [
+    ([0.2, 0.3, 0.1], 0, "learning"),
+    ([0.0, 0.001, -0.002], 0, "stuck at ln 10"),
+    ([-5.0, -1e4, -0.5], 0, "above ln 10"),
+    ([], 3, "diverged"),
+    ([0.2, 0.0], 1, "1 of 3 learning, 1 stuck, 1 diverged"),
+])
+def test_verdicts_count_every_seed(drops, diverged, verdict):
+    row = RunSummary("x", len(drops) + diverged, diverged, drops, [0.1] * len(drops), [1.0] * len(drops))
+    assert row.verdict == verdict
+
+
+def test_summarize_separates_diverged_runs():
+    ln10 = math.log(10)
+    rows = summarize({"a": [_history([ln10] * 5 + [ln10 - 0.3] * 5, 0.2), _history([ln10] * 3, diverged=True)]})
+    assert rows[0].diverged == 1 and rows[0].drop == [pytest.approx(0.3)] and rows[0].val_acc == [0.2]
+    assert rows[0].verdict == "1 of 2 learning, 1 diverged"
+    assert LEARNING == 0.01
+
+
+def test_mean_sd_formats_spread():
+    assert mean_sd([0.1, 0.12, 0.14], scale=100) == "12.0 +- 2.0"
+    assert mean_sd([0.5], digits=3) == "0.500 +- 0.000"
+    assert mean_sd([]) == "n/a"
+
+
+def test_failure_run_records_every_step_and_repeats_exactly():
+    data = tiny_cifar(n_train=400, n_test=100)
+    loaders = failure_loaders(data, SMOKE, seed=1)
+    runs = [failure_run("ch5-test", loaders, SMOKE, "smoke", steps=3, width=0.125, seed=1, init="kaiming",
+                        head="cifar") for _ in range(2)]
+    (a, rec), (b, _) = runs
+    assert len(step_losses(a)) == 3 == len(rec.losses) and rec.norms
+    assert step_losses(a) == step_losses(b)            # same seed: the same run
+    assert a.history.meta["seed"] == 1 and a.history.meta["changes"] == {"init": "kaiming", "head": "cifar"}
+    other, _ = failure_run("ch5-test", failure_loaders(data, SMOKE, seed=2), SMOKE, "smoke", steps=3,
+                           width=0.125, seed=2, init="kaiming", head="cifar")
+    assert step_losses(other) != step_losses(a)          # another seed: other weights and batches
+
+
+def test_failure_run_refuses_settings_it_cannot_apply():
+    data = tiny_cifar()
+    with pytest.raises(ValueError, match="model or the recipe only"):
+        failure_run("ch5-test", failure_loaders(data, SMOKE), SMOKE, "smoke", steps=1, width=0.125, amp=True)
+
+
+def test_failure_run_refuses_loaders_that_do_not_augment_as_stated():
+    data = tiny_cifar()
+    with pytest.raises(ValueError, match="augment=True"):
+        failure_run("ch5-test", failure_loaders(data, SMOKE), SMOKE, "smoke", steps=1, width=0.125, augment=True)
+    with pytest.raises(ValueError, match="augment=False"):
+        failure_run("ch5-test", failure_loaders(data, SMOKE, augment=True), SMOKE, "smoke", steps=1, width=0.125)
+
+
+def test_an_exploding_init_is_a_result_not_a_crash():
+    data = tiny_cifar()
+    result, _ = failure_run("ch5-test", failure_loaders(data, SMOKE), SMOKE, "smoke", steps=2, width=0.25,
+                            softmax=False, init="paper", init_std=1.0, lr=10.0, head="cifar")
+    row = summarize({"big": [result]})[0]
+    assert row.verdict in ("above ln 10", "diverged")
+
+
+def test_repeats_train_every_seed_and_need_data_only_when_missing():
+    data = tiny_cifar(n_train=400)
+    rungs = [Rung("ch5-test-rung", "a rung", None, {"init": "kaiming", "head": "cifar"})]
+    runs = ablation_runs(data, "smoke", "train", rungs=rungs, seeds=(0, 1))
+    assert list(runs) == ["a rung"] and [r.history.meta["seed"] for r in runs["a rung"]] == [0, 1]
+    with pytest.raises(TypeError, match="needs the data set"):
+        depth_runs(None, "smoke", "load", rungs=[Rung("ch5-test-missing", "m", None, {})], seeds=(0,))
+
+
+# ---- the learner's loop (the chapter's solution cell) computes what train() computes ----
+
+
+def _notebook_loop():
+    cells = nbformat.read(CHAPTER, as_version=4).cells
+    source = next(c.source for c in cells if c.cell_type == "code" and "solution" in c.metadata.get("tags", [])
+                  and "def train_loop(" in c.source)
+    namespace = {"torch": torch, "nn": nn}
+    exec(source, namespace)
+    return namespace["train_loop"]
+
+
+def test_chapter_loop_matches_train_on_the_chapters_network():
+    """The parity the chapter shows, at a tiny size: its network (soft-max, dropout, paper init), its optimiser
+    with the biases out of weight decay, its loaders; the solution cell's loop against failure_run's train()."""
+    train_loop = _notebook_loop()
+    data = tiny_cifar(n_train=300)                       # 100 training images left: 6 batches of 16
+    loaders = failure_loaders(data, SMOKE, seed=0)
+    steps = len(loaders.train) + 2                       # into a second pass over the data
+    result, rec = failure_run("ch5-test", loaders, SMOKE, "smoke", steps=steps, width=0.125, seed=0,
+                              init="kaiming", lr=0.05)
+    torch.manual_seed(0)
+    from vgg_helpers import build_vgg
+    model = build_vgg(**{**SMOKE.model, "width": 0.125, "init": "kaiming"})
+    weights = [p for p in model.parameters() if p.dim() > 1]
+    biases = [p for p in model.parameters() if p.dim() == 1]
+    optimizer = torch.optim.SGD([{"params": weights, "weight_decay": SMOKE.recipe["weight_decay"]},
+                                 {"params": biases, "weight_decay": 0.0}], lr=0.05, momentum=0.9)
+    loaders.train.set_epoch(0)                           # the loader counts its passes: start again at 0
+    torch.manual_seed(0)
+    losses, acc = train_loop(model, loaders.train, optimizer, steps)
+    assert losses == pytest.approx(rec.losses, abs=1e-6) and len(losses) == steps
+    assert len(set(round(x, 4) for x in losses)) > 1     # it moved: the comparison is not of constants
+    for a, b in zip(model.state_dict().values(), result.model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert 0.0 <= acc <= 1.0
+
+
+# ---- the stored runs the chapter shows ----
+
+CPU = CHAPTER5["cpu"]
+
+
+def _stored(rungs, steps, width):
+    for rung in rungs:
+        for seed in CPU.seeds:
+            name = run_name(rung.name, seed)
+            h = load_reference(name, "cpu")
+            assert h is not None, f"stored run {name}-cpu is missing: python -m vgg_helpers.failure_runs record"
+            yield rung, seed, name, h, steps, width
+
+
+@pytest.mark.parametrize("rungs, steps, width", [
+    ([Rung(REPRODUCTION, "", None, {})], CPU.main_steps, CPU.main_width),
+    (CHAPTER5_ABLATION, CPU.ablation_steps, CPU.ablation_width),
+    (CHAPTER5_DEPTH, CPU.depth_steps, CPU.depth_width),
+    (CHAPTER6_FIX, CPU.fix_steps, CPU.fix_width),
+])
+def test_stored_runs_are_complete_and_match_the_plan(rungs, steps, width):
+    for rung, seed, name, h, steps, width in _stored(rungs, steps, width):
+        assert h.meta["seed"] == seed and h.meta["steps"] == steps and h.meta["width"] == width, name
+        assert h.meta["changes"] == dict(rung.changes), name
+        assert "/" not in h.meta["data_source"], f"{name}: a machine path in data_source"
+        if not h.meta.get("diverged"):        # a diverged run keeps its meta, not train()'s history
+            assert h.meta["train_config"]["seed"] == seed and h.meta["train_config"]["max_steps"] == steps, name
+            assert len(h.meta["step_losses"]) == steps, name
+
+
+def _outputs(nb) -> str:
+    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def test_chapter_tables_are_the_stored_runs():
+    """Every row of the ablation and depth tables the committed chapter prints is recomputed from the stored runs:
+    a re-recorded run that changes a result cannot leave a stale table (or the prose quoting it) behind."""
+    printed = _outputs(nbformat.read(CHAPTER, as_version=4))
+    for runs in (ablation_runs(None, "cpu", "load"), depth_runs(None, "cpu", "load")):
+        for row in summarize(runs):
+            line = f"{mean_sd(row.drop, digits=3):>16} {mean_sd(row.val_acc, 100):>12}  {row.verdict}"
+            assert re.search(re.escape(row.label) + r"\s+" + re.escape(line.strip()), printed), (
+                f"the chapter's committed output has no row '{row.label} ... {line.strip()}': re-run chapter 5")
+    for r in reproduction_runs(None, "cpu", "load"):
+        s = f"seed {r.history.meta['seed']}: loss first {step_losses(r)[0]:.4f}, last {step_losses(r)[-1]:.4f}"
+        assert s in printed, f"the chapter does not print the stored reproduction '{s}'"
+
+
+def test_chapter_5_prose_quotes_only_printed_numbers():
+    missing = unprinted_numbers(nbformat.read(CHAPTER, as_version=4))
+    assert not missing, (f"chapter 5's prose quotes numbers that no output of the committed run prints (stale "
+                         f"prose after a re-run?): {missing}")
+
+
+# ---- chapter 6: its headline numbers come from its stored runs ----
+
+CHAPTER6 = CHAPTER.with_name("06-batch-norm-fix.ipynb")
+
+
+def test_chapter_6_prose_quotes_only_printed_numbers():
+    missing = unprinted_numbers(nbformat.read(CHAPTER6, as_version=4))
+    assert not missing, (f"chapter 6's prose quotes numbers that no output of the committed run prints (stale "
+                         f"prose after a re-run?): {missing}")
+
+
+def test_chapter_6_prints_its_stored_run():
+    """The accuracies chapter 6 prints (and its prose quotes) are those of its stored cpu-budget run."""
+    from vgg_helpers.budgets import CHAPTER6 as PLAN6
+    h = load_reference(f"ch6-{PLAN6['cpu'].model['arch']}-bn", "cpu")
+    assert h is not None
+    printed = _outputs(nbformat.read(CHAPTER6, as_version=4))
+    for value in (h.meta["test_acc"], h.val_acc[-1], h.train_acc[-1]):
+        assert f"{value:.1%}" in printed, f"chapter 6 does not print its stored run's {value:.1%}: re-run it"
+
+
+def test_chapter_6_fix_table_is_the_stored_runs():
+    """The isolated-fix table chapter 6 prints is recomputed from the stored runs, row by row."""
+    printed = _outputs(nbformat.read(CHAPTER6, as_version=4))
+    for row in summarize(fix_runs(None, "cpu", "load")):
+        cells = [row.label, mean_sd(row.drop, digits=3), mean_sd(row.val_acc, 100), row.verdict]
+        assert re.search(r"\s+".join(re.escape(c) for c in cells[:3]) + r"\s+\d+\s+" + re.escape(cells[3]),
+                         printed), f"chapter 6 does not print the stored row {cells}: re-run chapter 6"
