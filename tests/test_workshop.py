@@ -239,7 +239,7 @@ def test_no_learner_waits_for_a_run(plan: workshop.Plan):
 def test_plans_cover_what_the_issue_asks():
     plans = {p.key: p for p in workshop.PLANS}
     short, half, ch8 = plans["90-minutes"], plans["half-day"], plans["chapter-9"]
-    assert short.length == 90 and ch8.length == 90 and half.length == 225          # 3.5 h plus a 15-min break
+    assert short.length == 90 and ch8.length == 90 and half.length == 240          # 3 h 45 plus a 15-min break
     assert sorted(short.chapters()[:4]) == [workshop.CH1, workshop.CH2, workshop.CH3, workshop.CH4]
     assert {s.chapters for s in short.slots if s.kind == "demo"} >= {(workshop.CH5, workshop.CH6)}
     assert [s.minutes for s in half.slots if s.kind == "break"] == [15]

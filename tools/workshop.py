@@ -114,10 +114,10 @@ PLANS: tuple[Plan, ...] = (
                exercises=None),
           Slot("demo", "A teaser for the next session: stuck at 10% and the batch-norm fix, from the rendered "
                        "book (instructor)", (CH5, CH6), minutes=5))),
-    Plan("half-day", "Half day (3.5 hours of work plus a 15-minute break)", 225,
+    Plan("half-day", "Half day (3 hours 45 minutes of work plus a 15-minute break)", 240,
          "Chapters 1 and 3 to 6 run on the learners' laptops with the `cpu` budget; the instructor shows chapter 2 "
-         "(chapter 3 repeats its code) and chapter 8 (from its stored runs). Chapter 5's training starts before "
-         "the break, chapter 6's at the start of its slot: learners read while it runs.",
+         "(chapter 3 repeats its code). Chapter 5's training starts before the break, chapter 6's at the start "
+         "of its slot: learners read while it runs. Chapter 8 is left for the follow-up reading.",
          (Slot("fixed", "Welcome; everyone runs the setup cell of chapter 1 (check the printed device and "
                         "budget)", minutes=5),
           Slot("paper", "How to read a paper for implementation: the one-page guide, then the checklist "
@@ -132,7 +132,6 @@ PLANS: tuple[Plan, ...] = (
           Slot("chapter", "Stuck at 10%: the plateau and its measurements", (CH5,), exercises=None,
                after_break=True),
           Slot("chapter", "The batch-norm fix: start Run All first, then read while it trains", (CH6,)),
-          Slot("demo", "Training fast: the stored runs of chapter 8 (instructor)", (CH7,), minutes=5),
           Slot("fixed", "Wrap-up: what to check when implementing the next paper", minutes=5))),
     Plan("chapter-9", "Follow-up session (90 minutes): training on many processes", 90,
          "Chapter 9 stands on its own after chapter 6. Its `cpu`-budget run launches its training runs one "
