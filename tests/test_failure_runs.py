@@ -11,11 +11,14 @@ import pytest
 import torch
 from torch import nn
 
-from vgg_helpers.budgets import CHAPTER5, CHAPTER5_ABLATION, CHAPTER5_DEPTH, CHAPTER6_FIX, Rung
-from vgg_helpers.failure_runs import (LEARNING, REPRODUCTION, RunSummary, ablation_runs, depth_runs, failure_loaders,
+from vgg_helpers.budgets import CHAPTER5, CHAPTER5_ABLATION, CHAPTER5_DEPTH, CHAPTER6_FIX, Rung, pick
+from vgg_helpers.budgets import CHAPTER6 as CHAPTER6_PLAN
+from vgg_helpers.failure_runs import (LEARNING, REPRODUCTION, RunSummary, ablation_runs, batch_norm_runs,
+                                      depth_runs, failure_loaders,
                                       failure_run, fix_runs, loss_drop, mean_sd, reproduction_runs, run_name,
                                       step_losses, summarize)
-from vgg_helpers.runs import RunResult, load_reference
+from vgg_helpers.runs import RunResult, StoredRunError, load_reference
+from vgg_helpers.settings import settings
 from vgg_helpers.training import History
 from tests.helpers import tiny_cifar, unprinted_numbers
 
@@ -236,3 +239,63 @@ def test_chapter_6_fix_table_is_the_stored_runs():
         cells = [row.label, mean_sd(row.drop, digits=3), mean_sd(row.val_acc, 100), row.verdict]
         assert re.search(r"\s+".join(re.escape(c) for c in cells[:3]) + r"\s+\d+\s+" + re.escape(cells[3]),
                          printed), f"chapter 6 does not print the stored row {cells}: re-run chapter 6"
+
+
+def test_batch_norm_runs_train_each_seed_with_its_test_accuracy():
+    data = tiny_cifar(1600, 1100)            # the smoke plan's 1,024 + 512 images and 1,024 test images
+    first, second = batch_norm_runs(data, "smoke", store="train", seeds=[0, 1], progress=False)
+    assert (first.name, second.name) == ("ch6-vgg11-bn", "ch6-vgg11-bn-s1")
+    for r in (first, second):
+        assert r.trained and 0.0 <= r.history.meta["test_acc"] <= 1.0 and r.history.meta["test_size"] == 1024
+    w0, w1 = (next(r.model.parameters()) for r in (first, second))
+    assert not torch.equal(w0, w1)           # each seed draws its own initial weights
+
+
+def test_batch_norm_runs_load_the_first_seed_with_its_network(tmp_path, monkeypatch):
+    from vgg_helpers import runs
+    from vgg_helpers.budgets import CHAPTER6 as PLAN6
+    from vgg_helpers.models import build_vgg
+    monkeypatch.setattr(runs, "REFERENCE_DIR", tmp_path)
+    torch.manual_seed(5)
+    trained = build_vgg(**PLAN6["cpu"].model)
+    h = History(meta={"test_acc": 0.8})
+    h.append(epoch=1, train_loss=1.0, train_acc=0.7, val_loss=1.0, val_acc=0.75, lr=0.1, time=1.0)
+    for name in ("ch6-vgg11-bn", "ch6-vgg11-bn-s1"):
+        runs.save_reference(h, name, "cpu")
+    runs.save_weights(trained, "ch6-vgg11-bn", "cpu")
+    first, second = batch_norm_runs(None, "cpu", seeds=[0, 1], device="cpu")
+    assert not first.trained and not second.trained
+    stored = next(first.model.parameters())
+    assert torch.allclose(stored, next(trained.parameters()), rtol=1e-3, atol=1e-4)
+    with pytest.raises(StoredRunError, match="holds no weights"):
+        second.model
+    with pytest.raises(TypeError, match="needs the data set to train 'ch6-vgg11-bn-s2'"):
+        batch_norm_runs(None, "cpu", seeds=[2])
+
+
+def test_chapter_6_main_runs_are_stored_over_seeds():
+    from vgg_helpers.budgets import CHAPTER6 as PLAN6
+    plan = PLAN6["cpu"]
+    assert len(plan.seeds) >= 3 and plan.store == "load"
+    for seed in plan.seeds:
+        h = load_reference(run_name("ch6-vgg11-bn", seed), "cpu")
+        assert h is not None, f"seed {seed} of chapter 6's main run is not stored"
+        assert h.meta["seed"] == seed and h.meta["model"] == dict(plan.model)
+        assert len(h.epoch) == plan.run.epochs and h.meta["test_size"] == 10_000
+        assert "/" not in h.meta["data_source"]
+
+
+@pytest.mark.skipif(not settings().data_dir, reason="needs CIFAR-10 on this machine (VGG_DATA_DIR)")
+def test_chapter_6_shipped_weights_reproduce_the_stored_test_accuracy():
+    """The float16 weights shipped with chapter 6's run classify the test set as the trained network did."""
+    from vgg_helpers.data import load_cifar10, make_loaders
+    from vgg_helpers.training import predict
+    run = batch_norm_runs(None, "cpu", seeds=[0], device="cpu")[0]
+    data = load_cifar10(settings().data_dir, cache_dir=settings().cache_dir)
+    if "JPEG" not in data.source:
+        pytest.skip("the stored run was measured on the JPEG copy")
+    plan = pick(CHAPTER6_PLAN, "cpu")
+    test = make_loaders(data, plan.run, seed=plan.split_seed, device="cpu").test
+    preds, labels = predict(run.model, test)
+    acc = (preds == labels).float().mean().item()
+    assert abs(acc - run.history.meta["test_acc"]) < 0.003, (acc, run.history.meta["test_acc"])

@@ -122,3 +122,47 @@ def test_recording_setup_parses_the_record_command(monkeypatch, capsys):
         recording_setup("prog", "test's", ["a"], ["record", "--only", "c"])
     with pytest.raises(SystemExit):                 # --threads only where offered
         recording_setup("prog", "test's", ["a"], ["record", "--threads", "1"], threads=False)
+
+
+def test_recorded_weights_come_back_with_the_loaded_run(store_dir):
+    trained = _run("record", keep_weights=True)
+    assert (store_dir / "toy-cpu.pt").exists()
+    loaded = _run("load")
+    assert not loaded.trained and loaded.source == "stored run"
+    for (name, a), b in zip(trained.model.state_dict().items(), loaded.model.state_dict().values()):
+        assert a.dtype == b.dtype, name
+        if a.is_floating_point():            # stored as float16: about three significant digits
+            assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), name
+        else:
+            assert torch.equal(a, b), name
+    assert not loaded.model.training             # ready to evaluate
+
+
+def test_weights_are_only_kept_when_asked(store_dir):
+    _run("record")
+    assert not (store_dir / "toy-cpu.pt").exists()
+    assert runs.save_weights(tiny_model(), "toy", "smoke") is None
+
+
+def test_stored_weights_of_another_network_are_refused(store_dir):
+    runs.save_weights(tiny_model(), "toy", "cpu")
+    other = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    with pytest.raises(ValueError, match="do not fit this network"):
+        runs.load_weights(other, "toy", "cpu")
+    assert runs.load_weights(tiny_model(), "toy", "cpu") is True
+    assert runs.load_weights(tiny_model(), "missing", "cpu") is False
+
+
+def test_stored_or_check_data(store_dir):
+    with pytest.raises(TypeError, match="needs the data set to train 'toy'.*load_cifar10"):
+        runs.stored_or_check_data("toy", None, "cpu", "load", True, "some_runs")
+    assert runs.stored_or_check_data("toy", object(), "cpu", "load", True, "some_runs") is None
+    _run("record")
+    assert runs.stored_or_check_data("toy", None, "cpu", "load", True, "some_runs").name == "toy"
+    assert runs.stored_or_check_data("toy", object(), "cpu", "train", True, "some_runs") is None
+
+
+def test_mean_sd_leaves_out_missing_values():
+    assert runs.mean_sd([0.1, None, 0.14], scale=100) == "12.0 +- 2.8"
+    assert runs.mean_sd([None]) == "n/a"
+    assert runs.mean_sd([0.5], digits=3) == "0.500 +- 0.000"

@@ -116,13 +116,14 @@ PLANS: tuple[Plan, ...] = (
                        "book (instructor)", (CH5, CH6), minutes=5))),
     Plan("half-day", "Half day (3 hours 45 minutes of work plus a 15-minute break)", 240,
          "Chapters 1 and 3 to 6 run on the learners' laptops with the `cpu` budget; the instructor shows chapter 2 "
-         "(chapter 3 repeats its code). Chapter 5's training starts before the break, chapter 6's at the start "
-         "of its slot: learners read while it runs. Chapter 8 is left for the follow-up reading.",
+         "(chapter 3 repeats its code). Chapter 5's short training runs start before the break; chapter 6 loads "
+         "its stored runs (and the trained network) in a few minutes. Chapter 1's exercises and chapter 8 are "
+         "left for the follow-up reading.",
          (Slot("fixed", "Welcome; everyone runs the setup cell of chapter 1 (check the printed device and "
                         "budget)", minutes=5),
           Slot("paper", "How to read a paper for implementation: the one-page guide, then the checklist "
                         "filled in with the paper open", minutes=10),
-          Slot("chapter", "The architecture table as data", (CH1,), exercises=10),
+          Slot("chapter", "The architecture table as data", (CH1,), exercises=0),
           Slot("demo", "The naive model written out by hand, and its three problems (instructor)", (CH2,),
                minutes=5),
           Slot("chapter", "The config-driven builder, proved equal (in pairs)", (CH3,)),
@@ -131,7 +132,8 @@ PLANS: tuple[Plan, ...] = (
                         "finishes during the break", minutes=15),
           Slot("chapter", "Stuck at 10%: the plateau and its measurements", (CH5,), exercises=None,
                after_break=True),
-          Slot("chapter", "The batch-norm fix: start Run All first, then read while it trains", (CH6,)),
+          Slot("chapter", "The batch-norm fix: start Run All first (it loads the stored runs), then read",
+               (CH6,)),
           Slot("fixed", "Wrap-up: what to check when implementing the next paper", minutes=5))),
     Plan("chapter-9", "Follow-up session (90 minutes): training on many processes", 90,
          "Chapter 9 stands on its own after chapter 6. Its `cpu`-budget run launches its training runs one "

@@ -6,6 +6,7 @@ isolated fix, over seeds.
 * ``reproduction_runs``, ``ablation_runs``, ``depth_runs`` and ``fix_runs`` (chapter 6: batch norm x init, then the
   rest of its recipe one ingredient at a time) repeat the runs over the plan's seeds:
   each seed draws its own initial weights, batch order and dropout masks; the images are the same for all.
+* ``batch_norm_runs``: chapter 6's main run (VGG-11 with batch norm) over seeds, seed 0 with its weights.
 * ``loss_drop`` and ``summarize`` turn the runs into the chapter's verdicts, with their spread.
 
 Every run is a ``train_or_load`` run: the chapter shows the stored histories unless told to retrain. Maintainers
@@ -22,17 +23,18 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
-from .budgets import (CHAPTER5, CHAPTER5_ABLATION, CHAPTER5_DEPTH, CHAPTER6_FIX, FailurePlan, Rung, pick,
+from .budgets import (CHAPTER5, CHAPTER5_ABLATION, CHAPTER5_DEPTH, CHAPTER6, CHAPTER6_FIX, FailurePlan, Rung, pick,
                       split_changes)
 from .data import CIFAR10, Loaders, make_loaders
 from .diagnostics import GradientRecorder
 from .models import build_vgg
-from .runs import RunResult, check_store, load_run, recording_setup, train_or_load
+from .runs import (RunResult, check_store, mean_sd, recording_setup, stored_or_check_data, train_or_load,
+                   with_stored_weights)
 from .runtime import pick_device
-from .training import History, TrainConfig
+from .training import History, TrainConfig, predict
 
 __all__ = ["REPRODUCTION", "LEARNING", "run_name", "failure_loaders", "failure_run", "train_reproduction",
-           "reproduction_runs", "ablation_runs", "depth_runs", "fix_runs", "step_losses", "loss_drop", "RunSummary",
+           "reproduction_runs", "ablation_runs", "depth_runs", "fix_runs", "batch_norm_runs", "step_losses", "loss_drop", "RunSummary",
            "summarize", "mean_sd", "main"]
 
 REPRODUCTION = "ch5-plain-vgg16"   # the stored name of the reproduction (seed 0; chapter 6 loads it)
@@ -146,11 +148,8 @@ def _repeat(rungs: Sequence[Rung], data: Optional[CIFAR10], budget: str, store: 
         out[rung.what] = []
         for seed in plan.seeds if seeds is None else seeds:
             name = run_name(rung.name, seed)
-            stored = load_run(name, budget, quiet=quiet) if store == "load" else None
+            stored = stored_or_check_data(name, data, budget, store, quiet, who)
             if stored is None:
-                if data is None:
-                    raise TypeError(f"{who} needs the data set to train '{name}' (no stored {budget}-budget run "
-                                    "was found). Pass data=load_cifar10(...).")
                 loaders = failure_loaders(data, plan, seed, device, augment=rung.changes.get("augment", False))
                 stored, _ = failure_run(name, loaders, plan, budget, steps=steps, width=width, seed=seed,
                                         store=store, device=device, data_source=data.source, progress=progress,
@@ -280,12 +279,6 @@ class RunSummary:
                          for i, (k, v) in enumerate(present.items()))
 
 
-def _mean_sd(xs: Sequence[float]) -> tuple[float, float]:
-    if not xs:
-        return math.nan, math.nan
-    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
-
-
 def summarize(runs: dict[str, list[RunResult]]) -> list[RunSummary]:
     """One ``RunSummary`` per label of ``{label: [runs over seeds]}`` (``ablation_runs``, ``depth_runs``)."""
     out = []
@@ -297,24 +290,56 @@ def summarize(runs: dict[str, list[RunResult]]) -> list[RunSummary]:
     return out
 
 
-def mean_sd(xs: Sequence[float], scale: float = 1.0, digits: int = 1) -> str:
-    """``"mean +- sd"`` of ``xs`` times ``scale`` (``"n/a"`` if empty), e.g. accuracies in percent.
+def batch_norm_runs(data: Optional[CIFAR10], budget: str, store: str = "load",
+                    seeds: Optional[Sequence[int]] = None, device: torch.device | str | None = None,
+                    progress: Optional[bool] = None, quiet: bool = True) -> list[RunResult]:
+    """Chapter 6's main run (``budgets.CHAPTER6``: VGG-11 with batch norm and the CIFAR head) over seeds.
 
-    >>> mean_sd([0.1, 0.12, 0.14], scale=100)
-    '12.0 +- 2.0'
-    >>> mean_sd([-4.2e5, -3.3e5])      # far from the usual size: two significant digits
-    '-3.8e+05 +- 6.4e+04'
-    >>> mean_sd([-0.0001, 0.0], digits=3)
-    '0.000 +- 0.000'
+    Each seed draws its own initial weights, batch order, crops and flips; the validation split is the plan's
+    (``split_seed``) for all. Seed 0 keeps the bare name (``ch6-vgg11-bn``) and is recorded with its weights,
+    so that a loaded run comes with its trained network; every run stores its test accuracy
+    (``history.meta["test_acc"]``).
+
+    Args:
+        data: CIFAR-10 (``None`` will do when every run is stored and ``store="load"``).
+        budget: ``"smoke"``, ``"cpu"`` or ``"gpu"``.
+        store: ``"load"`` (stored runs, training what is missing), ``"train"`` or ``"record"``.
+        seeds: default: the plan's ``seeds``.
+        device: default ``pick_device()``.
+        progress: passed to ``train`` (a line per epoch).
+        quiet: do not print a line for every stored run that is loaded.
+    Returns:
+        One ``RunResult`` per seed, in the order of ``seeds``.
     """
-    if not xs:
-        return "n/a"
-    m, s = _mean_sd([x * scale for x in xs])
-    if abs(m) >= 1000:
-        return f"{m:.1e} +- {s:.1e}"
-    m = m if round(m, digits) != 0 else 0.0       # no "-0.000"
-    return f"{m:.{digits}f} +- {s:.{digits}f}"
+    plan = pick(CHAPTER6, budget)
+    device = pick_device(device)
+    base = f"ch6-{plan.model['arch']}-bn"
+    out = []
+    for seed in plan.seeds if seeds is None else seeds:
+        name = run_name(base, seed)
 
+        def build(seed: int = seed) -> nn.Module:
+            torch.manual_seed(seed)          # the same initial weights for the same seed
+            return build_vgg(**plan.model).to(device)
+
+        stored = stored_or_check_data(name, data, budget, store, quiet, "batch_norm_runs")
+        if stored is not None:               # with its network when its weights are stored
+            out.append(with_stored_weights(stored, build, budget))
+            continue
+        loaders = make_loaders(data, plan.run, seed=plan.split_seed, augment=plan.augment, device=device,
+                               loader_seed=seed)
+
+        def finish(model: Optional[nn.Module], history: History, loaders: Loaders = loaders) -> None:
+            preds, labels = predict(model, loaders.test)
+            history.meta.update(test_acc=(preds == labels).float().mean().item(), test_size=len(labels))
+
+        config = TrainConfig(epochs=plan.run.epochs, **{**plan.recipe, "seed": seed})
+        meta = {"data_source": data.source, "seed": seed, "split_seed": plan.split_seed,
+                "model": dict(plan.model), "budget_detail": str(plan.run)}
+        out.append(train_or_load(name, build, loaders.train, loaders.val, config, budget=budget, store=store,
+                                 finish=finish, keep_weights=seed == 0, device=device, progress=progress,
+                                 meta=meta))
+    return out
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -326,7 +351,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         The exit status.
     """
     rec = recording_setup("python -m vgg_helpers.failure_runs", "chapters 5 and 6's",
-                          ["reproduction", "ablation", "depth", "fix"], argv, match=True)
+                          ["reproduction", "ablation", "depth", "fix", "batch-norm"], argv, match=True)
     args, data, budget, device = rec.args, rec.data, rec.budget, rec.device
     t0 = time.perf_counter()
     for what in args.only:
@@ -334,6 +359,15 @@ def main(argv: Optional[list[str]] = None) -> int:
             if args.match not in REPRODUCTION:
                 continue
             runs = {"reproduction": reproduction_runs(data, budget, "record", device=device)}
+        elif what == "batch-norm":
+            plan = pick(CHAPTER6, budget)
+            for r in batch_norm_runs(data, budget, "record", seeds=[s for s in plan.seeds
+                                                                   if args.match in run_name("ch6", s)],
+                                     device=device, progress=True):
+                h = r.history
+                print(f"{r.name}: val {h.val_acc[-1]:.4f} test {h.meta['test_acc']:.4f} "
+                      f"{h.time[-1]:.0f} s  [{time.perf_counter() - t0:.0f} s]", flush=True)
+            continue
         else:
             table, repeat = {"ablation": (CHAPTER5_ABLATION, ablation_runs), "depth": (CHAPTER5_DEPTH, depth_runs),
                              "fix": (CHAPTER6_FIX, fix_runs)}[what]

@@ -22,7 +22,7 @@ from .budgets import (BATCH_NORM_RECIPE, CIFAR_BN_MODEL, PAPER_INIT_VARIANTS, PA
 from .data import CIFAR10, make_loaders
 from .models import build_vgg
 from .paper import ScaleJitter, combine, dense_evaluate, fc_to_conv, multi_crop_evaluate
-from .runs import RunResult, check_store, load_run, recording_setup, train_or_load
+from .runs import RunResult, recording_setup, stored_or_check_data, train_or_load
 from .runtime import pick_device
 from .training import History, TrainConfig, evaluate
 
@@ -30,19 +30,6 @@ __all__ = ["init_from_shallow", "init_run_name", "init_runs", "jitter_run_name",
            "TEST_METHODS", "schedule_run_name", "schedule_runs", "SCHEDULES_COMPARED", "main"]
 
 STEP_LOSS_EVERY = 5      # record the training loss of every 5th step (the loss curves of the init runs)
-
-
-def _stored_or_check_data(name: str, data: Optional[CIFAR10], budget: str, store: str, quiet: bool,
-                          who: str) -> Optional[RunResult]:
-    """The stored run ``name`` when ``store="load"`` finds it; otherwise ``None``, after checking there is data."""
-    if check_store(store) == "load":
-        stored = load_run(name, budget, quiet=quiet)
-        if stored is not None:
-            return stored
-    if data is None:
-        raise TypeError(f"{who} needs the data set to train '{name}' (no stored {budget}-budget run was found). "
-                        "Pass data=load_cifar10(...).")
-    return None
 
 
 # ---- the paper's pre-initialisation (sec. 3.1) ----
@@ -155,7 +142,7 @@ def init_runs(data: Optional[CIFAR10], budget: str, store: str = "train",
         out[v.name] = []
         for seed in plan.init_seeds:
             name = init_run_name(v.name, seed)
-            stored = _stored_or_check_data(name, data, budget, store, quiet, "init_runs")
+            stored = stored_or_check_data(name, data, budget, store, quiet, "init_runs")
             if stored is not None:
                 out[v.name].append(stored)
                 continue
@@ -274,7 +261,7 @@ def jitter_runs(data: Optional[CIFAR10], budget: str, store: str = "train", prog
     results = []
     for seed in plan.jitter_seeds:
         name = jitter_run_name(seed)
-        stored = _stored_or_check_data(name, data, budget, store, quiet, "jitter_runs")
+        stored = stored_or_check_data(name, data, budget, store, quiet, "jitter_runs")
         if stored is not None:
             results.append(stored)
             continue
@@ -335,7 +322,7 @@ def schedule_runs(data: Optional[CIFAR10], budget: str, store: str = "train", pr
         out[schedule] = []
         for seed in plan.schedule_seeds:
             name = schedule_run_name(schedule, seed)
-            stored = _stored_or_check_data(name, data, budget, store, quiet, "schedule_runs")
+            stored = stored_or_check_data(name, data, budget, store, quiet, "schedule_runs")
             if stored is not None:
                 out[schedule].append(stored)
                 continue
