@@ -17,6 +17,8 @@ Modules, one per concern (the most used names are re-exported here; the rest are
 * ``diagnostics`` -- looking inside a model: shape traces, activation and gradient statistics, metrics;
 * ``plots``       -- the book's figures (matplotlib);
 * ``fast``        -- chapter 8's fast-training recipe: ``FastModel``, ``fast_run``, the ladder;
+* ``modern``      -- the modern VGG: whitening layer, pool-first blocks, a Table-1-style layer list;
+* ``recipes``     -- the modern VGG's training recipe: ``ModernRecipe``, ``train_modern``;
 * ``pipelines``   -- chapter 8's input-pipeline comparison (is data loading the bottleneck?);
 * ``distributed`` -- training on several processes (torchrun + DDP, synced batch norm, kill-and-resume);
 * ``paper``       -- the paper's own training and testing methods: scale jittering, FC -> conv, dense and
