@@ -87,8 +87,10 @@ def test_two_processes_train_like_one_process_with_the_same_global_batch(runs):
     assert one.keys() == two.keys()
     for name in one:
         # SyncBatchNorm: the statistics of the whole batch of 32, not of each process's 16 (with plain batch norm
-        # in each process, this comparison fails: checked by hand when the test was written)
-        torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
+        # in each process, this comparison fails: checked by hand when the test was written). atol 5e-5: on a CPU
+        # with AVX-512 the float32 sums of a batch of 16 and of 32 run in another order, and the weights differ by
+        # up to 1.2e-5 after these steps (measured 2026-11-27); the weights themselves move by more than 1e-3.
+        torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=5e-5, msg=name)
     moved = max(float((a.float() - b.float()).abs().max()) for a, b in zip(one.values(), build_state().values()))
     assert moved > 1e-3, "the weights hardly moved: the comparison would prove nothing"
     h1, h2 = (json.loads((runs[k] / "history.json").read_text()) for k in ("one", "two"))

@@ -34,8 +34,8 @@ from .runtime import pick_device
 from .training import History, TrainConfig, predict
 
 __all__ = ["REPRODUCTION", "LEARNING", "run_name", "failure_loaders", "failure_run", "train_reproduction",
-           "reproduction_runs", "ablation_runs", "depth_runs", "fix_runs", "batch_norm_runs", "step_losses", "loss_drop", "RunSummary",
-           "summarize", "mean_sd", "main"]
+           "reproduction_runs", "ablation_runs", "depth_runs", "fix_runs", "batch_norm_runs", "step_losses",
+           "loss_drop", "RunSummary", "summarize", "mean_sd", "main"]
 
 REPRODUCTION = "ch5-plain-vgg16"   # the stored name of the reproduction (seed 0; chapter 6 loads it)
 LEARNING = 0.01    # nats: a run whose loss over its last fifth of steps is this far below ln 10 "is learning"

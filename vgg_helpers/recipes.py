@@ -205,7 +205,7 @@ def train_modern(model: ModernVGG, train_images: torch.Tensor, train_labels: tor
     x_all = normalize_images(train_images, device)
     y_all = train_labels.to(device)
     init_whitening(model, x_all[:recipe.whiten_images])
-    if recipe.flip != "none":                       # a random half starts mirrored; "alternate" flips all each other epoch
+    if recipe.flip != "none":       # a random half starts mirrored; "alternate" then flips all every other epoch
         mask = (torch.rand(len(x_all), generator=gen) < 0.5).to(device).view(-1, 1, 1, 1)
         x_all = torch.where(mask, x_all.flip(-1), x_all)
     r = recipe.translate
