@@ -14,6 +14,9 @@ the time to the blog post's 88.2%::
 
     python -m bench.modern_vgg --arch modern-256 --epochs 8 --seeds 0 1 2
     python -m bench.modern_vgg --holdout --epochs 8 --set lr=10 label_smoothing=0.1
+
+``--store NAME`` (final runs only) also keeps every seed's history as the book's stored run ``NAME`` (seed 0;
+``NAME-sS`` for seed S) and the first seed's trained weights, for chapter 8 to load (``vgg_helpers.runs``).
 """
 from __future__ import annotations
 
@@ -28,9 +31,10 @@ from typing import Any, Optional, Sequence
 import torch
 
 from vgg_helpers.budgets import BLOG_POST_TEST_ACCURACY
-from vgg_helpers.data import CIFAR10, split_train_val
+from vgg_helpers.data import CIFAR10, random_subset, split_train_val
 from vgg_helpers.modern import MODERN_CONFIGS, build_modern_vgg
 from vgg_helpers.recipes import ModernRecipe, train_modern
+from vgg_helpers.runs import save_reference, save_weights
 from vgg_helpers.runtime import pick_device, set_threads
 from vgg_helpers.settings import settings
 
@@ -64,7 +68,7 @@ def _summary(values: list[float]) -> dict[str, float]:
 def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[int], holdout: bool = False,
                eval_every_epoch: bool = False, train_size: Optional[int] = None, test_size: Optional[int] = None,
                activation: str = "gelu", device: Optional[str] = None, data_load_s: float = 0.0,
-               verbose: bool = True) -> dict:
+               verbose: bool = True, store: Optional[str] = None) -> dict:
     """Train the recipe once per seed and collect the results.
 
     Args:
@@ -74,23 +78,29 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
         seeds: one run per seed.
         holdout: train on the 45,000 images of the book's training split, measure on its 5,000 validation images.
         eval_every_epoch: measure the accuracy after every epoch too (time excluded).
-        train_size, test_size: the first N images only (quick runs and tests).
+        train_size, test_size: N random images only (quick runs and tests).
         activation: ``"gelu"`` or ``"relu"``.
         device: default ``pick_device()``.
         data_load_s: seconds spent loading ``data`` (reported, not counted).
         verbose: print every epoch.
+        store: keep each run's history as the stored run ``store`` (``store-sS`` for seed S != 0) of the budget
+            named after the device ("cpu" or "gpu"), and the first seed's weights; final full-size runs only.
     Returns:
         The result dict (``save`` writes it).
     """
     device = pick_device(device)
+    if store is not None and (holdout or train_size is not None or test_size is not None):
+        raise ValueError("store keeps the book's final runs: all 50,000 training images measured on the whole "
+                         "test set; drop --holdout, --train-size and --test-size (or --store)")
+    budget = "cpu" if device.type == "cpu" else "gpu"
     if holdout:
         train_idx, val_idx = split_train_val(len(data.train_labels), 5000, seed=0)
         x, y = data.train_images[train_idx], data.train_labels[train_idx]
         xv, yv = data.train_images[val_idx], data.train_labels[val_idx]
     else:
         x, y, xv, yv = data.train_images, data.train_labels, data.test_images, data.test_labels
-    x, y = x[:train_size], y[:train_size]
-    xv, yv = xv[:test_size], yv[:test_size]
+    i, j = random_subset(torch.arange(len(y)), train_size), random_subset(torch.arange(len(yv)), test_size)
+    x, y, xv, yv = x[i], y[i], xv[j], yv[j]        # (a random subset: the image folders are sorted by class)
     runs = []
     for seed in seeds:
         torch.manual_seed(seed)
@@ -105,6 +115,11 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
 
         h = train_modern(model, x, y, r, val_images=xv, val_labels=yv, device=device,
                          eval_every_epoch=eval_every_epoch, on_epoch=show)
+        h.meta.update(arch=arch, data_source=data.source)
+        if store is not None:
+            save_reference(h, store if seed == 0 else f"{store}-s{seed}", budget)
+            if seed == seeds[0]:
+                save_weights(model, store if seed == 0 else f"{store}-s{seed}", budget)
         hit = next((i for i, a in enumerate(h.val_acc) if a is not None and a >= BLOG_POST_TEST_ACCURACY), None)
         runs.append({"seed": seed, "final_acc": h.meta["final_acc"], "seconds": h.meta["total_seconds"],
                      "train_seconds": h.meta["train_seconds"], "epoch_acc": h.val_acc, "epoch_seconds": h.time,
@@ -147,16 +162,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--train-size", type=int, default=None)
     ap.add_argument("--test-size", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--store", default=None, metavar="NAME",
+                    help="keep the histories (and the first seed's weights) as the book's stored run NAME")
     add_data_and_out(ap)
     args = ap.parse_args(argv)
     recipe = ModernRecipe(epochs=args.epochs, **parse_settings(args.set))
+    if args.store is not None and (args.holdout or args.train_size or args.test_size):
+        ap.error("--store keeps the book's final runs: drop --holdout, --train-size and --test-size")
     set_threads(args.threads)
     t0 = time.perf_counter()
     data = load_data(args, env)
     result = modern_vgg(data, args.arch, recipe, args.seeds, holdout=args.holdout,
                         eval_every_epoch=args.eval_every_epoch, train_size=args.train_size,
                         test_size=args.test_size, activation=args.activation, device=env.device,
-                        data_load_s=time.perf_counter() - t0)
+                        data_load_s=time.perf_counter() - t0, store=args.store)
     print(json.dumps({k: result[k] for k in ("final_acc", "seconds")}, indent=1))
     print("saved", save(result, args.out))
     return 0

@@ -200,3 +200,193 @@ def test_confusion_matrix_rejects_bad_input():
         confusion_matrix([0, 1], [0, 1, 2], 3)
     with pytest.raises(ValueError, match="0..2"):
         confusion_matrix([0, 3], [0, 1], 3)
+
+
+# --- looking inside a trained network (chapter 8): feature maps and Grad-CAM ---
+@pytest.fixture
+def modern():
+    from vgg_helpers.modern import build_modern_vgg
+
+    torch.manual_seed(0)
+    return build_modern_vgg("modern-128")
+
+
+def _no_hooks(model):
+    return all(not m._forward_hooks for m in model.modules())
+
+
+def test_feature_maps_of_a_modern_vgg_are_its_activations(modern):
+    from vgg_helpers.diagnostics import feature_maps
+
+    x = torch.randn(2, 3, 32, 32)
+    modern.train()
+    modern.features[4].eval()                      # a mixed state must come back as it was
+    running = modern.features[4].running_mean.clone()
+    rng = torch.get_rng_state()
+    maps = feature_maps(modern, x)
+    assert torch.equal(torch.get_rng_state(), rng)
+    activations = [n for n, m in modern.named_modules() if isinstance(m, nn.GELU)]
+    assert list(maps) == activations == ["features.1", "features.5", "features.8", "features.12", "features.15",
+                                         "features.19", "features.22"]
+    expected = {r.name: r.output_shape for r in shape_trace(modern, (2, 3, 32, 32))}   # the shapes, measured
+    assert {n: tuple(m.shape) for n, m in maps.items()} == {n: expected[n] for n in activations}
+    assert [tuple(m.shape[1:]) for m in maps.values()] == [(24, 31, 31), (64, 15, 15), (64, 15, 15), (128, 7, 7),
+                                                           (128, 7, 7), (128, 3, 3), (128, 3, 3)]
+    assert all(m.dtype == torch.float32 and m.device.type == "cpu" and not m.requires_grad for m in maps.values())
+    modern.eval()
+    with torch.no_grad():
+        assert torch.allclose(maps["features.22"], modern.features(x), atol=1e-6)
+    modern.train()
+    modern.features[4].eval()
+    assert _no_hooks(modern)
+    assert [m.training for m in modern.modules()].count(False) == 1 and not modern.features[4].training
+    assert torch.equal(modern.features[4].running_mean, running)
+
+
+def test_feature_maps_of_chosen_layers_copy_outputs_before_in_place_relus(small_model):
+    from vgg_helpers.diagnostics import feature_maps
+
+    x = torch.randn(2, 3, 32, 32)
+    small_model.eval()
+    maps = feature_maps(small_model, x, ["features.0", "classifier"])   # features.1 is ReLU(inplace=True)
+    with torch.no_grad():
+        conv = small_model.features[0](x)
+        logits = small_model(x)
+    assert maps["features.0"].min() < 0 and torch.allclose(maps["features.0"], conv, atol=1e-6)
+    assert torch.allclose(maps["classifier"], logits, atol=1e-5)
+    assert list(feature_maps(small_model, x, "features.1")) == ["features.1"]
+    default = feature_maps(small_model, x)
+    assert list(default) == [n for n, m in small_model.features.named_modules(prefix="features")
+                             if isinstance(m, nn.ReLU)]
+
+
+def test_feature_maps_errors_name_valid_layers_and_leave_no_hooks(small_model):
+    from vgg_helpers.diagnostics import feature_maps
+
+    small_model.train()
+    with pytest.raises(ValueError, match=r"no layer named 'features.99'.*'features.0'"):
+        feature_maps(small_model, torch.zeros(1, 3, 32, 32), ["features.99"])
+    with pytest.raises(ValueError, match="built for 32x32"):
+        feature_maps(small_model, torch.zeros(1, 3, 64, 64))
+    assert _no_hooks(small_model) and all(m.training for m in small_model.modules())
+    with pytest.raises(ValueError, match=r"unsqueeze\(0\)"):
+        feature_maps(small_model, torch.zeros(3, 32, 32))
+    with pytest.raises(TypeError, match="float"):
+        feature_maps(small_model, torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="no `features`"):
+        feature_maps(nn.Sequential(nn.Conv2d(3, 4, 3)), torch.zeros(1, 3, 8, 8))
+
+
+class _Halves(nn.Module):
+    """Channel 0 sees only the left half of the image (its mean over RGB), channel 1 only the right half."""
+
+    def forward(self, x):
+        g = x.mean(1, keepdim=True)
+        left = torch.zeros_like(g)
+        left[..., : x.shape[-1] // 2] = 1
+        return torch.cat([g * left, g * (1 - left)], 1)
+
+
+class _HalvesNet(nn.Module):
+    """logit 0 = max(left) - 0.5 max(right): only the left half raises it; logit 1 = max(right).
+
+    Grad-CAM weights each channel by the mean of its gradient (1/(h w) for channel 0, -0.5/(h w) for channel 1 for
+    class 0), so the map of class 0 is ReLU(A0 - 0.5 A1) = the left half's brightness, zero on the right half.
+    The gradient of a max sits on one pixel: gradient x activation (no spatial mean) would light one pixel only.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(_Halves(), nn.ReLU(), nn.AvgPool2d(2))
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.classifier = nn.Linear(2, 2, bias=False)
+        with torch.no_grad():
+            self.classifier.weight.copy_(torch.tensor([[1.0, -0.5], [0.0, 1.0]]))
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+def _halves_batch():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 6, 8) + 0.1           # H=6, W=8: a swapped height and width shows
+    x[0, ..., 4:] *= 0.1                        # image 0: bright left half -> class 0
+    x[1, ..., :4] *= 0.1                        # image 1: bright right half -> class 1
+    return x
+
+
+def _normalised(m):
+    return m / m.flatten(1).amax(1).view(-1, 1, 1)
+
+
+def test_grad_cam_matches_a_hand_computation():
+    from vgg_helpers.diagnostics import grad_cam
+
+    model, x = _HalvesNet(), _halves_batch()
+    assert model(x).argmax(1).tolist() == [0, 1]
+    g = x.mean(1)
+    left, right = g.clone(), g.clone()
+    left[..., 4:] = 0
+    right[..., :4] = 0
+    cam = grad_cam(model, x, "features.1")                       # default: the predicted classes
+    assert cam.shape == (2, 6, 8) and cam.dtype == torch.float32
+    assert torch.allclose(cam, _normalised(torch.stack([left[0], right[1]])), atol=1e-6)
+    cam = grad_cam(model, x, "features.1", target=torch.tensor([0, 0]))
+    assert torch.allclose(cam, _normalised(left), atol=1e-6)
+    assert (cam[..., 4:] == 0).all() and (cam[..., :4] > 0).all()   # the right half only lowers logit 0
+    assert torch.allclose(grad_cam(model, x, "features.1", target=1), _normalised(right), atol=1e-6)
+    # a layer at half the resolution: its map is upsampled bilinearly to 6 x 8
+    low = nn.functional.avg_pool2d(left[:, None], 2)
+    up = nn.functional.interpolate(low, size=(6, 8), mode="bilinear", align_corners=False)[:, 0]
+    cam = grad_cam(model, x, "features.2", target=[0, 0])
+    assert torch.allclose(cam, _normalised(up), atol=1e-6)
+    assert (cam[..., 5:] == 0).all()
+
+
+def test_grad_cam_with_frozen_parameters_leaves_grads_hooks_and_mode_alone():
+    from vgg_helpers.diagnostics import grad_cam
+
+    model, x = _HalvesNet(), _halves_batch()
+    model.classifier.weight.grad = torch.ones(2, 2)
+    model.train()
+    model.features[2].eval()
+    expected = grad_cam(model, x, "features.1")
+    model.requires_grad_(False)
+    assert torch.equal(grad_cam(model, x, "features.1"), expected)
+    assert torch.equal(model.classifier.weight.grad, torch.ones(2, 2))
+    assert _no_hooks(model) and model.training and not model.features[2].training and model.features[1].training
+
+
+def test_grad_cam_on_a_modern_vgg(modern):
+    from vgg_helpers.diagnostics import grad_cam
+
+    x = torch.randn(3, 3, 32, 32)
+    modern.train()
+    running = modern.features[4].running_mean.clone()
+    cam = grad_cam(modern, x, "features.22")
+    assert cam.shape == (3, 32, 32) and cam.dtype == torch.float32 and cam.device.type == "cpu"
+    assert cam.min() >= 0 and cam.max() <= 1 and not cam.requires_grad
+    assert all(m.amax() in (0.0, 1.0) for m in cam)             # scaled per image (1 at its peak, unless all 0)
+    assert all(p.grad is None for p in modern.parameters())
+    assert _no_hooks(modern) and all(m.training for m in modern.modules())
+    assert torch.equal(modern.features[4].running_mean, running)
+    modern.eval()
+    predicted = modern(x).argmax(1)
+    assert torch.equal(grad_cam(modern, x, "features.22", target=predicted), grad_cam(modern, x, "features.22"))
+
+
+def test_grad_cam_errors(modern):
+    from vgg_helpers.diagnostics import grad_cam
+
+    x = torch.randn(2, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"no layer named 'features.99'.*'features.22'"):
+        grad_cam(modern, x, "features.99")
+    with pytest.raises(ValueError, match=r"spatial output \(N, C, h, w\)"):
+        grad_cam(modern, x, "classifier")
+    with pytest.raises(ValueError, match="2 images but 3 targets"):
+        grad_cam(modern, x, "features.22", target=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"0\.\.9"):
+        grad_cam(modern, x, "features.22", target=torch.tensor([0, 10]))
+    with pytest.raises(TypeError, match="name of one layer"):
+        grad_cam(modern, x, modern.features[22])
+    assert _no_hooks(modern)

@@ -21,7 +21,7 @@ def test_gpu_check_runs_every_benchmark_tiny(tmp_path):
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     kinds = sorted(json.loads(p.read_text())["kind"] for p in (tmp_path / "r").glob("*.json"))
-    assert kinds == ["scaling-cpu", "throughput", "time-to-accuracy-smoke"]
+    assert kinds == ["modern-vgg-test-cpu", "scaling-cpu", "throughput", "time-to-accuracy-smoke"]
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (tmp_path / "r").glob("*.json"))
     assert "gpu check: 0 step(s) failed" in proc.stdout
 

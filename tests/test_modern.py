@@ -84,3 +84,16 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="activation must be 'gelu' or 'relu'"):
         build_modern_vgg(activation="tanh")
     assert isinstance(build_modern_vgg(activation="relu").features[1], nn.ReLU)
+
+
+def test_ladder_switches_turn_one_ingredient_off_each():
+    torch.manual_seed(0)
+    vgg_order = build_modern_vgg("modern-128", pool_first=False)
+    kinds = [type(m).__name__ for m in vgg_order.features[2:6]]
+    assert kinds == ["Conv2d", "_BatchNorm", "GELU", "MaxPool2d"]
+    x = torch.randn(2, 3, 32, 32)
+    assert vgg_order(x).shape == build_modern_vgg("modern-128")(x).shape == (2, 10)
+    plain_init = build_modern_vgg("modern-128", identity_init=False)
+    assert plain_init.features[6].weight[0, 0, 1, 1] != 1
+    learned = build_modern_vgg("modern-128", whiten=False)
+    assert learned.whiten.weight.requires_grad

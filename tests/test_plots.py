@@ -289,3 +289,73 @@ def test_plot_seed_spread_draws_the_mean_and_the_band():
     with pytest.raises(ValueError, match="2 x values but 1 y values"):
         plot_seed_spread({"a": [([0, 1], [1.0])]})
     plt.close("all")
+
+
+# --- looking inside a trained network (chapter 8): filters, feature maps, Grad-CAM ---
+def test_plot_filters_rgb_and_mean_over_channels():
+    from vgg_helpers.plots import plot_filters
+
+    torch.manual_seed(0)
+    fig = plot_filters(torch.randn(5, 3, 2, 2), ncols=4)
+    assert len(fig.axes) == 5 and [ax.get_title() for ax in fig.axes] == ["0", "1", "2", "3", "4"]
+    rgb = [np.asarray(ax.get_images()[0].get_array()) for ax in fig.axes]
+    assert all(a.shape == (2, 2, 3) and a.min() == pytest.approx(0) and a.max() == pytest.approx(1) for a in rgb)
+    w = torch.randn(3, 8, 3, 3)
+    fig = plot_filters(w)
+    assert len(fig.axes) == 3
+    image = fig.axes[1].get_images()[0]
+    assert np.allclose(image.get_array(), w[1].mean(0).numpy(), atol=1e-6)
+    low, high = image.get_clim()
+    assert low == pytest.approx(-high) and high == pytest.approx(w[1].mean(0).abs().max().item())
+    assert len(plot_filters(torch.nn.Conv2d(3, 2, 3)).axes) == 2          # the layer itself is accepted
+    with pytest.raises(ValueError, match=r"\(out_channels, in_channels, k, k\)"):
+        plot_filters(torch.zeros(3, 3, 3))
+    with pytest.raises(ValueError, match="ncols"):
+        plot_filters(torch.zeros(2, 3, 3, 3), ncols=0)
+
+
+def test_plot_feature_maps_one_row_per_layer_of_the_first_image():
+    from vgg_helpers.plots import plot_feature_maps
+
+    maps = {"features.1": torch.arange(2 * 4 * 25, dtype=torch.float32).view(2, 4, 5, 5),
+            "features.5": torch.rand(2, 10, 3, 3)}
+    image = torch.zeros(3, 8, 8, dtype=torch.uint8)
+    fig = plot_feature_maps(maps, image=image, n_channels=6)
+    assert len(fig.axes) == 1 + 4 + 6
+    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert labels == ["input\n8x8", "features.1\n5x5", "features.5\n3x3"]
+    assert np.array_equal(fig.axes[1 + 2].get_images()[0].get_array(), maps["features.1"][0, 2].numpy())
+    assert fig.axes[1 + 2].get_title() == "channel 2"
+    assert len(plot_feature_maps(maps, n_channels=2).axes) == 4
+    with pytest.raises(ValueError, match=r"\(N, C, h, w\)"):
+        plot_feature_maps({"a": torch.zeros(4, 5, 5)})
+    with pytest.raises(ValueError, match="normalisation"):
+        plot_feature_maps(maps, image=torch.full((3, 8, 8), -1.5))
+    with pytest.raises(ValueError, match="one RGB image"):
+        plot_feature_maps(maps, image=torch.zeros(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="empty"):
+        plot_feature_maps({})
+
+
+def test_plot_grad_cam_overlays_each_map_on_its_image():
+    from vgg_helpers.plots import plot_grad_cam
+
+    images = torch.randint(0, 256, (3, 3, 6, 8), dtype=torch.uint8)
+    cams = torch.rand(3, 6, 8)
+    fig = plot_grad_cam(images, cams, titles=["a", "b", "c"], ncols=2, alpha=0.4)
+    assert len(fig.axes) == 3 and [ax.get_title() for ax in fig.axes] == ["a", "b", "c"]
+    picture, heat = fig.axes[2].get_images()
+    assert np.allclose(picture.get_array(), images[2].permute(1, 2, 0).numpy() / 255)
+    assert np.allclose(heat.get_array(), cams[2].numpy()) and heat.get_cmap().name == "jet"
+    assert heat.get_alpha() == 0.4 and heat.get_clim() == (0.0, 1.0)
+    assert len(plot_grad_cam(images.float() / 255, cams).axes) == 3          # float images in [0, 1]
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        plot_grad_cam(images, torch.rand(3, 3, 4))
+    with pytest.raises(ValueError, match=r"cams\[:, 0\]"):
+        plot_grad_cam(images, cams[:, None])
+    with pytest.raises(ValueError, match="3 strings"):
+        plot_grad_cam(images, cams, titles=["a"])
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        plot_grad_cam(images[0], cams)
+    with pytest.raises(ValueError, match="alpha"):
+        plot_grad_cam(images, cams, alpha=2)

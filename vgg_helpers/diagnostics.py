@@ -5,7 +5,9 @@
 * training diagnostics (chapter 5) -- what flows through a network while it trains: activation statistics layer by
   layer, the gradient norm of every weight layer, a recorder that collects both during
   ``train(..., on_step=...)``, and how often each class is predicted;
-* metrics (chapter 6) -- where a trained classifier goes wrong: the confusion matrix and the accuracy per class.
+* metrics (chapter 6) -- where a trained classifier goes wrong: the confusion matrix and the accuracy per class;
+* looking inside a trained network (chapter 8) -- the feature maps its layers compute for a batch, and Grad-CAM:
+  which part of each image raised the score of a class.
 
 The figures drawn from these measurements are in ``vgg_helpers.plots``.
 """
@@ -13,13 +15,15 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, NamedTuple, Optional, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .checks import flag, whole_number
+from .checks import describe, flag, whole_number
 from .models import _check_module
 
 __all__ = [
@@ -30,6 +34,8 @@ __all__ = [
     "prediction_counts",
     # metrics (chapter 6)
     "confusion_matrix", "per_class_accuracy",
+    # looking inside a trained network (chapter 8)
+    "feature_maps", "grad_cam",
 ]
 
 
@@ -427,3 +433,236 @@ def per_class_accuracy(preds: Any, labels: Any, num_classes: int = 10) -> np.nda
     totals = m.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, np.diag(m) / np.maximum(totals, 1), np.nan)
+
+
+# --- looking inside a trained network (chapter 8) ---
+# One batch through a trained network with forward hooks: what chosen layers output (feature maps), and Grad-CAM.
+
+_ACTIVATIONS = (nn.ReLU, nn.GELU)
+
+
+def _check_batch(x: Any, where: str) -> torch.Tensor:
+    """``x`` when it is a float batch ``(N, C, H, W)`` with N >= 1; else an error that says what to pass."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{where} expects x to be a batch of images as a torch.Tensor (N, 3, H, W), e.g. "
+                        f"next(iter(loader))[0]; got {type(x).__name__}")
+    if x.ndim != 4 or len(x) == 0:
+        hint = ": for one image add the batch dimension with x.unsqueeze(0)" if x.ndim == 3 else ""
+        raise ValueError(f"{where} expects x shaped (N, 3, H, W) with N >= 1; got shape {tuple(x.shape)}{hint}")
+    if not x.is_floating_point():
+        raise TypeError(f"{where} expects float images, normalised as the model was trained on; got dtype "
+                        f"{x.dtype}: convert uint8 images (e.g. x.float() / 255) and normalise them first")
+    return x
+
+
+def _to_model(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` on the device (and in the floating dtype) of the model's first parameter or buffer."""
+    first = next(model.parameters(), None)
+    if first is None:
+        first = next(model.buffers(), None)
+    if first is None:
+        return x
+    return x.to(device=first.device, dtype=first.dtype if first.is_floating_point() else x.dtype)
+
+
+def _find_layers(model: nn.Module, names: Sequence[Any], where: str) -> list[tuple[str, nn.Module]]:
+    """The modules called ``names`` in ``model.named_modules()``; an error listing valid names for unknown ones."""
+    modules = dict(model.named_modules())
+    found = []
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"{where}: layer names must be strings as model.named_modules() gives them, e.g. "
+                            f"'features.1'; got {describe(name)}")
+        if name not in modules:
+            import difflib
+            close = difflib.get_close_matches(name, list(modules), n=3)
+            guess = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+            leaves = [n for n, m in modules.items() if n and not any(True for _ in m.children())]
+            shown = ", ".join(map(repr, leaves) if len(leaves) <= 12 else
+                              [*map(repr, leaves[:6]), "...", *map(repr, leaves[-6:])])
+            raise ValueError(f"{where}: the model has no layer named {name!r}{guess}; pass a name from "
+                             f"[n for n, _ in model.named_modules()], e.g. {shown}")
+        found.append((name, modules[name]))
+    return found
+
+
+@contextmanager
+def _eval_with_hooks(model: nn.Module, hooks: Sequence[tuple[nn.Module, Any]]) -> Iterator[None]:
+    """Attach forward hooks and put the model in eval mode; afterwards (also on error) remove the hooks and give
+    every module back the train/eval mode it had."""
+    modes = [(m, m.training) for m in model.modules()]
+    handles = []
+    try:
+        for module, hook in hooks:
+            handles.append(module.register_forward_hook(hook))
+        model.eval()
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes:
+            m.training = mode
+
+
+def _single_output(name: str, calls: list, where: str) -> Any:
+    """The one output a hooked layer produced in a forward pass; an error when it ran never or several times."""
+    if not calls:
+        raise ValueError(f"{where}: layer {name!r} did not run in the forward pass; pick a layer that the model's "
+                         f"forward uses")
+    if len(calls) > 1:
+        raise ValueError(f"{where}: layer {name!r} ran {len(calls)} times in one forward pass (one module used "
+                         f"several times), so its output is ambiguous; pick a layer that runs once")
+    if not isinstance(calls[0], torch.Tensor):
+        raise TypeError(f"{where}: layer {name!r} returned {type(calls[0]).__name__}, not a tensor; pick a layer "
+                        f"that outputs a tensor (a Conv2d, an activation, a pooling layer, ...)")
+    return calls[0]
+
+
+def feature_maps(model: nn.Module, x: torch.Tensor,
+                 layers: Optional[Union[str, Sequence[str]]] = None) -> dict[str, torch.Tensor]:
+    """What chosen layers of ``model`` output for one batch: the feature maps a trained network computes.
+
+    The batch runs once in eval mode without gradients, with forward hooks on the chosen layers; the hooks are
+    removed again (also when the forward pass fails) and every module gets back its train/eval mode. Nothing
+    random runs and no batch-norm statistic changes.
+
+    Args:
+        model: any network taking one batch of images, e.g. a ``ModernVGG`` or a ``build_vgg`` network.
+        x: one batch, ``(N, 3, H, W)`` float, normalised as for training (moved to the model's device).
+        layers: names as ``model.named_modules()`` gives them, e.g. ``["features.1", "features.5"]`` (one
+            string for one layer); ``None``: every activation (``ReLU`` / ``GELU``) inside ``model.features``.
+    Returns:
+        ``{layer name: output}`` in the order of ``layers`` (for ``None``: the order of the layers in the model),
+        each output detached, float32, on the CPU, e.g. ``(N, 64, 31, 31)`` for the first GELU of a modern VGG.
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``, ``x`` is not a float tensor, or a layer does not output a
+            tensor.
+        ValueError: ``x`` is not ``(N, C, H, W)``; a layer name is unknown (the message lists valid ones), did not
+            run, or ran more than once; or ``layers`` is ``None`` and ``model.features`` has no activation.
+
+    Example:
+        >>> from vgg_helpers.modern import build_modern_vgg
+        >>> maps = feature_maps(build_modern_vgg("modern-128"), torch.zeros(2, 3, 32, 32))
+        >>> {name: tuple(m.shape) for name, m in list(maps.items())[:2]}
+        {'features.1': (2, 24, 31, 31), 'features.5': (2, 64, 15, 15)}
+    """
+    _check_module(model, "feature_maps")
+    x = _check_batch(x, "feature_maps")
+    if layers is None:
+        features = getattr(model, "features", None)
+        if not isinstance(features, nn.Module):
+            raise ValueError(f"feature_maps: {type(model).__name__} has no `features` module to take the "
+                             f"activations from; pass the layers to look at, e.g. layers=['features.1']")
+        inside = {id(m) for m in features.modules()}
+        names = [n for n, m in model.named_modules() if id(m) in inside and isinstance(m, _ACTIVATIONS)]
+        if not names:
+            raise ValueError("feature_maps: model.features has no ReLU or GELU; pass the layers to look at, "
+                             "e.g. layers=['features.0']")
+    elif isinstance(layers, str):
+        names = [layers]
+    else:
+        if not hasattr(layers, "__iter__"):
+            raise TypeError(f"feature_maps: layers must be a list of layer names such as ['features.1'] (or "
+                            f"None); got {describe(layers)}")
+        names = list(dict.fromkeys(layers))
+        if not names:
+            raise ValueError("feature_maps: layers is empty; pass layer names such as ['features.1'], or None for "
+                             "every activation in model.features")
+    found = _find_layers(model, names, "feature_maps")
+    outputs: dict[str, list] = {name: [] for name in names}
+
+    def hook_for(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
+            # a copy: an in-place operation after the layer (ReLU(inplace=True)) must not change what is kept
+            outputs[name].append(output.detach().to("cpu", torch.float32, copy=True)
+                                 if isinstance(output, torch.Tensor) else output)
+        return hook
+
+    with _eval_with_hooks(model, [(m, hook_for(n)) for n, m in found]), torch.no_grad():
+        model(_to_model(model, x))
+    return {name: _single_output(name, outputs[name], "feature_maps") for name in names}
+
+
+def _targets(target: Any, logits: torch.Tensor) -> torch.Tensor:
+    """The class index of every image: ``target`` checked against the logits, or the predicted class."""
+    n, classes = logits.shape
+    if target is None:
+        return logits.detach().argmax(1)
+    raw = target.detach().cpu() if hasattr(target, "detach") else target
+    arr = _as_int_array(raw, "target", allow_scalar=True)
+    if np.ndim(raw) == 0:
+        arr = np.full(n, arr[0])
+    if len(arr) != n:
+        raise ValueError(f"target must hold one class index per image: {n} images but {len(arr)} targets (or pass "
+                         f"one int for every image, or None for the predicted classes)")
+    _check_range(arr, "target", classes)
+    return torch.from_numpy(arr).to(logits.device)
+
+
+def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Any = None) -> torch.Tensor:
+    """Grad-CAM (Selvaraju et al. 2017): which part of each image raised the score of a class, seen at ``layer``.
+
+    Each channel of the layer's activation ``A`` is weighted by the spatial mean of the gradient of the class's
+    logit with respect to it; the map is ``ReLU(sum over channels of weight * A)`` (the places whose features
+    raise the logit), upsampled bilinearly to the image's size and divided by its maximum, per image.
+
+    The model runs in eval mode (batch norm with its running statistics, so images do not influence each other)
+    and gets back every module's train/eval mode afterwards; the hook is removed, also on error. The gradient is
+    taken with ``torch.autograd.grad``, so it works with frozen parameters and leaves every ``.grad`` as it was.
+
+    Args:
+        model: a classifier taking ``(N, 3, H, W)`` images and returning ``(N, classes)`` logits.
+        x: one batch, ``(N, 3, H, W)`` float, normalised as for training (moved to the model's device).
+        layer: the name of a layer with a spatial output ``(N, C, h, w)``, as ``model.named_modules()`` gives
+            it; usually the last activation before the global pooling, e.g. ``"features.22"`` in a ``modern-128``.
+        target: the class to explain for each image: a ``LongTensor`` (or list) of ``N`` class indices, one int
+            for every image, or ``None`` for the predicted class.
+    Returns:
+        The maps, ``(N, H, W)`` float32 on the CPU, in ``[0, 1]`` with 1 at each image's peak; an image whose map
+        is zero everywhere (nothing raises the logit) keeps a map of zeros.
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``, ``x`` is not a float tensor, or ``layer`` is not a string.
+        ValueError: ``x`` is not ``(N, C, H, W)``; ``layer`` is unknown (the message lists valid ones), does not
+            run exactly once, has no ``(N, C, h, w)`` output or does not lead to the logits; the model does not
+            return ``(N, classes)``; or ``target`` does not fit.
+    """
+    _check_module(model, "grad_cam")
+    x = _check_batch(x, "grad_cam")
+    if not isinstance(layer, str):
+        raise TypeError(f"grad_cam: layer must be the name of one layer as model.named_modules() gives it, e.g. "
+                        f"'features.22'; got {describe(layer)}")
+    [(name, module)] = _find_layers(model, [layer], "grad_cam")
+    calls: list = []
+
+    def hook(module: nn.Module, inputs: tuple, output: Any) -> Any:
+        calls.append(output)
+        # a copy goes on: an in-place operation after the layer (ReLU(inplace=True)) leaves the kept output alone
+        return output.clone() if isinstance(output, torch.Tensor) else None
+
+    with _eval_with_hooks(model, [(module, hook)]), torch.enable_grad():
+        # the input requires a gradient, so the activation does even when every parameter before it is frozen
+        logits = model(_to_model(model, x).detach().requires_grad_(True))
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or len(logits) != len(x):
+            shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise ValueError(f"grad_cam needs a classifier returning logits (N, classes) = ({len(x)}, classes); "
+                             f"the model returned {shape}")
+        act = _single_output(name, calls, "grad_cam")
+        if act.ndim != 4:
+            raise ValueError(f"grad_cam needs a layer with a spatial output (N, C, h, w); {name!r} outputs shape "
+                             f"{tuple(act.shape)}: pick a convolution, activation or pooling layer in "
+                             f"model.features")
+        targets = _targets(target, logits)
+        score = logits.gather(1, targets.view(-1, 1)).sum()   # images are independent in eval mode
+        grad = (torch.autograd.grad(score, act, allow_unused=True)[0]
+                if act.requires_grad and score.requires_grad else None)
+    if grad is None:
+        raise ValueError(f"grad_cam: the logits do not depend (differentiably) on the output of layer {name!r}; "
+                         f"pick a layer on the way from the input to the logits")
+    with torch.no_grad():
+        a, g = act.detach().float(), grad.detach().float()
+        weights = g.mean(dim=(2, 3), keepdim=True)                       # (N, C, 1, 1)
+        cam = F.relu((weights * a).sum(dim=1, keepdim=True))             # (N, 1, h, w)
+        cam = F.interpolate(cam, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)[:, 0]
+        peak = cam.flatten(1).amax(dim=1).view(-1, 1, 1)
+        cam = (cam / peak.clamp_min(torch.finfo(torch.float32).tiny)).clamp_(0.0, 1.0)
+    return cam.cpu()

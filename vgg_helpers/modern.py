@@ -28,7 +28,7 @@ from torch import nn
 from .checks import real_number, whole_number
 
 __all__ = ["MODERN_CONFIGS", "WHITEN", "GLOBAL_POOL", "ModernConfig", "ModernVGG", "build_modern_vgg",
-           "init_whitening", "describe_modern"]
+           "init_whitening", "describe_modern", "layer_costs"]
 
 WHITEN = "W"          # the whitening layer (a frozen 2x2 convolution, then the activation)
 GLOBAL_POOL = "G"     # global max-pool over what is left of the image
@@ -53,6 +53,10 @@ class ModernConfig:
     logit_scale: float = 1 / 9       # the classifier's output is multiplied by this (small logits at the start)
     bn_momentum: float = 0.4         # PyTorch's convention: weight of the new batch in the running statistics
     bn_eps: float = 1e-12            # batch norm's epsilon (tiny: the whitened inputs are well scaled)
+    # switches for chapter 8's ladder (each turns one ingredient off; the defaults are the modern VGG)
+    whiten: bool = True              # False: the first 2x2 layer is an ordinary trained convolution
+    pool_first: bool = True          # False: pool after batch norm and activation, as VGG does
+    identity_init: bool = True       # False: PyTorch's default (Kaiming-uniform) init of every 3x3 conv
 
     def __post_init__(self) -> None:
         whole_number("num_classes", self.num_classes, 2)
@@ -90,8 +94,10 @@ class _BatchNorm(nn.BatchNorm2d):
         self.weight.requires_grad_(False)
 
 
-def _conv(c_in: int, c_out: int) -> nn.Conv2d:
+def _conv(c_in: int, c_out: int, identity: bool = True) -> nn.Conv2d:
     conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False)
+    if not identity:
+        return conv
     with torch.no_grad():
         # Identity on the first min(c_in, c_out) channels: at the start each block passes its input through, plus
         # the random part of the other filters (an implicit residual connection, without the connection).
@@ -117,13 +123,17 @@ class ModernVGG(nn.Module):
         for i, v in enumerate(items):
             if v == POOL:
                 continue
-            layers.append(_conv(channels, v))
-            if i + 1 < len(items) and items[i + 1] == POOL:
+            layers.append(_conv(channels, v, config.identity_init))
+            pooled = i + 1 < len(items) and items[i + 1] == POOL
+            if pooled and config.pool_first:
                 layers.append(nn.MaxPool2d(2))       # pool first: batch norm and activation on 1/4 of the pixels
             layers += [_BatchNorm(v, config.bn_momentum, config.bn_eps), act()]
+            if pooled and not config.pool_first:
+                layers.append(nn.MaxPool2d(2))       # VGG's order: normalise and activate 4x the pixels
             channels = v
         self.features = nn.Sequential(*layers)
-        self.features[0].weight.requires_grad_(False)   # set from the data by init_whitening, then frozen
+        # set from the data by init_whitening, then frozen (trained like any other layer without whitening)
+        self.features[0].weight.requires_grad_(not config.whiten)
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.classifier = nn.Linear(channels, config.num_classes, bias=False)
         self.logit_scale = config.logit_scale
@@ -196,3 +206,30 @@ def describe_modern(arch: str) -> list[str]:
             pooled = i + 1 < len(items) and items[i + 1] == POOL
             out.append(f"conv3-{v}" + (", maxpool" if pooled else ""))
     return out
+
+
+def layer_costs(model: nn.Module, input_size: Sequence[int] = (1, 3, 32, 32)) -> list[dict]:
+    """Every weight layer of ``model`` (conv or linear) with its output size, parameters and multiply-adds for one
+    image: what a layer-by-layer comparison of two networks needs.
+
+    Args:
+        model: any network of ``Conv2d`` / ``Linear`` layers (a ``ModernVGG``, a ``build_vgg`` network, ...).
+        input_size: one input's shape, batch dimension (1) included.
+    Returns:
+        One dict per layer in the order they run: ``name``, ``kind`` (e.g. ``"conv3-64"``, ``"fc-10"``),
+        ``out`` (output channels x height x width, e.g. ``"64x31x31"``), ``params`` and ``macs``.
+    """
+    from .diagnostics import shape_trace
+    modules = dict(model.named_modules())
+    rows = []
+    for r in shape_trace(model, input_size):
+        m = modules[r.name]
+        if isinstance(m, nn.Conv2d):
+            c, h, w = r.output_shape[1:]
+            k = m.kernel_size[0]
+            rows.append(dict(name=r.name, kind=f"conv{k}-{c}", out=f"{c}x{h}x{w}", params=r.params,
+                             macs=m.weight.numel() // m.groups * h * w))
+        elif isinstance(m, nn.Linear):
+            rows.append(dict(name=r.name, kind=f"fc-{m.out_features}", out=str(m.out_features), params=r.params,
+                             macs=m.weight.numel()))
+    return rows

@@ -7,10 +7,11 @@ Sections, in chapter order:
 * diagnostic plots (chapter 5) -- the data set, and what a network stuck at chance level does: its loss against
   ln(classes), its predictions, its gradient norms and activation statistics through the depth, an ablation;
 * training plots (chapter 6) -- learning curves, confusion matrix, per-class accuracy, misclassified images;
-* the paper's results and runs over several seeds (chapter 7) -- Table 3 as a figure, curves with their spread.
+* the paper's results and runs over several seeds (chapter 7) -- Table 3 as a figure, curves with their spread;
+* looking inside a trained network (chapter 8) -- its first filters, its feature maps, Grad-CAM heat maps.
 
-The numbers behind the chapter 6 plots (``confusion_matrix``, ``per_class_accuracy``) come from
-``vgg_helpers.diagnostics``.
+The numbers behind the chapter 6 plots (``confusion_matrix``, ``per_class_accuracy``) and the chapter 8 ones
+(``feature_maps``, ``grad_cam``) come from ``vgg_helpers.diagnostics``.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .checks import whole_number
+from .checks import real_number, whole_number
 from .diagnostics import _as_int_array, _check_rows, confusion_matrix, per_class_accuracy
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "plot_history", "plot_confusion_matrix", "plot_per_class_accuracy", "plot_misclassified",
     # the paper's results and runs over several seeds (chapter 7)
     "plot_paper_table3", "plot_seed_spread",
+    # looking inside a trained network (chapter 8)
+    "plot_filters", "plot_feature_maps", "plot_grad_cam",
 ]
 
 
@@ -774,3 +777,194 @@ def plot_seed_spread(curves: Mapping[str, Sequence[tuple]], ax: Optional[Axes] =
         ax.set_title(title)
     ax.legend(fontsize=8)
     return ax
+
+
+# ---- looking inside a trained network (chapter 8) ----
+# The first layer's filters, the feature maps of a few layers (from diagnostics.feature_maps) and Grad-CAM heat maps
+# over the images (from diagnostics.grad_cam).
+
+def _numpy(value: Any) -> np.ndarray:
+    """A NumPy array from an array, a list or a (CPU or GPU, any float dtype) tensor."""
+    if hasattr(value, "detach"):
+        t = value.detach().cpu()
+        return (t.float() if t.is_floating_point() else t).numpy()
+    return np.asarray(value)
+
+
+def _unit_range(arr: np.ndarray, name: str) -> np.ndarray:
+    """Images as floats in [0, 1]: uint8 divided by 255, floats checked (normalised images are refused)."""
+    if arr.dtype == np.uint8:
+        return arr.astype(float) / 255
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be uint8 or float images; got dtype {arr.dtype}")
+    arr = arr.astype(float)
+    if arr.size and not (np.isfinite(arr).all() and arr.min() >= -1e-3 and arr.max() <= 1 + 1e-3):
+        raise ValueError(f"{name} must be uint8 or float in [0, 1]; got values from {np.nanmin(arr):.3g} to "
+                         f"{np.nanmax(arr):.3g}: undo the normalisation first (x * std + mean), or pass the uint8 "
+                         f"images (e.g. data.test_images)")
+    return np.clip(arr, 0.0, 1.0)
+
+
+def _images_hwc(images: Any, name: str) -> np.ndarray:
+    """A batch ``(N, 3, H, W)`` or ``(N, H, W, 3)`` as ``(N, H, W, 3)`` floats in [0, 1]."""
+    arr = _numpy(images)
+    if arr.ndim != 4 or len(arr) == 0 or 3 not in (arr.shape[1], arr.shape[-1]):
+        raise ValueError(f"{name} must be a batch of RGB images (N, 3, H, W) with N >= 1; got shape {arr.shape}")
+    if arr.shape[1] == 3 and arr.shape[-1] != 3:
+        arr = arr.transpose(0, 2, 3, 1)
+    return _unit_range(arr, name)
+
+
+def plot_filters(weight: Any, ncols: int = 8, ax_size: float = 1.0) -> Figure:
+    """Show a convolution's filters, one panel each, titled with the filter's index.
+
+    Filters over 3 input channels (a first layer, e.g. the modern VGG's whitening layer) are shown as RGB
+    images, each filter min-max scaled to [0, 1] on its own; filters over any other number of channels are shown
+    as their mean over the input channels, in a diverging colour map (red > 0 > blue) symmetric about 0, each
+    filter on its own scale.
+
+    Args:
+        weight: the weight ``(out_channels, in_channels, k, k)`` as a tensor or array, e.g.
+            ``model.features[0].weight`` (a ``Conv2d`` itself is accepted too); slice it, e.g. ``weight[:32]``,
+            to show fewer filters.
+        ncols: panels per row.
+        ax_size: width of one panel in inches.
+    Returns:
+        The figure, one axes per filter.
+    Raises:
+        TypeError: ``ncols`` is not a whole number or ``ax_size`` not a number.
+        ValueError: ``weight`` is not ``(out, in, k, k)`` with at least one filter, or ``ncols`` / ``ax_size``
+            are below 1 / not positive.
+    """
+    ncols = whole_number("ncols", ncols, 1, "panels per row, e.g. 8")
+    ax_size = real_number("ax_size", ax_size, 0.0, low_ok=False, expected="inches per panel, a number > 0, e.g. 1.0")
+    if not hasattr(weight, "shape") and hasattr(weight, "weight"):
+        weight = weight.weight                       # a Conv2d
+    w = _numpy(weight)
+    if w.ndim != 4 or 0 in w.shape:
+        raise ValueError(f"weight must be a convolution's weight (out_channels, in_channels, k, k), e.g. "
+                         f"model.features[0].weight; got shape {w.shape}")
+    w = w.astype(float)
+    out, cin, kh, kw = w.shape
+    ncols = min(ncols, out)
+    nrows = -(-out // ncols)
+    fig = plt.figure(figsize=(ax_size * ncols, ax_size * 1.2 * nrows + 0.4))
+    for i, f in enumerate(w):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        if cin == 3:
+            img = f.transpose(1, 2, 0)
+            lo, hi = img.min(), img.max()
+            ax.imshow((img - lo) / (hi - lo) if hi > lo else np.full_like(img, 0.5), interpolation="nearest")
+        else:
+            mean = f.mean(axis=0)
+            lim = float(np.abs(mean).max()) or 1.0
+            ax.imshow(mean, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        ax.set_title(str(i), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    how = "RGB, each scaled to [0, 1]" if cin == 3 else f"mean over the {cin} input channels, red > 0 > blue"
+    fig.suptitle(f"{out} filters of {cin}x{kh}x{kw} ({how})", fontsize=10)
+    return fig
+
+
+def plot_feature_maps(maps: Mapping[str, Any], image: Any = None, n_channels: int = 6) -> Figure:
+    """The first few channels of each layer's feature maps for the first image of the batch, one row per layer.
+
+    Args:
+        maps: layer name -> its output ``(N, C, h, w)``, e.g. ``feature_maps(model, x)``; only image 0 is shown.
+        image: shown alone in a first row when given, e.g. the input image before normalisation: ``(3, H, W)``
+            (or ``(H, W, 3)``), uint8 or float in ``[0, 1]``.
+        n_channels: at most this many channels per layer (the first ones), each on its own colour scale.
+    Returns:
+        The figure, one axes per panel shown (a layer with fewer channels has fewer panels); each row is labelled
+        with the layer's name and its maps' size ``h x w``, each panel titled with its channel.
+    Raises:
+        TypeError: ``maps`` is not a dict, or ``n_channels`` not a whole number.
+        ValueError: ``maps`` is empty, a map is not ``(N, C, h, w)``, ``image`` is not one RGB image in
+            ``[0, 1]`` or uint8, or ``n_channels`` < 1.
+    """
+    _mapping(maps, "maps", "feature_maps(model, x)")
+    n_channels = whole_number("n_channels", n_channels, 1, "channels per layer, e.g. 6")
+    rows = {}
+    for name, m in maps.items():
+        a = _numpy(m)
+        if a.ndim != 4 or 0 in a.shape:
+            raise ValueError(f"maps[{name!r}] must be a batch of feature maps (N, C, h, w), as feature_maps "
+                             f"returns; got shape {a.shape}")
+        rows[name] = a[0, :n_channels].astype(float)
+    img = None
+    if image is not None:
+        arr = _numpy(image)
+        if arr.ndim == 4 and len(arr) == 1:
+            arr = arr[0]
+        if arr.ndim != 3 or 3 not in (arr.shape[0], arr.shape[-1]):
+            raise ValueError(f"image must be one RGB image (3, H, W), e.g. images[0]; got shape {arr.shape}")
+        img = _images_hwc(arr[None], "image")[0]
+    ncols = max(len(a) for a in rows.values())
+    nrows = len(rows) + (img is not None)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.5 * ncols + 0.8, 1.55 * nrows), squeeze=False)
+    r = 0
+    if img is not None:
+        axes[0, 0].imshow(img, interpolation="nearest")
+        axes[0, 0].set_ylabel(f"input\n{img.shape[0]}x{img.shape[1]}", fontsize=8)
+        for ax in axes[0, 1:]:
+            fig.delaxes(ax)
+        r = 1
+    for name, a in rows.items():
+        for c, ax in enumerate(axes[r]):
+            if c >= len(a):
+                fig.delaxes(ax)
+                continue
+            ax.imshow(a[c], cmap="viridis", interpolation="nearest")
+            ax.set_title(f"channel {c}", fontsize=7)
+        axes[r, 0].set_ylabel(f"{name}\n{a.shape[1]}x{a.shape[2]}", fontsize=8)
+        r += 1
+    for ax in fig.axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_grad_cam(images: Any, cams: Any, titles: Optional[Sequence[str]] = None, ncols: int = 4,
+                  alpha: float = 0.5) -> Figure:
+    """Each image with its Grad-CAM heat map laid over it (jet colour map: red where the class's evidence is).
+
+    Args:
+        images: ``(N, 3, H, W)`` (or ``(N, H, W, 3)``), uint8 or float in ``[0, 1]``: the images before
+            normalisation, e.g. ``data.test_images[:8]``.
+        cams: the maps ``(N, H, W)`` in ``[0, 1]``, e.g. ``grad_cam(model, x, layer)`` for the same images.
+        titles: one title per image (e.g. ``"cat (p = 0.93)"``), shown over it; ``None`` for none.
+        ncols: panels per row.
+        alpha: opacity of the heat map (0: the image alone, 1: the map alone).
+    Returns:
+        The figure, one axes per image (without ticks).
+    Raises:
+        TypeError: ``ncols`` is not a whole number or ``alpha`` not a number.
+        ValueError: shapes that do not match (the message shows both), ``titles`` of the wrong length, images
+            outside ``[0, 1]``, ``ncols`` < 1 or ``alpha`` outside ``[0, 1]``.
+    """
+    ncols = whole_number("ncols", ncols, 1, "panels per row, e.g. 4")
+    alpha = real_number("alpha", alpha, 0.0, 1.0, expected="the heat map's opacity, a number in [0, 1], e.g. 0.5")
+    imgs = _images_hwc(images, "images")
+    c = _numpy(cams)
+    if c.ndim == 4 and c.shape[1] == 1:
+        raise ValueError(f"cams must be (N, H, W), as grad_cam returns; got shape {c.shape}: pass cams[:, 0]")
+    if c.ndim != 3 or c.shape != imgs.shape[:3]:
+        raise ValueError(f"cams must be (N, H, W) = {imgs.shape[:3]}, one map of the images' size per image, as "
+                         f"grad_cam(model, x, layer) returns for the same images; got shape {c.shape}")
+    if titles is not None:
+        if isinstance(titles, (str, bytes)) or not hasattr(titles, "__len__") or len(titles) != len(imgs):
+            raise ValueError(f"titles must be a list of {len(imgs)} strings, one per image (or None); "
+                             f"got {titles!r:.80}")
+    ncols = min(ncols, len(imgs))
+    nrows = -(-len(imgs) // ncols)
+    fig = plt.figure(figsize=(2.2 * ncols, 2.4 * nrows))
+    for i, (img, cam) in enumerate(zip(imgs, c.astype(float))):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax.imshow(img, interpolation="nearest")
+        ax.imshow(cam, cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0, interpolation="bilinear")
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=9)
+        ax.axis("off")
+    return fig

@@ -34,8 +34,8 @@ from .modern import ModernVGG, init_whitening
 from .runtime import autocast_dtype, environment_info, pick_device
 from .training import History
 
-__all__ = ["ModernRecipe", "normalize_images", "translate_batch", "tta_logits", "evaluate_modern",
-           "train_modern"]
+__all__ = ["ModernRecipe", "normalize_images", "translate_batch", "tta_logits", "predict_modern", "evaluate_modern",
+           "orthogonalize", "Muon", "train_modern"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,12 @@ class ModernRecipe:
     lr_end: float = 0.07             # ... and falls linearly to this at the end
     tta_level: int = 2               # test-time augmentation: 0 none, 1 mirror, 2 mirror + 1-pixel shifts
     seed: int = 0                    # initial weights, batch order, flips and shifts
+    optimizer: str = "sgd"           # "sgd" (all weights) or "muon" (orthogonalised steps for the conv filters)
+    muon_lr: float = 0.24            # muon: step per update of a filter bank kept at norm sqrt(out channels)
+    muon_momentum: float = 0.6       # muon: Nesterov momentum of the filters' steps
+    head_lr: float = 0.67            # muon: SGD lr of the linear layer, for logits divided by the width
+    bias_lr: float = 0.053           # muon: SGD lr of the batch-norm shifts and the whitening bias
+    decay_per_image: float = 2e-6    # muon: weight decay of the SGD weights per image in a step
 
     def __post_init__(self) -> None:
         real_number("epochs", self.epochs, 0.0, low_ok=False)
@@ -69,7 +75,10 @@ class ModernRecipe:
             real_number(name, getattr(self, name), 0.0)
         real_number("momentum", self.momentum, 0.0, 1.0, high_ok=False)
         real_number("label_smoothing", self.label_smoothing, 0.0, 1.0, high_ok=False)
-        real_number("lr_peak_at", self.lr_peak_at, 0.0, 1.0, low_ok=False)
+        real_number("lr_peak_at", self.lr_peak_at, 0.0, 1.0)
+        for name in ("muon_lr", "head_lr", "bias_lr", "decay_per_image"):
+            real_number(name, getattr(self, name), 0.0)
+        real_number("muon_momentum", self.muon_momentum, 0.0, 1.0, high_ok=False)
         for name in ("whiten_bias_epochs", "translate", "ema_from_epoch", "seed"):
             whole_number(name, getattr(self, name), 0)
         whole_number("whiten_images", self.whiten_images, 1)
@@ -77,13 +86,16 @@ class ModernRecipe:
         whole_number("tta_level", self.tta_level, 0, maximum=2)
         if self.flip not in ("alternate", "random", "none"):
             raise ValueError(f"flip must be 'alternate', 'random' or 'none'; got {self.flip!r}")
+        if self.optimizer not in ("sgd", "muon"):
+            raise ValueError(f"optimizer must be 'sgd' or 'muon'; got {self.optimizer!r}")
 
     def lr_multiplier(self, step: int, total: int) -> float:
         """The triangular schedule: the multiplier of the learning rate at ``step`` of ``total``."""
         x, peak = step / max(1, total), self.lr_peak_at
-        if x < peak:
+        if x < peak:                     # (peak 0: no warm-up, a straight fall from lr_start to lr_end)
             return self.lr_start + (1 - self.lr_start) * x / peak
-        return 1 + (self.lr_end - 1) * (x - peak) / (1 - peak) if peak < 1 else 1.0
+        top = self.lr_start if peak == 0 else 1.0
+        return top + (self.lr_end - top) * (x - peak) / (1 - peak) if peak < 1 else 1.0
 
 
 def normalize_images(images: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -143,19 +155,80 @@ def tta_logits(model: nn.Module, x: torch.Tensor, level: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate_modern(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, level: int = 2,
-                    batch_size: int = 2000) -> float:
-    """Accuracy of ``model`` on normalised ``images`` with test-time augmentation ``level`` (``tta_logits``)."""
+def predict_modern(model: nn.Module, images: torch.Tensor, level: int = 2, batch_size: int = 2000) -> torch.Tensor:
+    """The predicted class of every normalised image, with test-time augmentation ``level`` (``tta_logits``),
+    in the precision training used (bfloat16 autocast where native).
+
+    Args:
+        model: the trained network (put in eval mode here).
+        images: normalised ``(N, 3, H, W)`` on the model's device.
+        level: 0, 1 or 2 (see ``tta_logits``).
+        batch_size: images per forward pass.
+    Returns:
+        ``(N,)`` class indices on the images' device.
+    """
     model.eval()
     device = images.device
     dtype = autocast_dtype(device)
-    correct = 0
+    preds = []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            logits = tta_logits(model, x, level)
-        correct += (logits.argmax(1) == labels[i:i + batch_size]).sum().item()
-    return correct / len(images)
+            preds.append(tta_logits(model, x, level).argmax(1))
+    return torch.cat(preds)
+
+
+def evaluate_modern(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, level: int = 2,
+                    batch_size: int = 2000) -> float:
+    """Accuracy of ``model`` on normalised ``images`` with test-time augmentation ``level`` (``predict_modern``)."""
+    return (predict_modern(model, images, level, batch_size) == labels).sum().item() / len(images)
+
+
+def orthogonalize(g: torch.Tensor, steps: int = 3) -> torch.Tensor:
+    """An approximately orthogonal matrix with the row and column spaces of ``g`` (its singular values pushed
+    towards 1), by a quintic Newton-Schulz iteration (Keller Jordan's Muon, 2024; its published coefficients).
+
+    Args:
+        g: a 2-D tensor, e.g. a conv filter bank's gradient as ``(out_channels, in_channels * k * k)``.
+        steps: iterations (3 leave the singular values between about 0.5 and 1.5, which trains as well as 1).
+    Returns:
+        A float32 tensor of ``g``'s shape.
+    """
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = g.float() / (g.norm() + 1e-7)            # every singular value <= 1
+    wide = x.shape[0] <= x.shape[1]
+    if not wide:
+        x = x.T
+    for _ in range(steps):
+        gram = x @ x.T                           # (rows, rows): the smaller side
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x if wide else x.T
+
+
+class Muon(torch.optim.Optimizer):
+    """Muon for conv filters: Nesterov momentum, then the step orthogonalised (``orthogonalize``); each filter bank
+    is rescaled to norm sqrt(out_channels) before its step, so the step size ``lr`` is relative to the weights.
+
+    Args:
+        params: 4-D conv weights.
+        lr: the step size; momentum: the Nesterov momentum.
+    """
+
+    def __init__(self, params, lr: float, momentum: float) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum))
+
+    @torch.no_grad()
+    def step(self, closure=None) -> None:  # noqa: D102 (torch.optim.Optimizer.step)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                buf = state.setdefault("momentum", torch.zeros_like(p.grad))
+                buf.mul_(group["momentum"]).add_(p.grad)
+                g = p.grad.add(buf, alpha=group["momentum"])            # Nesterov
+                p.mul_(len(p) ** 0.5 / p.norm())
+                p.add_(orthogonalize(g.reshape(len(g), -1)).view_as(p).to(p.dtype), alpha=-group["lr"])
 
 
 class _WeightAverage:
@@ -204,7 +277,8 @@ def train_modern(model: ModernVGG, train_images: torch.Tensor, train_labels: tor
     t0 = time.perf_counter()
     x_all = normalize_images(train_images, device)
     y_all = train_labels.to(device)
-    init_whitening(model, x_all[:recipe.whiten_images])
+    if model.config.whiten:
+        init_whitening(model, x_all[:recipe.whiten_images])
     if recipe.flip != "none":       # a random half starts mirrored; "alternate" then flips all every other epoch
         mask = (torch.rand(len(x_all), generator=gen) < 0.5).to(device).view(-1, 1, 1, 1)
         x_all = torch.where(mask, x_all.flip(-1), x_all)
@@ -223,10 +297,27 @@ def train_modern(model: ModernVGG, train_images: torch.Tensor, train_labels: tor
     shift_ids = {id(p) for p in bn_shifts}
     others = [p for p in model.parameters() if p.requires_grad and id(p) not in shift_ids]
     lr_shift = lr * recipe.bias_scaler
-    optimizer = torch.optim.SGD([dict(params=bn_shifts, lr=lr_shift, weight_decay=wd / lr_shift),
-                                 dict(params=others, lr=lr, weight_decay=wd / lr)],
-                                momentum=recipe.momentum, nesterov=True)
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    if recipe.optimizer == "sgd":
+        optimizer = torch.optim.SGD([dict(params=bn_shifts, lr=lr_shift, weight_decay=wd / lr_shift),
+                                     dict(params=others, lr=lr, weight_decay=wd / lr)],
+                                    momentum=recipe.momentum, nesterov=True)
+        optimizers = [optimizer]
+    else:
+        # muon: the conv filters take orthogonalised steps; the rest is plain SGD with airbench's per-step lrs.
+        # The head's lr is for logits divided by the width; rescaled for this network's own logit scale (a
+        # weight's effect on the logits, and its gradient, both scale with it).
+        filters = [p for p in others if p.dim() == 4]
+        head = [p for p in others if p.dim() != 4 and p is not model.whiten.bias]
+        width = model.classifier.in_features
+        head_lr = recipe.head_lr / (width * model.logit_scale) ** 2
+        decay = recipe.decay_per_image * recipe.batch_size
+        biases = bn_shifts + [model.whiten.bias]
+        optimizer = torch.optim.SGD([dict(params=biases, lr=recipe.bias_lr, weight_decay=decay / recipe.bias_lr),
+                                     dict(params=head, lr=head_lr, weight_decay=decay / head_lr)],
+                                    momentum=recipe.momentum, nesterov=True)
+        optimizers = [optimizer, Muon(filters, lr=recipe.muon_lr, momentum=recipe.muon_momentum)]
+    groups = [g for opt in optimizers for g in opt.param_groups]
+    base_lrs = [g["lr"] for g in groups]
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing, reduction="sum")
     average: Optional[_WeightAverage] = None
     history = History(meta={**environment_info(device), "recipe": asdict(recipe),
@@ -234,7 +325,8 @@ def train_modern(model: ModernVGG, train_images: torch.Tensor, train_labels: tor
                              "train_images": n, "autocast": str(dtype).replace("torch.", "") if dtype else None})
     step, eval_seconds = 0, 0.0
     for epoch in range(math.ceil(recipe.epochs)):
-        model.whiten.bias.requires_grad_(epoch < recipe.whiten_bias_epochs)
+        if model.config.whiten:      # (a first layer that is not whitening trains like the others)
+            model.whiten.bias.requires_grad_(epoch < recipe.whiten_bias_epochs)
         model.train()
         if r:
             images = translate_batch(padded, x_all.shape[-1], gen)
@@ -253,19 +345,22 @@ def train_modern(model: ModernVGG, train_images: torch.Tensor, train_labels: tor
             idx = order[i * recipe.batch_size:(i + 1) * recipe.batch_size]
             x = images[idx].contiguous(memory_format=torch.channels_last)
             y = y_all[idx]
-            for g, base in zip(optimizer.param_groups, base_lrs):
+            for g, base in zip(groups, base_lrs):
                 g["lr"] = base * recipe.lr_multiplier(step, total)
             with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
                 logits = model(x)
             loss = loss_fn(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
-                scaler.step(optimizer)
+                for opt in optimizers:
+                    scaler.step(opt)
                 scaler.update()
             else:
                 loss.backward()
-                optimizer.step()
+                for opt in optimizers:
+                    opt.step()
             step += 1
             loss_sum += loss.item()
             correct += (logits.argmax(1) == y).sum().item()
@@ -283,7 +378,7 @@ def train_modern(model: ModernVGG, train_images: torch.Tensor, train_labels: tor
             val_acc = evaluate_modern(model, normalize_images(val_images, device), val_labels.to(device), level=0)
             eval_seconds += time.perf_counter() - t_eval
         row = dict(epoch=epoch + 1, train_loss=loss_sum / max(1, seen), train_acc=correct / max(1, seen),
-                   val_loss=None, val_acc=val_acc, lr=optimizer.param_groups[1]["lr"],
+                   val_loss=None, val_acc=val_acc, lr=groups[-1]["lr"],
                    time=time.perf_counter() - t0 - eval_seconds)
         history.append(**row)
         if on_epoch is not None:
