@@ -117,7 +117,8 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
                          eval_every_epoch=eval_every_epoch, on_epoch=show)
         h.meta.update(arch=arch, data_source=data.source)
         if store is not None:
-            save_reference(h, store if seed == 0 else f"{store}-s{seed}", budget)
+            h.meta.update(run=store if seed == 0 else f"{store}-s{seed}", budget=budget, measured_on="test")
+            save_reference(h, h.meta["run"], budget)
             if seed == seeds[0]:
                 save_weights(model, store if seed == 0 else f"{store}-s{seed}", budget)
         hit = next((i for i, a in enumerate(h.val_acc) if a is not None and a >= BLOG_POST_TEST_ACCURACY), None)

@@ -135,11 +135,18 @@ def time_to_accuracy_section(path: Path, r: dict, ablation: str = "") -> list[st
 
 def _recipe_text(st: dict) -> str:
     r = st["recipe"]
+    if r.get("optimizer", "sgd") == "muon":
+        opt = (f"Muon for the conv filters (lr {r['muon_lr']:g}, momentum {r['muon_momentum']:g}), SGD for the "
+               f"rest (head lr {r['head_lr']:g}, shifts lr {r['bias_lr']:g}, decay {r['decay_per_image']:g} per "
+               f"image), lr x {r['lr_start']:g} falling to x {r['lr_end']:g}")
+    else:
+        opt = (f"lr {r['lr']:g} and weight decay {r['weight_decay']:g} per 1,024 images, momentum "
+               f"{r['momentum']:g}")
     return (f"`{st['arch']}` ({' '.join(map(str, st['layers']))}), {st['activation']}, {r['epochs']:g} epochs of "
-            f"{st['train_images']:,} images, batch {r['batch_size']}, lr {r['lr']:g} and weight decay "
-            f"{r['weight_decay']:g} per 1,024 images, momentum {r['momentum']:g}, label smoothing "
-            f"{r['label_smoothing']:g}, flip {r['flip']}, translate {r['translate']} px, weight averaging from "
-            f"epoch {r['ema_from_epoch']}, test-time augmentation level {r['tta_level']}; autocast "
+            f"{st['train_images']:,} images, batch {r['batch_size']}, {opt}, label smoothing "
+            f"{r['label_smoothing']:g}, flip {r['flip']}, translate {r['translate']} px, "
+            + (f"weight averaging from epoch {r['ema_from_epoch']}" if r["ema_from_epoch"] else "no weight averaging")
+            + f", test-time augmentation level {r['tta_level']}; autocast "
             f"{st.get('autocast') or 'none'}")
 
 

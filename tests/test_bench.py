@@ -126,6 +126,21 @@ def test_modern_vgg_tiny(tmp_path):
     assert result["settings"]["recipe"]["epochs"] == 2 and save(result, tmp_path).exists()
 
 
+def test_modern_vgg_stores_only_full_final_runs(monkeypatch):
+    from vgg_helpers.recipes import ModernRecipe
+    data = tiny_cifar(256, 64)
+    for kwargs in (dict(holdout=True), dict(train_size=128), dict(test_size=32)):
+        with pytest.raises(ValueError, match="store keeps the book's final runs"):
+            modern_cmd.modern_vgg(data, "modern-128", ModernRecipe(epochs=1), seeds=[0], store="ch8-modern",
+                                  device="cpu", verbose=False, **kwargs)
+    stored = []
+    monkeypatch.setattr(modern_cmd, "save_reference", lambda h, name, budget: stored.append(("h", name, budget)))
+    monkeypatch.setattr(modern_cmd, "save_weights", lambda m, name, budget: stored.append(("w", name, budget)))
+    recipe = ModernRecipe(epochs=1, batch_size=64, whiten_images=128)
+    modern_cmd.modern_vgg(data, "modern-128", recipe, seeds=[0, 1], store="ch8-x", device="cpu", verbose=False)
+    assert stored == [("h", "ch8-x", "cpu"), ("w", "ch8-x", "cpu"), ("h", "ch8-x-s1", "cpu")]
+
+
 def test_modern_vgg_settings_are_typed_and_checked():
     assert modern_cmd.parse_settings(["lr=10", "flip=random", "translate=1"]) == {
         "lr": 10.0, "flip": "random", "translate": 1}

@@ -239,6 +239,8 @@ def test_chapter_7_solution_passes_its_check():
     namespace: dict = {"torch": torch}          # the chapter imported it earlier
     exec(_solution_source("08-training-fast.ipynb", "tta_logits"), namespace)
     check_tta(namespace["tta_logits"])
+    exec(_solution_source("08-training-fast.ipynb", "whitening_filters"), namespace)
+    check_whitening(namespace["whitening_filters"])
 
 
 def test_chapter_8_solutions_pass_their_checks():

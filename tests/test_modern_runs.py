@@ -98,3 +98,19 @@ def test_ladder_table_pairs_seeds_and_reads_the_tta_level():
     assert rows[0]["accs"] == [0.80, 0.70] and rows[0]["gain"] is None and rows[0]["seconds"] == 11.0
     assert rows[1]["accs"] == [0.82, 0.73] and rows[1]["seconds"] == 14.0
     assert rows[1]["gain"] == pytest.approx(0.025) and rows[1]["gain_sd"] == pytest.approx(0.00707, abs=1e-5)
+
+
+def test_the_ladder_is_stored_for_every_rung_and_seed():
+    runs = ladder_runs(None, "cpu", store="load")
+    plan = MODERN_LADDER_RUN["cpu"]
+    assert list(runs) == [r.name for r in MODERN_LADDER]
+    for rung in MODERN_LADDER:
+        assert len(runs[rung.name]) == len(plan["seeds"]) >= 3
+        for seed, run in zip(plan["seeds"], runs[rung.name]):
+            meta = run.history.meta
+            assert not run.trained and meta["recipe"]["seed"] == seed
+            assert meta["train_images"] == plan["train_size"] and meta["recipe"]["epochs"] == plan["recipe"]["epochs"]
+            model, recipe = split_modern_changes(dict(rung.changes))
+            assert meta["model_changes"] == model
+            assert all(meta["recipe"][k] == v for k, v in recipe.items() if k != "tta_level")   # rung 9 re-reads 8
+            assert "/" not in meta["data_source"]

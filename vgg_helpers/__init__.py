@@ -18,7 +18,8 @@ Modules, one per concern (the most used names are re-exported here; the rest are
 * ``plots``       -- the book's figures (matplotlib);
 * ``fast``        -- chapter 8's fast-training recipe: ``FastModel``, ``fast_run``, the ladder;
 * ``modern``      -- the modern VGG: whitening layer, pool-first blocks, a Table-1-style layer list;
-* ``recipes``     -- the modern VGG's training recipe: ``ModernRecipe``, ``train_modern``;
+* ``recipes``     -- the modern VGG's training recipe: ``ModernRecipe``, ``train_modern`` (SGD or Muon);
+* ``modern_runs`` -- chapter 8's modern-VGG runs: the ladder of ingredients over seeds, the final run;
 * ``pipelines``   -- chapter 8's input-pipeline comparison (is data loading the bottleneck?);
 * ``distributed`` -- training on several processes (torchrun + DDP, synced batch norm, kill-and-resume);
 * ``paper``       -- the paper's own training and testing methods: scale jittering, FC -> conv, dense and

@@ -748,7 +748,7 @@ def check_whitening(whitening_filters: Callable[..., torch.Tensor]) -> None:
                   "divide by sqrt(eigenvalue + eps): the weakest components are not blown up")
         _fail("the filters differ from the principal components of the patches",
               "cov = patches.T @ patches / len(patches); eigh; filters = eigenvectors.T / sqrt(eigenvalues + eps)")
-    correct("whitening_filters returns the principal components of the patches, scaled, and their negatives")
+    correct("whitening_filters returns the scaled principal components and their negatives")
 
 
 def _loader_shares(n: int, world_size: int) -> list[list[int]]:

@@ -220,7 +220,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     rec = recording_setup("python -m vgg_helpers.modern_runs", "chapter 8's modern-VGG", ["ladder"], argv,
                           match=True)
     t0 = time.perf_counter()
-    rungs = [r for r in MODERN_LADDER if rec.args.match in r.name]
+    wanted = rec.args.match.split(",")    # e.g. --match modern-0-,modern-1- (two recordings, a thread each)
+    rungs = [r for r in MODERN_LADDER if any(w in r.name for w in wanted)]
     runs = ladder_runs(rec.data, rec.budget, "record", rungs=rungs, device=rec.device, progress=True)
     for name, results in runs.items():
         accs = [r.history.meta["acc_by_tta"]["0"]["acc"] for r in results]
