@@ -34,7 +34,7 @@ from vgg_helpers.budgets import BLOG_POST_TEST_ACCURACY
 from vgg_helpers.data import CIFAR10, random_subset, split_train_val
 from vgg_helpers.modern import MODERN_CONFIGS, build_modern_vgg
 from vgg_helpers.recipes import ModernRecipe, train_modern
-from vgg_helpers.runs import save_reference, save_weights
+from vgg_helpers.runs import run_name, save_reference, save_weights
 from vgg_helpers.runtime import pick_device, set_threads
 from vgg_helpers.settings import settings
 
@@ -68,7 +68,7 @@ def _summary(values: list[float]) -> dict[str, float]:
 def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[int], holdout: bool = False,
                eval_every_epoch: bool = False, train_size: Optional[int] = None, test_size: Optional[int] = None,
                activation: str = "gelu", device: Optional[str] = None, data_load_s: float = 0.0,
-               verbose: bool = True, store: Optional[str] = None) -> dict:
+               verbose: bool = True, store: Optional[str] = None, store_weights: bool = True) -> dict:
     """Train the recipe once per seed and collect the results.
 
     Args:
@@ -85,6 +85,7 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
         verbose: print every epoch.
         store: keep each run's history as the stored run ``store`` (``store-sS`` for seed S != 0) of the budget
             named after the device ("cpu" or "gpu"), and the first seed's weights; final full-size runs only.
+        store_weights: with ``store``, keep the first seed's weights too.
     Returns:
         The result dict (``save`` writes it).
     """
@@ -117,10 +118,10 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
                          eval_every_epoch=eval_every_epoch, on_epoch=show)
         h.meta.update(arch=arch, data_source=data.source)
         if store is not None:
-            h.meta.update(run=store if seed == 0 else f"{store}-s{seed}", budget=budget, measured_on="test")
+            h.meta.update(run=run_name(store, seed), budget=budget, measured_on="test")
             save_reference(h, h.meta["run"], budget)
-            if seed == seeds[0]:
-                save_weights(model, store if seed == 0 else f"{store}-s{seed}", budget)
+            if store_weights and seed == seeds[0]:
+                save_weights(model, run_name(store, seed), budget)
         hit = next((i for i, a in enumerate(h.val_acc) if a is not None and a >= BLOG_POST_TEST_ACCURACY), None)
         runs.append({"seed": seed, "final_acc": h.meta["final_acc"], "seconds": h.meta["total_seconds"],
                      "train_seconds": h.meta["train_seconds"], "epoch_acc": h.val_acc, "epoch_seconds": h.time,
@@ -138,7 +139,7 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
                                              "gpu") if k in meta},
         "settings": {"arch": arch, "layers": list(MODERN_CONFIGS[arch]), "activation": activation,
                      "recipe": asdict(recipe), "seeds": list(seeds), "autocast": meta.get("autocast"),
-                     "data_source": data.source, "train_images": len(y),
+                     "data_source": data.source, "train_images": len(y), "store": store,
                      "measured_on": f"{len(yv):,} {'validation' if holdout else 'test'} images",
                      "timing": "seconds: first training step to the final accuracy (test-time augmentation "
                                "included); per-epoch evaluations and image decoding excluded"},
@@ -165,18 +166,22 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--store", default=None, metavar="NAME",
                     help="keep the histories (and the first seed's weights) as the book's stored run NAME")
+    ap.add_argument("--no-weights", action="store_true", help="with --store: keep the histories only")
     add_data_and_out(ap)
     args = ap.parse_args(argv)
     recipe = ModernRecipe(epochs=args.epochs, **parse_settings(args.set))
     if args.store is not None and (args.holdout or args.train_size or args.test_size):
         ap.error("--store keeps the book's final runs: drop --holdout, --train-size and --test-size")
+    if args.no_weights and args.store is None:
+        ap.error("--no-weights only applies with --store NAME")
     set_threads(args.threads)
     t0 = time.perf_counter()
     data = load_data(args, env)
     result = modern_vgg(data, args.arch, recipe, args.seeds, holdout=args.holdout,
                         eval_every_epoch=args.eval_every_epoch, train_size=args.train_size,
                         test_size=args.test_size, activation=args.activation, device=env.device,
-                        data_load_s=time.perf_counter() - t0, store=args.store)
+                        data_load_s=time.perf_counter() - t0, store=args.store,
+                        store_weights=not args.no_weights)
     print(json.dumps({k: result[k] for k in ("final_acc", "seconds")}, indent=1))
     print("saved", save(result, args.out))
     return 0

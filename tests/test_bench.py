@@ -62,6 +62,13 @@ def test_bench_readme_matches_the_recorded_results():
     assert report.main(["--check"]) == 0, "run `python -m bench.report` after recording results"
 
 
+def test_bench_readme_names_no_machine_folders():
+    assert report._data("image folder /work/shared/data/cifar10-jpeg (JPEG copy)") == \
+        "image folder cifar10-jpeg (JPEG copy)"
+    text = report.README.read_text()
+    assert not any(f" {root}/" in text for root in ("/work", "/home", "/root", "/tmp", "/Users"))
+
+
 def _tta_result(acc: float, seconds: float) -> dict:
     return {"kind": "time-to-accuracy-cpu", "date": "2026-01-01T00:00:00+00:00",
             "environment": {"torch": "2.x", "python": "3.11", "cpu": "Test CPU", "cpu_count": 2, "torch_threads": 2},
@@ -139,6 +146,12 @@ def test_modern_vgg_stores_only_full_final_runs(monkeypatch):
     recipe = ModernRecipe(epochs=1, batch_size=64, whiten_images=128)
     modern_cmd.modern_vgg(data, "modern-128", recipe, seeds=[0, 1], store="ch8-x", device="cpu", verbose=False)
     assert stored == [("h", "ch8-x", "cpu"), ("w", "ch8-x", "cpu"), ("h", "ch8-x-s1", "cpu")]
+    stored.clear()
+    modern_cmd.modern_vgg(data, "modern-128", recipe, seeds=[0], store="ch8-y", device="cpu", verbose=False,
+                          store_weights=False)
+    assert stored == [("h", "ch8-y", "cpu")]
+    with pytest.raises(SystemExit):
+        modern_cmd.main(["--no-weights"])          # --no-weights without --store
 
 
 def test_modern_vgg_settings_are_typed_and_checked():
@@ -167,3 +180,26 @@ def test_report_states_the_modern_vgg_verdict(tmp_path, accs, seconds, verdict):
     text = report.render(tmp_path)
     assert "### Modern VGG, final recipe on the test set" in text
     assert f"every seed within 15 min): {verdict}" in text
+
+
+def test_report_shows_the_final_run_and_the_short_schedule_apart(tmp_path):
+    from vgg_helpers.recipes import ModernRecipe
+    result = modern_cmd.modern_vgg(tiny_cifar(256, 64), "modern-128", ModernRecipe(epochs=1, batch_size=128,
+                                   whiten_images=64), seeds=[0, 1], device="cpu", verbose=False)
+    for store, accs, seconds, stamp in (("ch8-modern", [0.89, 0.90], [780.0, 790.0], "2025-12-31T000000Z"),
+                                        ("ch8-modern", [0.90, 0.91], [800.0, 820.0], "2026-01-01T000000Z"),
+                                        ("ch8-modern-short", [0.885, 0.883], [450.0, 490.0],
+                                         "2026-01-02T000000Z")):
+        r = json.loads(json.dumps(result))
+        r["settings"]["store"] = store
+        r["final_acc"], r["seconds"] = modern_cmd._summary(accs), modern_cmd._summary(seconds)
+        (tmp_path / f"modern-vgg-test-cpu-{stamp}.json").write_text(json.dumps(r))
+    text = report.render(tmp_path)
+    final = text.index("### Modern VGG, final recipe on the test set (`results/modern-vgg-test-cpu-2026-01-01")
+    short = text.index("### Modern VGG, the short schedule for 88.2% on the test set (`results/modern-vgg-test-"
+                       "cpu-2026-01-02")
+    assert final < short
+    earlier = text.index("Earlier recordings of this schedule")
+    assert final < earlier < short and "| `modern-vgg-test-cpu-2025-12-31T000000Z.json` | 1 | 2 | 0.8950 +-" in text
+    assert "every seed within 15 min): **met**" in text
+    assert "- goal (>= 88.2% mean over the seeds, every seed within 8 min): **missed**: slowest seed 10 s over" in text

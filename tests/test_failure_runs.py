@@ -15,9 +15,9 @@ from vgg_helpers.budgets import CHAPTER5, CHAPTER5_ABLATION, CHAPTER5_DEPTH, CHA
 from vgg_helpers.budgets import CHAPTER6 as CHAPTER6_PLAN
 from vgg_helpers.failure_runs import (LEARNING, REPRODUCTION, RunSummary, ablation_runs, batch_norm_runs,
                                       depth_runs, failure_loaders,
-                                      failure_run, fix_runs, loss_drop, mean_sd, reproduction_runs, run_name,
+                                      failure_run, fix_runs, loss_drop, mean_sd, reproduction_runs,
                                       step_losses, summarize)
-from vgg_helpers.runs import RunResult, StoredRunError, load_reference
+from vgg_helpers.runs import RunResult, StoredRunError, load_reference, run_name
 from vgg_helpers.settings import settings
 from vgg_helpers.training import History
 from tests.helpers import tiny_cifar, unprinted_numbers
@@ -34,11 +34,6 @@ def _history(losses, val_acc=0.1, diverged=False) -> RunResult:
     if not diverged:
         h.append(epoch=1, train_loss=losses[-1], train_acc=0.1, val_loss=2.3, val_acc=val_acc, lr=0.01, time=1.0)
     return RunResult("x", h, trained=False)
-
-
-def test_run_name_keeps_seed_zero_bare():
-    assert run_name("ch5-ablation-paper", 0) == "ch5-ablation-paper"
-    assert run_name("ch5-ablation-paper", 2) == "ch5-ablation-paper-s2"
 
 
 def test_loss_drop_reads_the_last_fifth():

@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from tests.helpers import tiny_cifar
-from vgg_helpers.budgets import MODERN_FINAL, MODERN_LADDER, MODERN_LADDER_RUN
+from vgg_helpers.budgets import MODERN_FINAL, MODERN_LADDER, MODERN_LADDER_RUN, MODERN_SHORT
 from vgg_helpers.modern import ModernVGG
-from vgg_helpers.modern_runs import FINAL, final_runs, ladder_runs, run_name, split_modern_changes
-from vgg_helpers.runs import load_reference, weights_path
+from vgg_helpers.modern_runs import FINAL, SHORT, final_runs, ladder_runs, split_modern_changes
+from vgg_helpers.runs import StoredRunError, load_reference, run_name, weights_path
 from vgg_helpers.settings import settings
 
 
@@ -69,6 +69,28 @@ def test_the_final_run_is_stored_over_three_seeds_with_seed_0s_weights():
         assert h.meta["arch"] == plan["arch"] and h.meta["recipe"]["epochs"] == plan["recipe"]["epochs"]
         assert h.meta["train_images"] == 50000 and h.meta["total_seconds"] <= 900
     assert weights_path(FINAL, "cpu").exists() and not weights_path(run_name(FINAL, 1), "cpu").exists()
+
+
+def test_the_short_schedule_is_stored_over_three_seeds_without_weights():
+    plan = MODERN_SHORT["cpu"]
+    runs = final_runs(None, "cpu", name=SHORT)
+    assert [r.history.meta["recipe"]["seed"] for r in runs] == [0, 1, 2]
+    for r in runs:
+        h = r.history
+        assert h.meta["arch"] == plan["arch"] and h.meta["recipe"]["epochs"] == plan["recipe"]["epochs"]
+        assert h.meta["train_images"] == 50000 and h.meta["measured_on"] == "test"
+        assert len(h.val_acc) == plan["recipe"]["epochs"] and h.time[-1] <= h.meta["total_seconds"]
+    assert not weights_path(SHORT, "cpu").exists()
+    with pytest.raises(StoredRunError):
+        runs[0].model
+
+
+def test_final_runs_name_the_plans():
+    with pytest.raises(ValueError, match="ch8-modern-short"):
+        final_runs(None, "cpu", name="ch8-modern-long")
+    epochs = MODERN_SHORT["cpu"]["recipe"]["epochs"]
+    with pytest.raises(ValueError, match=f"bench.modern_vgg .*--epochs {epochs} .*--store ch8-modern-short"):
+        final_runs(None, "cpu", store="record", name=SHORT)
 
 
 @pytest.mark.skipif(not settings().data_dir, reason="needs CIFAR-10 on this machine (VGG_DATA_DIR)")

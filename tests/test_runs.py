@@ -6,7 +6,7 @@ import torch
 
 from tests.helpers import tiny_model, toy_loaders
 from vgg_helpers import runs
-from vgg_helpers.runs import RunResult, StoredRunError, load_run, stored_runs, train_or_load
+from vgg_helpers.runs import RunResult, StoredRunError, load_run, run_name, stored_runs, train_or_load
 from vgg_helpers.training import History, TrainConfig
 
 
@@ -20,6 +20,11 @@ def _run(store: str, budget: str = "cpu", **kwargs) -> RunResult:
     train_loader, val_loader = toy_loaders()
     return train_or_load("toy", tiny_model, train_loader, val_loader, TrainConfig(epochs=1), budget=budget,
                          store=store, device="cpu", progress=False, meta={"seed": 0}, **kwargs)
+
+
+def test_run_name_keeps_seed_zero_bare():
+    assert run_name("ch5-ablation-paper", 0) == "ch5-ablation-paper"
+    assert run_name("ch5-ablation-paper", 2) == "ch5-ablation-paper-s2"
 
 
 def test_record_then_load(store_dir, capsys):

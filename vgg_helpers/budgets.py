@@ -21,7 +21,8 @@ __all__ = ["RunBudget", "SpeedSettings", "ChapterPlan", "FailurePlan", "Rung", "
            "CPU_TARGET_SECONDS", "CIFAR_BN_MODEL", "BATCH_NORM_RECIPE", "CHAPTER5", "CHAPTER5_ABLATION",
            "CHAPTER5_DEPTH", "CHAPTER6", "CHAPTER6_FIX", "CHAPTER7", "CHAPTER7_LADDER", "CHAPTER7_LADDER_RUN",
            "CHAPTER8", "PAPER_RECIPE", "PLAIN_CIFAR_MODEL", "InitVariant", "PAPER_INIT_VARIANTS", "PaperPlan",
-           "PAPER_METHODS", "MODERN_FINAL", "MODERN_LADDER", "MODERN_LADDER_RUN"]
+           "PAPER_METHODS", "MODERN_FINAL", "MODERN_SHORT", "MODERN_LADDER",
+           "MODERN_LADDER_RUN"]
 
 # ---- published numbers and targets the chapters measure against ----
 BLOG_POST_TEST_ACCURACY = 0.882   # the blog post's final test accuracy (official CIFAR-10)
@@ -318,11 +319,24 @@ CHAPTER7_LADDER_RUN = {
 MODERN_FINAL = {
     "smoke": dict(arch="modern-128", train_size=512, test_size=512, recipe=dict(epochs=1, batch_size=128,
                                                                                  whiten_images=256)),
-    # why 15 epochs of modern-128: at equal time the 64/128/128 network trains twice the epochs of 64/256/256
-    # and did as well on the hold-out; 15 epochs of 50,000 images end at 817-865 s here, inside the 900 s limit
-    "cpu": dict(arch="modern-128", train_size=None, test_size=None, recipe=dict(epochs=15)),
+    # why modern-128: at equal time the 64/128/128 network trains twice the epochs of 64/256/256 and did as well
+    # on the hold-out. Why 16 epochs: the most that fit the 900 s limit here (15 epochs of 50,000 images ended at
+    # 783-865 s over two recordings, 16 at 827-839 s); the 16th epoch changed the mean by -0.04 points, inside
+    # the seeds' spread
+    "cpu": dict(arch="modern-128", train_size=None, test_size=None, recipe=dict(epochs=16)),
     # airbench94's network and recipe (not measured here: tools/gpu_check.sh records it on a GPU)
     "gpu": dict(arch="modern-256", train_size=None, test_size=None, recipe=dict(epochs=10)),
+}
+
+# A schedule built for the blog post's 88.2% in under 8 minutes: the final run's network and recipe, fewer epochs
+# (the lr schedule is squeezed into them). Why 8: on the hold-out 7 and 8 epochs both ended near 88.2% (88.30%
+# and 88.18%, one seed each: the same within the noise), and 8 is the most that fit in 8 minutes here (about 52 s
+# an epoch plus the 6-view evaluation). bench/README.md lists the hold-out runs.
+SHORT_EPOCHS = 8
+MODERN_SHORT = {
+    "smoke": MODERN_FINAL["smoke"],
+    "cpu": dict(arch="modern-128", train_size=None, test_size=None, recipe=dict(epochs=SHORT_EPOCHS)),
+    "gpu": dict(arch="modern-128", train_size=None, test_size=None, recipe=dict(epochs=SHORT_EPOCHS)),
 }
 
 # The ladder from a VGG-style network to the modern VGG, one ingredient per rung, each rung adding its change to

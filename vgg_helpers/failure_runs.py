@@ -28,22 +28,17 @@ from .budgets import (CHAPTER5, CHAPTER5_ABLATION, CHAPTER5_DEPTH, CHAPTER6, CHA
 from .data import CIFAR10, Loaders, make_loaders
 from .diagnostics import GradientRecorder
 from .models import build_vgg
-from .runs import (RunResult, check_store, mean_sd, recording_setup, stored_or_check_data, train_or_load,
-                   with_stored_weights)
+from .runs import (RunResult, check_store, mean_sd, recording_setup, run_name, stored_or_check_data,
+                   train_or_load, with_stored_weights)
 from .runtime import pick_device
 from .training import History, TrainConfig, predict
 
-__all__ = ["REPRODUCTION", "LEARNING", "run_name", "failure_loaders", "failure_run", "train_reproduction",
+__all__ = ["REPRODUCTION", "LEARNING", "failure_loaders", "failure_run", "train_reproduction",
            "reproduction_runs", "ablation_runs", "depth_runs", "fix_runs", "batch_norm_runs", "step_losses",
            "loss_drop", "RunSummary", "summarize", "mean_sd", "main"]
 
 REPRODUCTION = "ch5-plain-vgg16"   # the stored name of the reproduction (seed 0; chapter 6 loads it)
 LEARNING = 0.01    # nats: a run whose loss over its last fifth of steps is this far below ln 10 "is learning"
-
-
-def run_name(base: str, seed: int) -> str:
-    """The stored name of ``base`` trained with ``seed``: seed 0 keeps the bare name, others get ``-s<seed>``."""
-    return base if seed == 0 else f"{base}-s{seed}"
 
 
 def failure_loaders(data: CIFAR10, plan: FailurePlan, seed: int = 0,

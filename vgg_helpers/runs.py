@@ -31,9 +31,10 @@ from .runtime import BUDGETS, environment_info
 from .settings import STORE_POLICIES
 from .training import History, TrainConfig, TrainingDiverged, train
 
-__all__ = ["REFERENCE_DIR", "reference_path", "load_reference", "stored_runs", "save_reference", "RunResult",
-           "StoredRunError", "check_store", "load_run", "stored_or_check_data", "train_or_load", "weights_path",
-           "save_weights", "load_weights", "with_stored_weights", "mean_sd", "Recording", "recording_setup"]
+__all__ = ["REFERENCE_DIR", "run_name", "reference_path", "load_reference", "stored_runs", "save_reference",
+           "RunResult", "StoredRunError", "check_store", "load_run", "stored_or_check_data", "train_or_load",
+           "weights_path", "save_weights", "load_weights", "with_stored_weights", "mean_sd", "Recording",
+           "recording_setup"]
 
 REFERENCE_DIR = Path(__file__).with_name("reference_runs")
 
@@ -47,6 +48,11 @@ def _check_run_name(name: str) -> str:
         raise ValueError(f"a run name is a short file-name-safe label such as 'ch6-vgg11-bn' (letters, digits, "
                          f"'-', '_', '.'); got {name!r}")
     return name
+
+
+def run_name(base: str, seed: int) -> str:
+    """The stored name of ``base`` trained with ``seed``: seed 0 keeps the bare name, others get ``-s<seed>``."""
+    return base if seed == 0 else f"{base}-s{seed}"
 
 
 def reference_path(name: str, budget: str) -> Path:
