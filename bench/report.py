@@ -187,10 +187,11 @@ def earlier_results_section(found: list[tuple[Path, dict]]) -> list[str]:
     """Markdown: the earlier recordings of a schedule (the newest is reported above them), so that a re-recording
     never hides what came before."""
     out = ["Earlier recordings of this schedule on the test set:", "",
-           "| result | epochs | seeds | accuracy (mean +- sd) | seconds (max) |", "|---|---|---|---|---|"]
+           "| result | network | epochs | seeds | accuracy (mean +- sd) | seconds (max) |",
+           "|---|---|---|---|---|---|"]
     for path, r in found:
-        acc = r["final_acc"]
-        out.append(f"| `{path.name}` | {r['settings']['recipe']['epochs']:g} | {len(r['runs'])} | "
+        acc, st = r["final_acc"], r["settings"]
+        out.append(f"| `{path.name}` | `{st['arch']}` | {st['recipe']['epochs']:g} | {len(r['runs'])} | "
                    f"{acc['mean']:.4f} +- {acc['sd']:.4f} | {r['seconds']['max']:.0f} |")
     return out
 

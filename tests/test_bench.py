@@ -200,6 +200,6 @@ def test_report_shows_the_final_run_and_the_short_schedule_apart(tmp_path):
                        "cpu-2026-01-02")
     assert final < short
     earlier = text.index("Earlier recordings of this schedule")
-    assert final < earlier < short and "| `modern-vgg-test-cpu-2025-12-31T000000Z.json` | 1 | 2 | 0.8950 +-" in text
+    assert final < earlier < short and "| `modern-vgg-test-cpu-2025-12-31T000000Z.json` | `modern-128` | 1 | 2 | 0.8950 +-" in text
     assert "every seed within 15 min): **met**" in text
     assert "- goal (>= 88.2% mean over the seeds, every seed within 8 min): **missed**: slowest seed 10 s over" in text

@@ -34,11 +34,13 @@ WHITEN = "W"          # the whitening layer (a frozen 2x2 convolution, then the 
 GLOBAL_POOL = "G"     # global max-pool over what is left of the image
 POOL = "M"            # 2x2 max-pool of the convolution before it
 
-# Two sizes, the same shape: whitening, then three blocks of two 3x3 convolutions, each block halving the image
+# Three sizes, the same shape: whitening, then three blocks of two 3x3 convolutions, each block halving the image
 # (32 -> 31 after the 2x2 whitening, then 15, 7, 3), then a global max-pool.
 MODERN_CONFIGS: dict[str, list[Union[int, str]]] = {
     "modern-128": [WHITEN, 64, POOL, 64, 128, POOL, 128, 128, POOL, 128, GLOBAL_POOL],   # airbench93's widths
     "modern-256": [WHITEN, 64, POOL, 64, 256, POOL, 256, 256, POOL, 256, GLOBAL_POOL],   # airbench94's widths
+    # modern-128 with a wider last block: twice the weights for a sixth more time per step (its maps are 7x7, 3x3)
+    "modern-128-256": [WHITEN, 64, POOL, 64, 128, POOL, 128, 256, POOL, 256, GLOBAL_POOL],
 }
 
 
