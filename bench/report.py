@@ -18,8 +18,7 @@ from pathlib import Path
 from vgg_helpers.budgets import (BLOG_POST_TEST_ACCURACY, CHAPTER7_LADDER_RUN, CPU_TARGET_ACCURACY,
                                  CPU_TARGET_SECONDS)
 from vgg_helpers.fast import run_ladder
-from vgg_helpers.modern_runs import FINAL as FINAL_STORE
-from vgg_helpers.modern_runs import SHORT as SHORT_STORE
+from vgg_helpers.modern_runs import FINAL as FINAL_STORE, SHORT as SHORT_STORE
 
 from . import RESULTS_DIR as RESULTS
 
