@@ -180,6 +180,18 @@ def test_report_states_the_modern_vgg_verdict(tmp_path, accs, seconds, verdict):
     text = report.render(tmp_path)
     assert "### Modern VGG, final recipe on the test set" in text
     assert f"every seed within 15 min): {verdict}" in text
+    assert "### Modern VGG, gpu budget" in text and "GPU (mean over three seeds)" in text   # no cuda file
+
+
+def test_report_drops_the_gpu_placeholder_once_the_gpu_result_exists(tmp_path):
+    from vgg_helpers.recipes import ModernRecipe
+    result = modern_cmd.modern_vgg(tiny_cifar(256, 64), "modern-128", ModernRecipe(epochs=1, batch_size=128,
+                                   whiten_images=64), seeds=[0], device="cpu", verbose=False)
+    result["kind"] = "modern-vgg-test-cuda"
+    save(result, tmp_path)
+    text = report.render(tmp_path)
+    assert "### Modern VGG, gpu budget" not in text and "### Modern VGG, final recipe on the test set" in text
+    assert "- gpu target (>= 94% mean over the seeds, every seed within 60 s): **missed**: mean" in text
 
 
 def test_report_shows_the_final_run_and_the_short_schedule_apart(tmp_path):
