@@ -34,7 +34,7 @@ WHITEN = "W"          # the whitening layer (a frozen 2x2 convolution, then the 
 GLOBAL_POOL = "G"     # global max-pool over what is left of the image
 POOL = "M"            # 2x2 max-pool of the convolution before it
 
-# Three sizes, the same shape: whitening, then three blocks of two 3x3 convolutions, each block halving the image
+# Four sizes, the same shape: whitening, then three blocks of two 3x3 convolutions, each block halving the image
 # (32 -> 31 after the 2x2 whitening, then 15, 7, 3), then a global max-pool.
 MODERN_CONFIGS: dict[str, list[Union[int, str]]] = {
     "modern-128": [WHITEN, 64, POOL, 64, 128, POOL, 128, 128, POOL, 128, GLOBAL_POOL],   # airbench93's widths
