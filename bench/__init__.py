@@ -4,7 +4,7 @@ Run from the repository root; every result is a JSON file in ``bench/results/`` 
 settings and date:
 
 * ``python -m bench.throughput``       -- images/s of the book's input pipeline against in-memory and conventional;
-* ``python -m bench.time_to_accuracy`` -- training time to a test accuracy for chapter 8's recipe;
+* ``python -m bench.time_to_accuracy`` -- training time to a test accuracy for the fast recipe;
 * ``python -m bench.modern_vgg``       -- the modern VGG's recipe over seeds: accuracy and wall time;
 * ``python -m bench.report``           -- rewrite the "Recorded numbers" part of ``bench/README.md``.
 """

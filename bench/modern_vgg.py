@@ -1,4 +1,4 @@
-"""Benchmark: the modern VGG's recipe (``vgg_helpers.recipes``), over seeds, with its wall time.
+"""Benchmark: the modern VGG's recipe (``vgg_helpers.modern``), over seeds, with its wall time.
 
 Two modes:
 
@@ -15,8 +15,8 @@ the time to the blog post's 88.2%::
     python -m bench.modern_vgg --arch modern-256 --epochs 8 --seeds 0 1 2
     python -m bench.modern_vgg --holdout --epochs 8 --set lr=10 label_smoothing=0.1
 
-``--store NAME`` (final runs only) also keeps every seed's history as the book's stored run ``NAME`` (seed 0;
-``NAME-sS`` for seed S) and the first seed's trained weights, for chapter 8 to load (``vgg_helpers.runs``).
+The data comes from ``make_loaders`` (the book's split and random subsets); the result goes to ``bench/results``
+only. The book's stored final runs are recorded by ``python -m vgg_helpers.book.record modern``.
 """
 from __future__ import annotations
 
@@ -30,11 +30,10 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-from vgg_helpers.budgets import BLOG_POST_TEST_ACCURACY
-from vgg_helpers.data import CIFAR10, random_subset, split_train_val
-from vgg_helpers.modern import MODERN_CONFIGS, build_modern_vgg
-from vgg_helpers.recipes import ModernRecipe, train_modern
-from vgg_helpers.runs import run_name, save_reference, save_weights
+from vgg_helpers.book.plans import BLOG_POST_TEST_ACCURACY
+from vgg_helpers.data import CIFAR10, RunBudget, make_loaders
+from vgg_helpers.diagnostics import first_reaching
+from vgg_helpers.modern import MODERN_CONFIGS, ModernRecipe, build_modern_vgg, train_modern
 from vgg_helpers.runtime import pick_device, set_threads
 from vgg_helpers.settings import settings
 
@@ -68,7 +67,7 @@ def _summary(values: list[float]) -> dict[str, float]:
 def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[int], holdout: bool = False,
                eval_every_epoch: bool = False, train_size: Optional[int] = None, test_size: Optional[int] = None,
                activation: str = "gelu", device: Optional[str] = None, data_load_s: float = 0.0,
-               verbose: bool = True, store: Optional[str] = None, store_weights: bool = True) -> dict:
+               verbose: bool = True) -> dict:
     """Train the recipe once per seed and collect the results.
 
     Args:
@@ -78,30 +77,22 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
         seeds: one run per seed.
         holdout: train on the 45,000 images of the book's training split, measure on its 5,000 validation images.
         eval_every_epoch: measure the accuracy after every epoch too (time excluded).
-        train_size, test_size: N random images only (quick runs and tests).
+        train_size: N random training images only (quick runs and tests).
+        test_size: N random test images only (final runs; the hold-out is always its 5,000 images).
         activation: ``"gelu"`` or ``"relu"``.
         device: default ``pick_device()``.
         data_load_s: seconds spent loading ``data`` (reported, not counted).
         verbose: print every epoch.
-        store: keep each run's history as the stored run ``store`` (``store-sS`` for seed S != 0) of the budget
-            named after the device ("cpu" or "gpu"), and the first seed's weights; final full-size runs only.
-        store_weights: with ``store``, keep the first seed's weights too.
     Returns:
         The result dict (``save`` writes it).
     """
     device = pick_device(device)
-    if store is not None and (holdout or train_size is not None or test_size is not None):
-        raise ValueError("store keeps the book's final runs: all 50,000 training images measured on the whole "
-                         "test set; drop --holdout, --train-size and --test-size (or --store)")
-    budget = "cpu" if device.type == "cpu" else "gpu"
-    if holdout:
-        train_idx, val_idx = split_train_val(len(data.train_labels), 5000, seed=0)
-        x, y = data.train_images[train_idx], data.train_labels[train_idx]
-        xv, yv = data.train_images[val_idx], data.train_labels[val_idx]
-    else:
-        x, y, xv, yv = data.train_images, data.train_labels, data.test_images, data.test_labels
-    i, j = random_subset(torch.arange(len(y)), train_size), random_subset(torch.arange(len(yv)), test_size)
-    x, y, xv, yv = x[i], y[i], xv[j], yv[j]        # (a random subset: the image folders are sorted by class)
+    if holdout and test_size is not None:
+        raise ValueError("the hold-out is measured on its 5,000 validation images: drop test_size (--test-size)")
+    sizes = RunBudget(train_size=train_size, val_size=5000 if holdout else 0, epochs=1,
+                      batch_size=min(recipe.batch_size, train_size or recipe.batch_size), test_size=test_size)
+    loaders = make_loaders(data, sizes, seed=0, device=device, eval_batch_size=2000)   # the book's split
+    measured = loaders.val if holdout else loaders.test
     runs = []
     for seed in seeds:
         torch.manual_seed(seed)
@@ -114,15 +105,10 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
                 print(f"seed {seed} epoch {row['epoch']:>2}: loss {row['train_loss']:.4f} train acc "
                       f"{row['train_acc']:.4f}{acc} | {row['time']:.0f} s", flush=True)
 
-        h = train_modern(model, x, y, r, val_images=xv, val_labels=yv, device=device,
+        h = train_modern(model, loaders, r, measure_on="val" if holdout else "test", device=device,
                          eval_every_epoch=eval_every_epoch, on_epoch=show)
         h.meta.update(arch=arch, data_source=data.source)
-        if store is not None:
-            h.meta.update(run=run_name(store, seed), budget=budget, measured_on="test")
-            save_reference(h, h.meta["run"], budget)
-            if store_weights and seed == seeds[0]:
-                save_weights(model, run_name(store, seed), budget)
-        hit = next((i for i, a in enumerate(h.val_acc) if a is not None and a >= BLOG_POST_TEST_ACCURACY), None)
+        hit = first_reaching(h.val_acc, BLOG_POST_TEST_ACCURACY)
         runs.append({"seed": seed, "final_acc": h.meta["final_acc"], "seconds": h.meta["total_seconds"],
                      "train_seconds": h.meta["train_seconds"], "epoch_acc": h.val_acc, "epoch_seconds": h.time,
                      "train_loss": h.train_loss, "train_acc": h.train_acc,
@@ -139,8 +125,8 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
                                              "gpu") if k in meta},
         "settings": {"arch": arch, "layers": list(MODERN_CONFIGS[arch]), "activation": activation,
                      "recipe": asdict(recipe), "seeds": list(seeds), "autocast": meta.get("autocast"),
-                     "data_source": data.source, "train_images": len(y), "store": store,
-                     "measured_on": f"{len(yv):,} {'validation' if holdout else 'test'} images",
+                     "data_source": data.source, "train_images": len(loaders.train_idx),
+                     "measured_on": f"{measured.dataset_size:,} {'validation' if holdout else 'test'} images",
                      "timing": "seconds: first training step to the final accuracy (test-time augmentation "
                                "included); per-epoch evaluations and image decoding excluded"},
         "runs": runs,
@@ -164,24 +150,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--train-size", type=int, default=None)
     ap.add_argument("--test-size", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--store", default=None, metavar="NAME",
-                    help="keep the histories (and the first seed's weights) as the book's stored run NAME")
-    ap.add_argument("--no-weights", action="store_true", help="with --store: keep the histories only")
     add_data_and_out(ap)
     args = ap.parse_args(argv)
     recipe = ModernRecipe(epochs=args.epochs, **parse_settings(args.set))
-    if args.store is not None and (args.holdout or args.train_size or args.test_size):
-        ap.error("--store keeps the book's final runs: drop --holdout, --train-size and --test-size")
-    if args.no_weights and args.store is None:
-        ap.error("--no-weights only applies with --store NAME")
+    if args.holdout and args.test_size is not None:
+        ap.error("--holdout measures on its 5,000 validation images: drop --test-size")
     set_threads(args.threads)
     t0 = time.perf_counter()
     data = load_data(args, env)
     result = modern_vgg(data, args.arch, recipe, args.seeds, holdout=args.holdout,
                         eval_every_epoch=args.eval_every_epoch, train_size=args.train_size,
                         test_size=args.test_size, activation=args.activation, device=env.device,
-                        data_load_s=time.perf_counter() - t0, store=args.store,
-                        store_weights=not args.no_weights)
+                        data_load_s=time.perf_counter() - t0)
     print(json.dumps({k: result[k] for k in ("final_acc", "seconds")}, indent=1))
     print("saved", save(result, args.out))
     return 0

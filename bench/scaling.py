@@ -1,7 +1,7 @@
-"""Benchmark: training images per second with 1 and 2 processes (torchrun + DDP), chapter 9's scaling numbers.
+"""Benchmark: training images per second with 1 and 2 processes (torchrun + DDP): the scaling numbers.
 
-Each configuration launches ``python -m vgg_helpers.distributed`` under torchrun with chapter 9's cpu (or gpu)
-plan, one epoch of ``--steps`` steps of the global batch, and reads the images per second it measured (the median
+Each configuration launches ``python -m vgg_helpers.distributed`` under torchrun with the scaling plan of the cpu
+(or gpu) budget (``vgg_helpers.book.plans.SCALING``), one epoch of ``--steps`` steps of the global batch, and reads the images per second it measured (the median
 step time, so start-up and the final evaluation do not count). The configurations run in turn, ``--rounds`` times
 in mirrored order, and the result records every round::
 
@@ -20,7 +20,8 @@ from typing import Optional
 
 import torch
 
-from vgg_helpers.budgets import CHAPTER8, pick
+from vgg_helpers.book.plans import SCALING, pick
+from vgg_helpers.book.scaling import script_args
 from vgg_helpers.distributed import launch as run_script
 from vgg_helpers.models import build_vgg, count_parameters
 from vgg_helpers.runtime import environment_info
@@ -61,12 +62,12 @@ def measure(device: str, budget: str, steps: int, rounds: int, data_dir: Optiona
 
     ``max_processes`` leaves out the configurations with more processes (a quick check of the set-up).
     """
-    plan = pick(CHAPTER8, budget)
+    plan = pick(SCALING, budget)
     batch = plan.run.batch_size
     configs = configurations(device, torch.get_num_threads() if device == "cpu" else 1,
                              torch.cuda.device_count() if device == "cuda" else 0)
     configs = [c for c in configs if max_processes is None or c[0] <= max_processes]
-    plan_args = ["--budget", budget, "--device", device, "--epochs", "1", "--train-size", str(steps * batch),
+    plan_args = [*script_args(plan), "--device", device, "--epochs", "1", "--train-size", str(steps * batch),
                  "--val-size", "0", "--test-size", str(batch)]
     if data_dir:
         plan_args += ["--data-dir", data_dir]

@@ -1,6 +1,6 @@
 """Benchmark: images per second of the book's pipeline, the in-memory ceiling and conventional pipelines.
 
-What is measured, and how, is ``vgg_helpers.pipelines.measure_pipelines``; this command records it::
+What is measured, and how, is ``vgg_helpers.book.pipelines.measure_pipelines``; this command records it::
 
     python -m bench.throughput --variants --compile-variant --steps 12 --rounds 3
 """
@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Optional
 
-from vgg_helpers.pipelines import measure_pipelines
+from vgg_helpers.book.pipelines import measure_pipelines
 from vgg_helpers.runtime import pick_device
 from vgg_helpers.settings import settings
 

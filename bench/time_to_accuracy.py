@@ -1,6 +1,6 @@
-"""Benchmark: how long chapter 8's recipe trains until it reaches a test accuracy.
+"""Benchmark: how long the classic VGG's fast recipe trains until it reaches a test accuracy.
 
-Trains the final recipe of a budget (``vgg_helpers.budgets.CHAPTER7``) and evaluates on the **test set** after
+Trains the final recipe of a budget (``vgg_helpers.book.plans.FAST``) and evaluates on the **test set** after
 every epoch (for this benchmark only; nothing is tuned on it). Reports the training wall time until the test
 accuracy first reaches the target (default 88.2%, the blog post's result), with the per-epoch test evaluations
 **excluded** from that time (they are reported separately), the final test accuracy with and without the
@@ -18,9 +18,10 @@ import time
 from dataclasses import asdict, replace
 from typing import Optional
 
-from vgg_helpers.budgets import BLOG_POST_TEST_ACCURACY, CHAPTER7, pick
+from vgg_helpers.book.fast import fast_run
+from vgg_helpers.book.plans import BLOG_POST_TEST_ACCURACY, FAST, pick
 from vgg_helpers.data import CIFAR10
-from vgg_helpers.fast import fast_run, first_reaching
+from vgg_helpers.diagnostics import first_reaching
 from vgg_helpers.runtime import pick_device
 from vgg_helpers.settings import settings
 
@@ -34,11 +35,11 @@ def time_to_accuracy(data: CIFAR10, budget: str = "cpu", target: float = BLOG_PO
                      test_size: Optional[int] = None, width: Optional[float] = None, augment: bool = True,
                      progress: Optional[bool] = None, device: Optional[str] = None,
                      data_load_s: float = 0.0) -> dict:
-    """Train chapter 8's final recipe of ``budget`` with a test evaluation after every epoch.
+    """Train the fast recipe of ``budget`` with a test evaluation after every epoch.
 
     Args:
         data: CIFAR-10 in memory.
-        budget: which plan of ``CHAPTER7``.
+        budget: which plan of ``FAST``.
         target: test accuracy whose first crossing is timed.
         epochs, train_size, test_size, width: overrides for quick runs (tests).
         augment: random crop + flip while training; ``False`` is the full-budget ablation, recorded as its own
@@ -53,12 +54,12 @@ def time_to_accuracy(data: CIFAR10, budget: str = "cpu", target: float = BLOG_PO
         ``final_test_acc`` (flip and plain) and ``total_wall_s`` (the whole call plus ``data_load_s``).
     """
     t_start = time.perf_counter()
-    plan = pick(CHAPTER7, budget)
+    plan = pick(FAST, budget)
     run = replace(plan.run, epochs=epochs or plan.run.epochs,
                   train_size=train_size if train_size is not None else plan.run.train_size,
                   test_size=test_size if test_size is not None else plan.run.test_size)
     plan = replace(plan, run=run, augment=augment, model={**plan.model, **({"width": width} if width else {})})
-    h = fast_run("ch7-time-to-accuracy", data, plan, budget=budget, store="train", eval_each_epoch="test",
+    h = fast_run(data, plan, budget=budget, name="fast-time-to-accuracy", store="train", eval_each_epoch="test",
                  progress=progress, device=device).history
     hit = first_reaching(h.test_acc, target)
     rows = [{"epoch": e, "test_acc": a, "train_seconds": ts, "eval_seconds": es, "wall_seconds": w}
@@ -71,7 +72,7 @@ def time_to_accuracy(data: CIFAR10, budget: str = "cpu", target: float = BLOG_PO
                         if k in h.meta},
         "settings": {"budget": budget, "target": target, "run": asdict(run), "model": dict(plan.model),
                      "recipe": dict(plan.recipe), "speed": h.meta["speed"], "augment": augment,
-                     "tta_flip": plan.tta_flip, "data_source": data.source,
+                     "tta": plan.tta, "data_source": data.source,
                      "train_images": h.meta["train_images"], "test_images": h.meta.get("test_images"),
                      "timing": "train_seconds exclude the per-epoch test evaluations and data loading"},
         "epochs": rows,

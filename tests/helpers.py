@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import nbformat
 import torch
@@ -65,3 +66,21 @@ def unprinted_numbers(nb: nbformat.NotebookNode) -> list[str]:
             if number not in text:
                 missing.append(number)
     return missing
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def solution_source(chapter: str, defines: str) -> str:
+    """The source of ``chapter``'s solution cell that defines ``defines``, checked to be folded and followed by
+    its check cell."""
+    nb = nbformat.read(NOTEBOOKS / chapter, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "solution" in c.metadata.get("tags", [])
+             and f"def {defines}(" in c.source]
+    assert len(cells) == 1, f"{chapter}: expected one solution cell defining {defines}"
+    assert "hide-cell" in cells[0].metadata["tags"]
+    after = nb.cells[nb.cells.index(cells[0]) + 1]
+    assert after.cell_type == "code" and "solution" not in after.metadata.get("tags", []), \
+        f"{chapter}: the cell after the solution must be the check cell"
+    assert "check_" in after.source and defines in after.source
+    return cells[0].source

@@ -76,7 +76,7 @@ def _tta_result(acc: float, seconds: float) -> dict:
                          "test_images": 10000, "run": {"epochs": 1, "batch_size": 128},
                          "model": {"arch": "vgg11", "width": 0.5}, "speed": {"threads": None},
                          "recipe": {"lr": 0.1, "schedule": "onecycle", "label_smoothing": 0.1},
-                         "augment": True, "tta_flip": True},
+                         "augment": True, "tta": 1},
             "epochs": [{"epoch": 1, "test_acc": acc, "train_seconds": seconds - 5, "eval_seconds": 5.0,
                         "wall_seconds": seconds}],
             "reached_target_at_epoch": 1 if acc >= 0.882 else None,
@@ -122,7 +122,7 @@ def test_scaling_configurations_and_their_names():
 
 
 def test_modern_vgg_tiny(tmp_path):
-    from vgg_helpers.recipes import ModernRecipe
+    from vgg_helpers.modern import ModernRecipe
     recipe = ModernRecipe(epochs=2, batch_size=128, whiten_images=256, ema_from_epoch=1)
     result = modern_cmd.modern_vgg(tiny_cifar(1024, 256), "modern-128", recipe, seeds=[0, 1],
                                    eval_every_epoch=True, device="cpu", verbose=False)
@@ -133,25 +133,20 @@ def test_modern_vgg_tiny(tmp_path):
     assert result["settings"]["recipe"]["epochs"] == 2 and save(result, tmp_path).exists()
 
 
-def test_modern_vgg_stores_only_full_final_runs(monkeypatch):
-    from vgg_helpers.recipes import ModernRecipe
+def test_modern_vgg_never_writes_into_the_package(tmp_path):
+    """The benchmark measures; the book's stored runs are the record command's (python -m vgg_helpers.book.record)."""
+    from vgg_helpers.book.store import STORED_DIR
+    from vgg_helpers.modern import ModernRecipe
+    before = {p: p.stat().st_mtime_ns for p in STORED_DIR.iterdir()}
     data = tiny_cifar(256, 64)
-    for kwargs in (dict(holdout=True), dict(train_size=128), dict(test_size=32)):
-        with pytest.raises(ValueError, match="store keeps the book's final runs"):
-            modern_cmd.modern_vgg(data, "modern-128", ModernRecipe(epochs=1), seeds=[0], store="ch8-modern",
-                                  device="cpu", verbose=False, **kwargs)
-    stored = []
-    monkeypatch.setattr(modern_cmd, "save_reference", lambda h, name, budget: stored.append(("h", name, budget)))
-    monkeypatch.setattr(modern_cmd, "save_weights", lambda m, name, budget: stored.append(("w", name, budget)))
     recipe = ModernRecipe(epochs=1, batch_size=64, whiten_images=128)
-    modern_cmd.modern_vgg(data, "modern-128", recipe, seeds=[0, 1], store="ch8-x", device="cpu", verbose=False)
-    assert stored == [("h", "ch8-x", "cpu"), ("w", "ch8-x", "cpu"), ("h", "ch8-x-s1", "cpu")]
-    stored.clear()
-    modern_cmd.modern_vgg(data, "modern-128", recipe, seeds=[0], store="ch8-y", device="cpu", verbose=False,
-                          store_weights=False)
-    assert stored == [("h", "ch8-y", "cpu")]
+    result = modern_cmd.modern_vgg(data, "modern-128", recipe, seeds=[0], test_size=32, device="cpu", verbose=False)
+    assert result["settings"]["measured_on"] == "32 test images" and result["settings"]["train_images"] == 256
+    assert {p: p.stat().st_mtime_ns for p in STORED_DIR.iterdir()} == before
+    with pytest.raises(ValueError, match="hold-out is measured on its 5,000 validation images"):
+        modern_cmd.modern_vgg(data, "modern-128", recipe, seeds=[0], holdout=True, test_size=32, device="cpu")
     with pytest.raises(SystemExit):
-        modern_cmd.main(["--no-weights"])          # --no-weights without --store
+        modern_cmd.main(["--store", "modern-final"])     # the option is gone: the record command stores runs
 
 
 def test_modern_vgg_settings_are_typed_and_checked():
@@ -169,7 +164,7 @@ def test_modern_vgg_settings_are_typed_and_checked():
     ([0.93, 0.92, 0.925], [800, 920, 810], "**missed**: slowest seed 20 s over; the issue's target of 92% is met"),
 ])
 def test_report_states_the_modern_vgg_verdict(tmp_path, accs, seconds, verdict):
-    from vgg_helpers.recipes import ModernRecipe
+    from vgg_helpers.modern import ModernRecipe
     result = modern_cmd.modern_vgg(tiny_cifar(256, 64), "modern-128", ModernRecipe(epochs=1, batch_size=128,
                                    whiten_images=64), seeds=[0, 1, 2], device="cpu", verbose=False)
     for run, a, s in zip(result["runs"], accs, seconds):
@@ -184,7 +179,7 @@ def test_report_states_the_modern_vgg_verdict(tmp_path, accs, seconds, verdict):
 
 
 def test_report_drops_the_gpu_placeholder_once_the_gpu_result_exists(tmp_path):
-    from vgg_helpers.recipes import ModernRecipe
+    from vgg_helpers.modern import ModernRecipe
     result = modern_cmd.modern_vgg(tiny_cifar(256, 64), "modern-128", ModernRecipe(epochs=1, batch_size=128,
                                    whiten_images=64), seeds=[0], device="cpu", verbose=False)
     result["kind"] = "modern-vgg-test-cuda"
@@ -195,12 +190,12 @@ def test_report_drops_the_gpu_placeholder_once_the_gpu_result_exists(tmp_path):
 
 
 def test_report_shows_the_final_run_and_the_short_schedule_apart(tmp_path):
-    from vgg_helpers.recipes import ModernRecipe
+    from vgg_helpers.modern import ModernRecipe
     result = modern_cmd.modern_vgg(tiny_cifar(256, 64), "modern-128", ModernRecipe(epochs=1, batch_size=128,
                                    whiten_images=64), seeds=[0, 1], device="cpu", verbose=False)
-    for store, accs, seconds, stamp in (("ch8-modern", [0.89, 0.90], [780.0, 790.0], "2025-12-31T000000Z"),
-                                        ("ch8-modern", [0.90, 0.91], [800.0, 820.0], "2026-01-01T000000Z"),
-                                        ("ch8-modern-short", [0.885, 0.883], [450.0, 490.0],
+    for store, accs, seconds, stamp in (("modern-final", [0.89, 0.90], [780.0, 790.0], "2025-12-31T000000Z"),
+                                        ("modern-final", [0.90, 0.91], [800.0, 820.0], "2026-01-01T000000Z"),
+                                        ("modern-short", [0.885, 0.883], [450.0, 490.0],
                                          "2026-01-02T000000Z")):
         r = json.loads(json.dumps(result))
         r["settings"]["store"] = store
@@ -215,3 +210,10 @@ def test_report_shows_the_final_run_and_the_short_schedule_apart(tmp_path):
     assert final < earlier < short and "| `modern-vgg-test-cpu-2025-12-31T000000Z.json` | `modern-128` | 1 | 2 | 0.8950 +-" in text
     assert "every seed within 15 min): **met**" in text
     assert "- goal (>= 88.2% mean over the seeds, every seed within 8 min): **missed**: slowest seed 10 s over" in text
+
+
+def test_a_result_without_a_store_name_is_sorted_by_its_network_and_epochs():
+    short = {"settings": {"arch": "modern-128", "recipe": {"epochs": 7}}}
+    final = {"settings": {"arch": "modern-128-256", "recipe": {"epochs": 13}}}
+    named = {"settings": {"arch": "modern-128", "recipe": {"epochs": 8}, "store": "modern-short"}}
+    assert [report.schedule_of(r) for r in (short, final, named)] == ["modern-short", "modern-final", "modern-short"]

@@ -9,9 +9,8 @@ import torch
 from PIL import Image
 
 from vgg_helpers import data as data_mod
-from vgg_helpers.budgets import RunBudget
-from vgg_helpers.data import (CIFAR10, CIFAR10_CLASSES, DataNotFoundError, TensorLoader, load_cifar10, make_loaders,
-                              split_train_val)
+from vgg_helpers.data import (CIFAR10, CIFAR10_CLASSES, DataNotFoundError, RunBudget, TensorLoader, load_cifar10,
+                              make_loaders, split_train_val)
 from vgg_helpers.settings import settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg"

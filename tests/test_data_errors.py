@@ -10,8 +10,8 @@ from PIL import Image
 
 from tests.helpers import tiny_cifar
 from tests.test_data import make_image_folder
-from vgg_helpers.budgets import CHAPTER6, RunBudget
-from vgg_helpers.data import (DataNotFoundError, TensorLoader, load_cifar10, make_loaders, random_subset,
+from vgg_helpers.book.plans import BATCH_NORM
+from vgg_helpers.data import (DataNotFoundError, RunBudget, TensorLoader, load_cifar10, make_loaders, random_subset,
                               split_train_val)
 
 
@@ -255,14 +255,14 @@ def test_make_loaders_checks_the_budget():
         make_loaders(data, _unchecked_budget(batch_size="32"))
     with pytest.raises(TypeError, match=r"eval_batch_size must be a whole number >= 1; got '500'"):
         make_loaders(data, RunBudget(train_size=None, val_size=0, epochs=1, batch_size=32), eval_batch_size="500")
-    with pytest.raises(TypeError, match=r"run must be a RunBudget.*got ChapterPlan.*plan\.run"):
-        make_loaders(data, CHAPTER6["smoke"])
+    with pytest.raises(TypeError, match=r"run must be a RunBudget.*got Plan.*plan\.run"):
+        make_loaders(data, BATCH_NORM["smoke"])
     with pytest.raises(TypeError, match=r"data must be a CIFAR10.*got a Tensor of shape \(300, 3, 32, 32\)"):
-        make_loaders(data.train_images, CHAPTER6["smoke"].run)
+        make_loaders(data.train_images, BATCH_NORM["smoke"].run)
     empty = tiny_cifar(300, 100)
     empty.test_images, empty.test_labels = empty.test_images[:0], empty.test_labels[:0]
     with pytest.raises(ValueError, match="data holds 300 training and 0 test images"):
-        make_loaders(empty, CHAPTER6["smoke"].run)
+        make_loaders(empty, BATCH_NORM["smoke"].run)
     # sizes above what the data holds keep everything there is (the smoke budgets run on tiny test data)
     loaders = make_loaders(data, RunBudget(train_size=5000, val_size=50, epochs=1, batch_size=32, test_size=5000))
     assert (len(loaders.train_idx), len(loaders.test_idx)) == (250, 100)

@@ -18,16 +18,17 @@ from torch import nn
 
 from vgg_helpers import build_vgg, distributed
 from vgg_helpers.data import CIFAR10_CLASSES
-from vgg_helpers.distributed import (CPUSyncBatchNorm, Process, _plan, convert_sync_batchnorm, expected_speedup,
-                                     prepare_model, ring_allreduce_seconds, setup, throughput, weight_difference,
-                                     weight_spread)
+from vgg_helpers.distributed import (DEFAULT_MODEL, CPUSyncBatchNorm, Process, convert_sync_batchnorm,
+                                     expected_speedup, parse_command, prepare_model, ring_allreduce_seconds, setup,
+                                     throughput, weight_difference, weight_spread)
 from vgg_helpers.settings import settings
 
 # why lr 0.005: at a higher rate this tiny net amplifies float rounding over its 16 steps until it is no longer
 # rounding: one process with 1 thread and one with 2 threads end 0.04 apart at the recipe's lr 0.1 and 0.018 apart
 # at 0.02, but 4e-7 apart at 0.005 (measured), so at 0.005 a real difference between 1 and 2 processes would show.
-TINY = ["--budget", "smoke", "--width", "0.125", "--lr", "0.005"]
-CRASH_STEP = 11       # the smoke plan has 8 steps per epoch: step 11 is in epoch 2, after the first checkpoint
+TINY = ["--train-size", "256", "--val-size", "64", "--test-size", "256", "--epochs", "2", "--batch-size", "32",
+        "--width", "0.125", "--lr", "0.005"]
+CRASH_STEP = 11       # 256 images make 8 steps of 32 per epoch: step 11 is in epoch 2, after the first checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ def test_two_processes_train_like_one_process_with_the_same_global_batch(runs):
 def build_state() -> dict[str, torch.Tensor]:
     """The initial weights of the tiny run (same seed as the script)."""
     torch.manual_seed(0)
-    return build_vgg(**_plan("smoke", {"width": 0.125}).model).state_dict()
+    return build_vgg(**{**DEFAULT_MODEL, "width": 0.125}).state_dict()
 
 
 def test_every_process_holds_identical_weights(runs):
@@ -178,11 +179,12 @@ def test_throughput_uses_the_median_step_after_warm_up():
     assert throughput([0.0, 1.0], 128) is None
 
 
-def test_plan_overrides_go_to_sizes_model_and_recipe():
-    plan = _plan("smoke", {"epochs": 3, "batch_size": 64, "width": 0.25, "lr": 0.01, "arch": None})
-    assert (plan.run.epochs, plan.run.batch_size) == (3, 64)
-    assert plan.model["width"] == 0.25 and plan.model["arch"] == "vgg11" and plan.recipe["lr"] == 0.01
-    assert "epochs" not in plan.recipe
+def test_flags_go_to_sizes_model_and_recipe():
+    args, sizes, model, config = parse_command(["--out", "x", "--epochs", "3", "--batch-size", "64", "--width", "0.25",
+                                                "--lr", "0.01", "--train-size", "none", "--no-nesterov"])
+    assert (sizes.epochs, sizes.batch_size, sizes.train_size) == (3, 64, None)
+    assert model["width"] == 0.25 and model["arch"] == "vgg11" and config.lr == 0.01 and not config.nesterov
+    assert config.epochs == 3 and args.out == "x"
 
 
 def test_prepare_model_refuses_what_is_not_a_network():
@@ -219,7 +221,7 @@ def test_launch_helper_runs_the_script_and_explains_a_failure(runs, image_folder
     assert done.summary["processes"] == 1 and done.seconds > 0 and "test accuracy" in done.log
     assert weight_difference(runs["one"], tmp_path / "again") == 0.0     # the same run as the fixture's
     with pytest.raises(RuntimeError, match="invalid choice: 'huge'"):
-        distributed.launch(tmp_path / "bad", None, "--budget", "huge")
+        distributed.launch(tmp_path / "bad", None, "--device", "huge")
     with pytest.raises(ValueError, match="processes"):
         distributed.launch(tmp_path / "bad", 0)
 

@@ -147,10 +147,17 @@ def test_solutions_are_tagged(path: Path):
 def test_readme_and_package_docstring_name_every_module_and_folder():
     import vgg_helpers
 
+    import vgg_helpers.book as harness
+
     readme = (ROOT / "README.md").read_text()
-    modules = sorted(p.stem for p in (ROOT / "vgg_helpers").glob("*.py") if p.stem != "__init__")
+    package = ROOT / "vgg_helpers"
+    modules = sorted(p.stem for p in package.glob("*.py") if p.stem != "__init__")
+    modules += sorted(p.parent.name for p in package.glob("*/__init__.py") if p.parent.name != "book")
     missing = [m for m in modules if f"| `{m}` |" not in readme or f"``{m}``" not in vgg_helpers.__doc__]
     assert not missing, f"describe these modules in README.md's table and vgg_helpers/__init__.py: {missing}"
+    harness_modules = sorted(p.stem for p in (package / "book").glob("*.py") if p.stem != "__init__")
+    missing = [m for m in harness_modules if f"| `book.{m}` |" not in readme or f"``{m}``" not in harness.__doc__]
+    assert not missing, f"describe these harness modules in README.md and vgg_helpers/book/__init__.py: {missing}"
     import subprocess
 
     tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
@@ -179,7 +186,7 @@ def machine_paths(nb: nbformat.NotebookNode) -> list[str]:
 def test_machine_path_check_can_fail():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("print(path)", outputs=[
-        nbformat.v4.new_output("stream", name="stdout", text="saved to /tmp/vgg-ch8-x/run\n")])]
+        nbformat.v4.new_output("stream", name="stdout", text="saved to /tmp/vgg-scaling-x/run\n")])]
     assert len(machine_paths(nb)) == 1
     nb.cells[0].outputs[0].text = "saved to the run folder\n"
     assert machine_paths(nb) == []

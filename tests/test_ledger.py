@@ -350,7 +350,7 @@ def test_the_checker_reports_missing_tables_and_columns():
 def test_code_names_resolve_through_modules_classes_and_submodules():
     assert resolve_code("vgg_helpers.paper.ScaleJitter.__call__") is None
     assert resolve_code("vgg_helpers.configs.VGGConfig.init_std") is None
-    assert resolve_code("vgg_helpers.paper_runs.init_from_shallow") is None
+    assert resolve_code("vgg_helpers.book.paper.init_runs") is None
     assert "no attribute or module 'nowhere'" in resolve_code("vgg_helpers.nowhere.f")
     assert "not a dotted name" in resolve_code('vgg_helpers.training.TrainConfig(schedule="plateau")')
 

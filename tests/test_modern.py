@@ -1,10 +1,21 @@
-"""The modern VGG: its layer lists, the network they build, the whitening layer."""
+"""The modern VGG: its layer lists, the network they build, the whitening layer, its recipe and training loop,
+and the data path, evaluation and test-time augmentation it shares with the classic loop."""
+import math
+
 import pytest
 import torch
 from torch import nn
 
-from vgg_helpers.modern import (MODERN_CONFIGS, ModernConfig, ModernVGG, build_modern_vgg, describe_modern,
+from tests.helpers import tiny_cifar
+from vgg_helpers.data import RunBudget, make_loaders, normalize_images
+from vgg_helpers.modern import (MODERN_CONFIGS, ModernConfig, ModernRecipe, ModernVGG, Muon, as_trained,
+                                build_modern_vgg, describe_modern, evaluate_modern, orthogonalize, train_modern,
                                 init_whitening)
+
+def _loaders(data, batch_size: int = 128):
+    """All of ``data``'s images, through the book's one data path (``make_loaders``)."""
+    return make_loaders(data, RunBudget(train_size=None, val_size=0, epochs=1, batch_size=batch_size),
+                        eval_batch_size=2000)
 
 
 @pytest.mark.parametrize("arch", list(MODERN_CONFIGS))
@@ -97,3 +108,124 @@ def test_ladder_switches_turn_one_ingredient_off_each():
     assert plain_init.features[6].weight[0, 0, 1, 1] != 1
     learned = build_modern_vgg("modern-128", whiten=False)
     assert learned.whiten.weight.requires_grad
+
+
+# ---- the recipe ----
+
+
+def test_schedule_is_a_triangle():
+    r = ModernRecipe()
+    assert r.lr_multiplier(0, 100) == pytest.approx(r.lr_start)
+    assert r.lr_multiplier(23, 100) == pytest.approx(1.0)
+    assert r.lr_multiplier(100, 100) == pytest.approx(r.lr_end)
+    values = [r.lr_multiplier(s, 100) for s in range(101)]
+    assert max(values) == pytest.approx(1.0) and values.index(max(values)) == 23
+
+
+def test_bad_recipes_are_refused():
+    with pytest.raises(ValueError, match="flip must be"):
+        ModernRecipe(flip="sometimes")
+    with pytest.raises(ValueError, match="momentum"):
+        ModernRecipe(momentum=1.0)
+
+
+def test_a_short_run_learns_and_is_timed():
+    data = tiny_cifar(1024, 256)
+    torch.manual_seed(0)
+    model = build_modern_vgg("modern-128")
+    recipe = ModernRecipe(epochs=3, batch_size=128, ema_from_epoch=1, whiten_images=512)
+    seen = []
+    loaders = _loaders(data)
+    h = train_modern(model, loaders, recipe, measure_on="test", device="cpu", eval_every_epoch=True,
+                     on_epoch=seen.append)
+    assert h.epoch == [1, 2, 3] and len(seen) == 3
+    assert h.meta["steps"] == 3 * (1024 // 128)
+    assert h.meta["final_acc"] > 0.5                     # brightness bands: easy to learn
+    assert all(math.isfinite(t) for t in h.time) and h.meta["train_seconds"] > 0
+    assert evaluate_modern(model, loaders.test, level=2) == pytest.approx(h.meta["final_acc"])
+    with pytest.raises(ValueError, match="measure_on='val' but the loaders have no val set"):
+        train_modern(model, loaders, recipe, measure_on="val")
+
+
+def test_the_same_seed_repeats_the_run():
+    data = tiny_cifar(256, 64)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = build_modern_vgg("modern-128")
+        h = train_modern(model, _loaders(data, 64), ModernRecipe(epochs=1, batch_size=64, whiten_images=128),
+                         measure_on=None, device="cpu")
+        runs.append(h.train_loss)
+    assert runs[0] == runs[1]
+
+
+def test_schedule_without_warm_up_falls_straight():
+    r = ModernRecipe(lr_start=1.0, lr_peak_at=0.0, lr_end=0.0)
+    assert [r.lr_multiplier(s, 4) for s in range(5)] == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.0])
+
+
+@pytest.mark.parametrize("shape", [(16, 72), (72, 16)])
+def test_orthogonalize_pushes_singular_values_towards_one(shape):
+    torch.manual_seed(0)
+    k = min(shape)
+    u, _ = torch.linalg.qr(torch.randn(shape[0], k))
+    v, _ = torch.linalg.qr(torch.randn(shape[1], k))
+    g = u @ torch.diag(torch.logspace(0, -1.3, k)) @ v.T          # singular values from 1 down to 0.05
+    out = orthogonalize(g)
+    s = torch.linalg.svdvals(out)
+    assert out.shape == g.shape and s.min() > 0.5 and s.max() < 1.3
+    assert torch.allclose(u @ (u.T @ out), out, atol=1e-4)         # the same column space as g
+
+
+def test_muon_keeps_each_filter_bank_at_norm_sqrt_out_channels():
+    w = torch.nn.Parameter(torch.randn(8, 4, 3, 3) * 5)
+    opt = Muon([w], lr=0.1, momentum=0.6)
+    w.grad = torch.randn_like(w)
+    before = w.detach().clone()
+    opt.step()
+    step = w.detach() - before * (8 ** 0.5 / before.norm())
+    assert torch.linalg.svdvals(step.view(8, -1)).max() == pytest.approx(0.1, rel=0.35)   # an lr-sized step
+    assert not torch.equal(w.detach(), before)
+
+
+def test_a_short_muon_run_learns():
+    data = tiny_cifar(1024, 256)
+    torch.manual_seed(0)
+    model = build_modern_vgg("modern-128")
+    recipe = ModernRecipe(epochs=3, batch_size=128, optimizer="muon", lr_start=1.0, lr_peak_at=0.0, lr_end=0.0,
+                          ema_from_epoch=0, whiten_images=512)
+    h = train_modern(model, _loaders(data), recipe, measure_on="test", device="cpu")
+    assert h.meta["final_acc"] > 0.5 and h.train_loss[-1] < h.train_loss[0]
+
+
+def test_bad_optimizer_is_refused():
+    with pytest.raises(ValueError, match="optimizer must be 'sgd' or 'muon'"):
+        ModernRecipe(optimizer="adam")
+
+
+# ---- the book's two training loops share the data path, the evaluation and the test-time augmentation ----
+
+
+def test_both_training_paths_see_the_same_batch_the_same_way():
+    """``training.train`` (via its loaders) and ``modern.train_modern`` normalise a batch with the same function,
+    and their evaluations run the same test-time augmentation: one implementation each, not two."""
+    import vgg_helpers.modern as modern_module
+    import vgg_helpers.training as training_module
+    from vgg_helpers.data import TensorLoader
+    from vgg_helpers.training import evaluate, predict, tta_logits
+
+    data = tiny_cifar(256, 64)
+    loader = TensorLoader(data.test_images, data.test_labels, batch_size=64)
+    batch, labels = next(iter(loader))                           # what train() and evaluate() are fed
+    assert torch.equal(batch, normalize_images(data.test_images))  # what train_modern normalises its images with
+    assert modern_module.normalize_images is normalize_images
+    assert modern_module.evaluate is training_module.evaluate and modern_module.predict is training_module.predict
+    torch.manual_seed(0)
+    net = build_modern_vgg("modern-128").eval()
+    for level in (0, 1, 2):
+        with torch.no_grad():
+            logits = tta_logits(as_trained(net), batch, level)
+        acc = (logits.argmax(1) == labels).float().mean().item()
+        assert evaluate_modern(net, loader, level) == pytest.approx(acc)
+        assert evaluate(as_trained(net), loader, tta=level)[1] == pytest.approx(acc)
+        assert torch.equal(predict(as_trained(net), loader, tta=level)[0], logits.argmax(1))

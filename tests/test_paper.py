@@ -8,9 +8,10 @@ from torch import nn
 
 from tests.helpers import tiny_model, toy_loaders
 from vgg_helpers.models import build_vgg
-from vgg_helpers.paper import (ScaleJitter, combine, crop_positions, dense_evaluate, fc_to_conv, multi_crop_evaluate,
+from vgg_helpers.paper import (TEST_METHODS, ScaleJitter, combine, crop_positions, dense_evaluate, fc_to_conv,
+                               init_from_shallow, measure_test_methods, multi_crop_evaluate,
                                rescale, scale_jitter)
-from vgg_helpers.training import PLATEAU_MAX_DROPS, TrainConfig, _lr_factor, plateau_drops, train
+from vgg_helpers.training import PLATEAU_MAX_DROPS, TrainConfig, lr_factor, plateau_drops, train
 
 
 def _positions(n: int = 3, h: int = 32, w: int = 40) -> torch.Tensor:
@@ -292,15 +293,15 @@ def test_plateau_divides_after_patience_epochs_without_improvement():
     assert drops == [0, 0, 0, 0, 1, 1, 1, 1, 2]
     assert [plateau_drops(history[:e], patience=1) for e in range(len(history) + 1)] == [0, 0, 0, 1, 2, 2, 2, 3, 3]
     cfg = TrainConfig(schedule="plateau", patience=2)
-    assert _lr_factor(cfg, 0, 100, history) == pytest.approx(0.01)
-    assert _lr_factor(cfg, 0, 100, []) == 1.0
+    assert lr_factor(cfg, 0, 100, history) == pytest.approx(0.01)
+    assert lr_factor(cfg, 0, 100, []) == 1.0
 
 
 def test_plateau_divides_at_most_three_times():
     assert PLATEAU_MAX_DROPS == 3
     flat = [0.5] * 30
     assert plateau_drops(flat, patience=1) == 3 and plateau_drops(flat, patience=2) == 3
-    assert _lr_factor(TrainConfig(schedule="plateau", patience=1), 0, 1, flat) == pytest.approx(1e-3)
+    assert lr_factor(TrainConfig(schedule="plateau", patience=1), 0, 1, flat) == pytest.approx(1e-3)
     with pytest.raises(ValueError, match="needs a val_loader"):
         plateau_drops([0.5, None], patience=1)
 
@@ -319,5 +320,71 @@ def test_plateau_in_training():
 
 def test_other_schedules_unchanged():
     cfg = TrainConfig(schedule="onecycle", warmup=0.25)
-    assert [round(_lr_factor(cfg, s, 100), 2) for s in (0, 25, 100)] == [0.0, 1.0, 0.0]
-    assert _lr_factor(TrainConfig(schedule="constant"), 5, 10, [0.1, 0.1, 0.1]) == 1.0
+    assert [round(lr_factor(cfg, s, 100), 2) for s in (0, 25, 100)] == [0.0, 1.0, 0.0]
+    assert lr_factor(TrainConfig(schedule="constant"), 5, 10, [0.1, 0.1, 0.1]) == 1.0
+
+
+# ---- every way of testing, on the same images (Table 5) ----
+
+
+def test_measure_test_methods_on_a_small_net():
+    torch.manual_seed(0)
+    model = build_vgg("vgg11", batch_norm=True, **KW).eval()
+    images, labels = torch.randn(12, 3, 32, 32), torch.arange(12) % 10
+    scales, grid = (32, 48, 64), 2
+    res = measure_test_methods(model, images, labels, scales, grid)
+    assert list(res) == list(TEST_METHODS)
+    assert all(0 <= r["acc"] <= 1 and r["seconds"] >= 0 for r in res.values())
+    q = len(scales)
+    assert res["multi-crop, 3 scales"]["views"] == 2 * grid ** 2 * q
+    assert res["dense + multi-crop"]["views"] == 2 * q + 2 * grid ** 2 * q
+    with torch.no_grad():   # "one view" is the plain forward pass
+        assert res["one view"]["acc"] == (model(images).argmax(1) == labels).float().mean().item()
+
+
+# ---- pre-initialisation from a trained shallow net (sec. 3.1) ----
+
+KW = dict(head="cifar", input_size=32, num_classes=10, width=0.125)
+
+
+def _convs(model: nn.Module) -> list[nn.Conv2d]:
+    return [m for m in model.features if isinstance(m, nn.Conv2d)]
+
+
+def test_init_from_shallow_copies_by_block_and_position():
+    torch.manual_seed(0)
+    shallow, deep = build_vgg("vgg11", **KW), build_vgg("vgg16", **KW)
+    before = [c.weight.clone() for c in _convs(deep)]
+    pairs = init_from_shallow(deep, shallow)
+    assert pairs == [("features.0", "features.0"), ("features.3", "features.5"), ("features.6", "features.10"),
+                     ("features.8", "features.12"), ("classifier.0", "classifier.0")]
+    s, d = _convs(shallow), _convs(deep)
+    # A: conv1 | conv2 | conv3 conv4 ...  ->  D: conv1_1 | conv2_1 | conv3_1 conv3_2 (indices 0, 2, 4, 5)
+    for i, j in ((0, 0), (1, 2), (2, 4), (3, 5)):
+        assert torch.equal(d[j].weight, s[i].weight) and torch.equal(d[j].bias, s[i].bias)
+    for j in (1, 3, 6, 7, 8, 9, 10, 11, 12):            # every other conv keeps its own init
+        assert torch.equal(d[j].weight, before[j])
+    assert torch.equal(deep.classifier[0].weight, shallow.classifier[0].weight)
+
+
+def test_init_from_shallow_copies_the_three_fc_layers_of_the_paper_head():
+    torch.manual_seed(0)
+    kw = dict(num_classes=10, width=1 / 16)
+    shallow, deep = build_vgg("vgg11", **kw), build_vgg("vgg19", **kw)
+    pairs = init_from_shallow(deep, shallow)
+    assert [p for p in pairs if p[0].startswith("classifier")] == [
+        ("classifier.0", "classifier.0"), ("classifier.3", "classifier.3"), ("classifier.6", "classifier.6")]
+    x = torch.randn(1, 3, 224, 224)
+    deep.eval(), shallow.eval()
+    with torch.no_grad():   # same first conv: same first-layer output
+        assert torch.equal(deep.features[0](x), shallow.features[0](x))
+
+
+def test_init_from_shallow_refuses_mismatched_nets():
+    shallow = build_vgg("vgg11", **KW)
+    with pytest.raises(ValueError, match="same widths and head"):
+        init_from_shallow(build_vgg("vgg16", **{**KW, "width": 0.25}), shallow)
+    with pytest.raises(ValueError, match="conv_layers must be a whole number from 0 to 8"):
+        init_from_shallow(build_vgg("vgg16", **KW), shallow, conv_layers=9)
+    with pytest.raises(TypeError, match="expects VGGs"):
+        init_from_shallow(nn.Linear(2, 2), shallow)

@@ -10,6 +10,7 @@ must be importable from the fresh environment and torch must be the very same on
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -35,8 +36,16 @@ print("PROBE" + json.dumps({"torch": torch.__version__, "torch_file": torch.__fi
     "prefix": sys.prefix}))
 """
 # Copying the repository keeps pip's in-tree build (build/, *.egg-info) out of the shared working tree.
-COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "_build", "notebooks", "student", "runs", "data", "wheelhouse",
-                                     "book", "tests", "*.egg-info", "__pycache__", ".ipynb_checkpoints", "build")
+_TOP_LEVEL = {".git", ".venv", "_build", "notebooks", "student", "runs", "data", "wheelhouse", "book", "tests",
+              "build"}          # folders of the repository that the package does not need (top level only:
+#                                 vgg_helpers/book/ is the package's own harness and must be copied)
+_ANYWHERE = shutil.ignore_patterns("*.egg-info", "__pycache__", ".ipynb_checkpoints")
+
+
+def COPY_IGNORE(folder: str, names: list[str]) -> set[str]:
+    """What the copy of the repository leaves out (``shutil.copytree``'s ignore function)."""
+    top = {n for n in names if n in _TOP_LEVEL} if Path(folder).resolve() == ROOT.resolve() else set()
+    return top | set(_ANYWHERE(folder, names))
 
 
 def make_shim(site_packages: Path, shim: Path) -> None:
@@ -107,6 +116,13 @@ def test_setup_cell_installs_vgg_helpers_and_keeps_torch(tmp_path: Path):
     assert (after["torch"], after["torch_file"]) == (before["torch"], before["torch_file"]), "torch was reinstalled"
     assert not list(fresh_site.glob("torch")) and not list(fresh_site.glob("torch-*.dist-info")), \
         "pip installed a second torch into the fresh environment"
+
+    # The installed package is whole: the exercises, the book's harness and its stored runs came with it.
+    shipped = subprocess.run([str(python), "-c", "from vgg_helpers.exercises import check_tta; "
+                              "from vgg_helpers.book.store import stored_runs; print('STORED', len(stored_runs()))"],
+                             cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    count = re.search(r"STORED (\d+)", shipped.stdout)
+    assert shipped.returncode == 0 and count and int(count.group(1)) >= 100, shipped.stderr[-2000:] + shipped.stdout
 
     # Running the cell again (a learner re-running it) installs nothing and still works.
     again = subprocess.run([str(python), str(cell)], cwd=work, env=env, capture_output=True, text=True, timeout=120)

@@ -125,6 +125,8 @@ def test_solutions_are_folded_in_the_book(built_book: Path, path: Path):
 
 
 def test_api_reference_documents_every_module(built_book: Path):
+    """Every module of the package (the library, its exercise topics and the harness) has its section, and every
+    public function or class is documented where it is defined (a re-export is documented once, at home)."""
     import importlib
     import pkgutil
 
@@ -132,16 +134,22 @@ def test_api_reference_documents_every_module(built_book: Path):
 
     text = (ROOT / "book" / "api.md").read_text()
     html = (built_book / "book" / "api.html").read_text()
-    modules = [m.name for m in pkgutil.iter_modules(vgg_helpers.__path__) if not m.name.startswith("_")]
-    missing = [m for m in modules if f".. automodule:: vgg_helpers.{m}" not in text]
+    modules = [m.name for m in pkgutil.walk_packages(vgg_helpers.__path__, "vgg_helpers.")
+               if not m.name.rsplit(".", 1)[-1].startswith("_")]
+    assert "vgg_helpers.book.plans" in modules and "vgg_helpers.exercises.fast" in modules
+    missing = [m for m in modules if f".. automodule:: {m}\n" not in text]
     assert not missing, f"book/api.md has no automodule for: {missing}"
     for name in modules:
-        module = importlib.import_module(f"vgg_helpers.{name}")
+        module = importlib.import_module(name)
         for obj in getattr(module, "__all__", []):
-            if not (callable(getattr(module, obj)) and getattr(module, obj).__doc__):
+            value = getattr(module, obj)
+            if not (callable(value) and value.__doc__ and hasattr(value, "__module__")):
                 continue  # constants appear only with a "#:" doc comment
-            assert f'id="vgg_helpers.{name}.{obj}"' in html, f"vgg_helpers.{name}.{obj} is not documented"
+            home = value.__module__
+            assert f'id="{home}.{obj}"' in html, f"{home}.{obj} (exported by {name}) is not documented"
     assert 'id="vgg_helpers.models.build_vgg"' in html and "Parameters" in html
+    assert html.index('id="vgg_helpers.data.make_loaders"') < html.index('id="vgg_helpers.book.store.train_or_load"'), \
+        "the library comes first, the harness apart after it"
 
 
 def test_instructor_guide_table_is_generated_from_the_json(built_book: Path):

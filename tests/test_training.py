@@ -89,8 +89,8 @@ def test_max_steps_and_schedules():
     with pytest.raises(ValueError, match="schedule"):
         TrainConfig(schedule="step")
     cfg = TrainConfig(schedule="onecycle", warmup=0.25)
-    assert [round(tr._lr_factor(cfg, s, 100), 2) for s in (0, 25, 100)] == [0.0, 1.0, 0.0]
-    assert round(tr._lr_factor(TrainConfig(schedule="cosine"), 50, 100), 2) == 0.5
+    assert [round(tr.lr_factor(cfg, s, 100), 2) for s in (0, 25, 100)] == [0.0, 1.0, 0.0]
+    assert round(tr.lr_factor(TrainConfig(schedule="cosine"), 50, 100), 2) == 0.5
 
 
 def test_evaluate_counts_right_answers():

@@ -238,13 +238,13 @@ def test_no_learner_waits_for_a_run(plan: workshop.Plan):
 
 def test_plans_cover_what_the_issue_asks():
     plans = {p.key: p for p in workshop.PLANS}
-    short, half, ch8 = plans["90-minutes"], plans["half-day"], plans["chapter-9"]
-    assert short.length == 90 and ch8.length == 90 and half.length == 240          # 3 h 45 plus a 15-min break
-    assert sorted(short.chapters()[:4]) == [workshop.CH1, workshop.CH2, workshop.CH3, workshop.CH4]
-    assert {s.chapters for s in short.slots if s.kind == "demo"} >= {(workshop.CH5, workshop.CH6)}
+    short, half, gpus = plans["90-minutes"], plans["half-day"], plans["many-gpus"]
+    assert short.length == 90 and gpus.length == 90 and half.length == 240          # 3 h 45 plus a 15-min break
+    assert sorted(short.chapters()[:4]) == [workshop.TABLE, workshop.NAIVE, workshop.REFACTORED, workshop.SHAPES]
+    assert {s.chapters for s in short.slots if s.kind == "demo"} >= {(workshop.FAILURE, workshop.BATCH_NORM)}
     assert [s.minutes for s in half.slots if s.kind == "break"] == [15]
     assert all(any(s.kind == "paper" for s in p.slots) for p in (short, half))
-    assert ch8.chapters() == [workshop.CH8]
+    assert gpus.chapters() == [workshop.MANY_GPUS]
     stems = {p.stem for p in NOTEBOOKS}
     assert {c for p in workshop.PLANS for c in p.chapters()} <= stems
 
@@ -406,8 +406,8 @@ def test_deck_leaves_out_setup_and_solutions_and_follows_the_plan():
 
 
 def test_build_writes_offline_decks(tmp_path):
-    written = slides.build(tmp_path, ["chapter-9"])
-    assert [p.name for p in written] == ["chapter-9.slides.html"]
+    written = slides.build(tmp_path, ["many-gpus"])
+    assert [p.name for p in written] == ["many-gpus.slides.html"]
     html = written[0].read_text()
     assert (tmp_path / "reveal.js" / "dist" / "reveal.js").is_file()
     assert (tmp_path / "reveal.js" / "plugin" / "notes" / "notes.js").is_file()
@@ -415,7 +415,7 @@ def test_build_writes_offline_decks(tmp_path):
     remote = re.findall(r"""<(?:script|link|img)[^>]+(?:src|href)=["'](https?:)?//""", html)
     assert not remote, "a deck must load nothing from the network"
     assert "require.js" not in html and "mathjax" not in html.lower()
-    assert "chapter-9.slides.html" in (tmp_path / "index.html").read_text()
+    assert "many-gpus.slides.html" in (tmp_path / "index.html").read_text()
     with pytest.raises(SystemExit, match="no such plan"):
         slides.build(tmp_path, ["nope"])
 

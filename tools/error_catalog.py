@@ -50,7 +50,7 @@ from vgg_helpers import build_vgg
 from vgg_helpers.data import TensorLoader, load_cifar10
 from vgg_helpers.settings import settings
 from vgg_helpers.training import History, TrainConfig, load_checkpoint, train
-from vgg_helpers.runs import train_or_load
+from vgg_helpers.book.store import fit
 from tests.helpers import tiny_model, toy_loaders
 train_loader, val_loader = toy_loaders()
 model = tiny_model()
@@ -108,13 +108,13 @@ CASES = [
          setup="Path('run.pt').write_bytes(b'PK\\x03\\x04 half a file')"),
     Case("Reading a history from a file that is not one",
          "History.load('results.json')",
-         "`History.load` reads the files written by `History.save` (and by `train_or_load` when it stores a "
-         "run). The file is left as it is.",
+         "`History.load` reads the files written by `History.save` (and by the book's stored runs). The file "
+         "is left as it is.",
          setup="Path('results.json').write_text('{\"accuracy\": 0.9}')"),
     Case("Passing a model where a model builder is expected",
-         "train_or_load('my-run', model, train_loader, budget='cpu')",
-         "Wrap it in a function: `lambda: build_vgg(...)`. A stored run is loaded without building anything, "
-         "so the model is made only when it is trained."),
+         "fit(model, train_loader)",
+         "Wrap it in a function: `lambda: build_vgg(...)`. The book's runs build their network only when they "
+         "are trained (a stored run is loaded without building anything), so they take a builder, not a model."),
     Case("A learning rate too high for a network without batch norm",
          "model = build_vgg('vgg11', head='cifar', input_size=32, num_classes=10,\n"
          "                  init='default', width=0.125)\n"

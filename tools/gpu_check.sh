@@ -58,17 +58,15 @@ else
   "$PY" -c "import torch; print('torch', torch.__version__, '| cuda', torch.cuda.is_available(), '| bf16 native',
 torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0))"
   # the gpu target of the modern VGG: >= 94% test accuracy in <= 60 s (airbench94's recipe, 64/256/256 widths)
-  # (--store keeps the runs and seed 0's weights for chapter 8's gpu budget: vgg_helpers/reference_runs/)
   step 180 modern-vgg "$PY" -m bench.modern_vgg --arch modern-256 --epochs 10 --seeds 0 1 2 --eval-every-epoch \
-    --store ch8-modern --out "$OUT_DIR"
+    --out "$OUT_DIR"
   step 120 throughput "$PY" -m bench.throughput --device cuda --variants --steps 40 --warmup 5 --rounds 2 \
     --num-workers 4 --out "$OUT_DIR"
   step 60 scaling "$PY" -m bench.scaling --device cuda --steps 30 --rounds 1 --out "$OUT_DIR"
   step 200 time-to-accuracy "$PY" -m bench.time_to_accuracy --budget gpu --out "$OUT_DIR"
 fi
-if [ -n "${OUT:-}" ]; then   # only this run's files (8 with the stored runs): the device tool brings back at most 8
+if [ -n "${OUT:-}" ]; then   # only this run's files: the device tool brings back at most 8
   find "$OUT_DIR" -maxdepth 1 -name '*.json' -newer "$STAMP" -exec cp {} "$OUT"/ \;
-  find vgg_helpers/reference_runs -maxdepth 1 -name 'ch8-modern*-gpu.*' -newer "$STAMP" -exec cp {} "$OUT"/ \;
 fi
 rm -f "$STAMP"
 echo "gpu check: $failed step(s) failed; results in $OUT_DIR"

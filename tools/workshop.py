@@ -31,6 +31,8 @@ from typing import Any, Callable, Optional
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))            # run as a script: import tools from this checkout
 
+from tools import load_timings  # noqa: E402
+
 START = "% workshop-plans:start (generated from tools/workshop.py and book/_data/notebook_timings.json)"
 END = "% workshop-plans:end"
 PAPER_PAGE = "book/reading-the-paper"
@@ -92,9 +94,10 @@ class Plan:
         return seen
 
 
-CH1, CH2, CH3, CH4 = "01-architecture-table", "02-naive-model", "03-refactored-model", "04-shape-checks"
-# CH7 and CH8 keep the names they had before the chapters were renumbered: they are chapters 8 and 9.
-CH5, CH6, CH7, CH8 = "05-ten-percent-failure", "06-batch-norm-fix", "08-training-fast", "09-many-gpus"
+# The chapters the plans use, named by topic (the file names carry the chapter numbers, which change)
+TABLE, NAIVE, REFACTORED, SHAPES = ("01-architecture-table", "02-naive-model", "03-refactored-model",
+                                    "04-shape-checks")
+FAILURE, BATCH_NORM, MANY_GPUS = "05-ten-percent-failure", "06-batch-norm-fix", "09-many-gpus"
 
 PLANS: tuple[Plan, ...] = (
     Plan("90-minutes", "90 minutes: from the paper to a verified model", 90,
@@ -106,14 +109,14 @@ PLANS: tuple[Plan, ...] = (
                         "(check the printed device and budget)", minutes=5),
           Slot("paper", "How to read a paper for implementation: the one-page guide, with the paper open "
                         "at section 2.1 and Table 1"),
-          Slot("chapter", "The architecture table as data", (CH1,)),
+          Slot("chapter", "The architecture table as data", (TABLE,)),
           Slot("demo", "The naive model written out by hand and its three problems; the config-driven builder "
-                       "that replaces it, proved equal to torchvision's (instructor)", (CH2, CH3), minutes=10),
-          Slot("chapter", "Shape checks and the parameter count against Table 2", (CH4,)),
-          Slot("exercises", "Exercises, easiest first, as many as the time left allows", (CH1, CH4),
+                       "that replaces it, proved equal to torchvision's (instructor)", (NAIVE, REFACTORED), minutes=10),
+          Slot("chapter", "Shape checks and the parameter count against Table 2", (SHAPES,)),
+          Slot("exercises", "Exercises, easiest first, as many as the time left allows", (TABLE, SHAPES),
                exercises=None),
           Slot("demo", "A teaser for the next session: stuck at 10% and the batch-norm fix, from the rendered "
-                       "book (instructor)", (CH5, CH6), minutes=5))),
+                       "book (instructor)", (FAILURE, BATCH_NORM), minutes=5))),
     Plan("half-day", "Half day (3 hours 45 minutes of work plus a 15-minute break)", 240,
          "Chapters 1 and 3 to 6 run on the learners' laptops with the `cpu` budget; the instructor shows chapter 2 "
          "(chapter 3 repeats its code). Chapter 5's short training runs start before the break; chapter 6 loads "
@@ -123,23 +126,23 @@ PLANS: tuple[Plan, ...] = (
                         "budget)", minutes=5),
           Slot("paper", "How to read a paper for implementation: the one-page guide, then the checklist "
                         "filled in with the paper open", minutes=10),
-          Slot("chapter", "The architecture table as data", (CH1,), exercises=0),
-          Slot("demo", "The naive model written out by hand, and its three problems (instructor)", (CH2,),
+          Slot("chapter", "The architecture table as data", (TABLE,), exercises=0),
+          Slot("demo", "The naive model written out by hand, and its three problems (instructor)", (NAIVE,),
                minutes=5),
-          Slot("chapter", "The config-driven builder, proved equal (in pairs)", (CH3,)),
-          Slot("chapter", "Shape and torchinfo checks", (CH4,), exercises=15),
+          Slot("chapter", "The config-driven builder, proved equal (in pairs)", (REFACTORED,)),
+          Slot("chapter", "Shape and torchinfo checks", (SHAPES,), exercises=15),
           Slot("break", "Break. Before it, learners open chapter 5 and run it (Run All): its training "
                         "finishes during the break", minutes=15),
-          Slot("chapter", "Stuck at 10%: the plateau and its measurements", (CH5,), exercises=None,
+          Slot("chapter", "Stuck at 10%: the plateau and its measurements", (FAILURE,), exercises=None,
                after_break=True),
           Slot("chapter", "The batch-norm fix: start Run All first (it loads the stored runs), then read",
-               (CH6,)),
+               (BATCH_NORM,)),
           Slot("fixed", "Wrap-up: what to check when implementing the next paper", minutes=5))),
-    Plan("chapter-9", "Follow-up session (90 minutes): training on many processes", 90,
+    Plan("many-gpus", "Follow-up session (90 minutes): training on many processes", 90,
          "Chapter 9 stands on its own after chapter 6. Its `cpu`-budget run launches its training runs one "
          "after another: start it at the beginning and read while it runs.",
          (Slot("fixed", "Welcome; everyone opens chapter 9, runs the setup cell and starts Run All", minutes=5),
-          Slot("chapter", "Data parallelism, synced batch norm, torchrun, and the measured speed-up", (CH8,),
+          Slot("chapter", "Data parallelism, synced batch norm, torchrun, and the measured speed-up", (MANY_GPUS,),
                exercises=None),
           Slot("fixed", "Discussion: the paper's 3.75x on four GPUs (sec. 3.3) against what the chapter "
                         "measured", minutes=10))),
@@ -374,9 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         1 when a plan does not fit its session, else 0.
     """
-    from tools import time_notebooks
-
-    data = time_notebooks.load_timings()
+    data = load_timings()
     status = 0
     for plan in PLANS:
         print(render_plan(plan, data, name=plain_name, paper="book/reading-the-paper.md", heading="##"))

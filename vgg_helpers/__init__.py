@@ -1,32 +1,28 @@
 """vgg_helpers: the helper package behind the book *VGG from Scratch*.
 
-Modules, one per concern (the most used names are re-exported here; the rest are imported from their module):
+Two parts. **The library** is what the chapters teach, one module per concept, each readable beside its chapter
+(the most used names are re-exported here; the rest are imported from their module):
 
 * ``configs``     -- the paper's tables as plain data (no torch): Tables 1-2 (architecture), 3-5 (results);
 * ``models``      -- the config-driven VGG builder (torchvision-compatible names);
-* ``settings``    -- the book's ``VGG_*`` environment variables, read in this one place;
-* ``runtime``     -- device, budget, threads, bfloat16 support, seeds and the environment facts of a result;
-* ``files``       -- the atomic writer (nothing is ever left half-written) and JSON on top of it;
-* ``checks``      -- the shared checks of argument values (each refusal names the value, what was expected, the fix);
-* ``budgets``     -- every training chapter's plan per budget (smoke / cpu / gpu), as plain data;
-* ``data``        -- CIFAR-10 online or offline, in memory, and ``make_loaders``: every chapter's loaders;
-* ``training``    -- the engine: ``TrainConfig``, ``train``, ``History``, evaluation, checkpoints;
-* ``runs``        -- stored reference runs: ``train_or_load`` trains a run or shows its stored history;
-* ``failure_runs`` -- the runs on chapter 5's failing network: the reproduction, the ablation, the depth question
-  and chapter 6's isolated fix (batch norm x init, then the recipe one ingredient at a time), over seeds;
+* ``data``        -- CIFAR-10 online or offline, in memory; the one data path: ``make_loaders``, the normalisation,
+  the crops and flips;
+* ``training``    -- the engine: ``TrainConfig``, ``train``, ``History``, evaluation, test-time augmentation,
+  checkpoints;
 * ``diagnostics`` -- looking inside a model: shape traces, activation and gradient statistics, metrics;
 * ``plots``       -- the book's figures (matplotlib);
-* ``fast``        -- chapter 8's fast-training recipe: ``FastModel``, ``fast_run``, the ladder;
-* ``modern``      -- the modern VGG: whitening layer, pool-first blocks, a Table-1-style layer list;
-* ``recipes``     -- the modern VGG's training recipe: ``ModernRecipe``, ``train_modern`` (SGD or Muon);
-* ``modern_runs`` -- chapter 8's modern-VGG runs: the ladder of ingredients over seeds, the final run;
-* ``pipelines``   -- chapter 8's input-pipeline comparison (is data loading the bottleneck?);
+* ``paper``       -- the paper's own methods: pre-initialisation, scale jittering, FC -> conv, dense and multi-crop
+  evaluation;
+* ``fast``        -- training fast: the speed settings of a training step (``SpeedSettings``, ``FastModel``);
+* ``modern``      -- the modern VGG and its recipe: whitening layer, pool-first blocks, ``train_modern``;
 * ``distributed`` -- training on several processes (torchrun + DDP, synced batch norm, kill-and-resume);
-* ``paper``       -- the paper's own training and testing methods: scale jittering, FC -> conv, dense and
-  multi-crop evaluation;
-* ``paper_runs``  -- chapter 7's runs of those methods: pre-initialisation from a trained VGG-11, the test methods,
-  the paper's schedule against one-cycle;
-* ``exercises``   -- the check cells of the build-it exercises (each says "correct" or what is wrong).
+* ``exercises``   -- the check cells of the build-it exercises, one module per topic;
+* ``settings``, ``runtime``, ``files``, ``checks`` -- the plumbing: the ``VGG_*`` environment variables, device,
+  budget, threads and bfloat16, atomic writes, the checks of argument values.
+
+**The harness**, ``vgg_helpers.book``, is how the book records and replays its own experiments: the plans of every
+run per budget, the stored runs and the drivers that train or load them, and one record command. The library never
+imports it; a new chapter's driver goes there, a concept the learner reads goes in the library.
 
 Benchmarks that record measurements live outside the package, in the repository's ``bench/`` folder.
 """

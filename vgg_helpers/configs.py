@@ -123,7 +123,7 @@ class VGGConfig:
             TypeError: a keyword is not a field of ``VGGConfig``.
             ValueError: a new value is invalid.
         """
-        _check_fields(changes)
+        check_fields(changes)
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -131,7 +131,7 @@ class VGGConfig:
         return asdict(self)
 
 
-def _check_fields(changes: dict) -> None:
+def check_fields(changes: dict) -> None:
     """Refuse keyword arguments that are not fields of ``VGGConfig`` (with the closest field as a hint).
 
     Args:
@@ -147,7 +147,7 @@ def _check_fields(changes: dict) -> None:
             raise TypeError(f"{key!r} is not a VGGConfig field.{hint} Valid fields: {', '.join(names)}.")
 
 
-def _sizes_around(n: int) -> list[int]:
+def sizes_around(n: int) -> list[int]:
     """The valid input sizes (multiples of 32) next to ``n``: ``[32, 64]`` for 40, ``[32]`` for 28, ``[64]`` for 64.
 
     Args:
@@ -167,7 +167,7 @@ def _input_size(value: Any) -> int:
     size = whole_number("input_size", value, 32, fix=f" It must be {expected}.")
     if size % 32:
         raise ValueError(f"input_size must be {expected}; got {size} (the nearest valid sizes: "
-                         + " and ".join(map(str, _sizes_around(size))) + ").")
+                         + " and ".join(map(str, sizes_around(size))) + ").")
     return size
 
 

@@ -10,9 +10,15 @@ Where the images come from, in order:
 
 Decoded image folders are cached as ``.npz`` in ``cache_dir`` (written atomically), so a second load takes
 a second instead of half a minute. The cache is keyed on every image's name, size and modification time, so a
-replaced image is noticed; a damaged cache is rebuilt, with a warning. ``make_loaders`` turns the data set and a
-chapter's ``RunBudget`` into the training, validation and test loaders: every chapter and benchmark builds its
-loaders through it.
+replaced image is noticed; a damaged cache is rebuilt, with a warning.
+
+The one data path of the book, used by both of its training loops (``training.train`` and ``modern.train_modern``):
+
+* ``make_loaders`` turns the data set and a ``RunBudget`` (how many images, epochs, batch size) into the split,
+  the random subsets and the training, validation and test loaders;
+* ``normalize_images`` is the one normalisation (CIFAR-10's channel mean and std), what every loader yields;
+* ``crop_windows`` and ``flip_where`` are the one augmentation: a window of each padded image at its own offset
+  (random crops and translations) and mirror images where a mask says so.
 """
 from __future__ import annotations
 
@@ -27,19 +33,36 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 import torch
 
-from .budgets import RunBudget
 from .checks import describe, flag, whole_number
 from .files import atomic_write
 from .settings import DEFAULT_CACHE_DIR
 
 __all__ = ["CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "DataNotFoundError", "CIFAR10", "load_cifar10",
-           "split_train_val", "random_subset", "TensorLoader", "Loaders", "make_loaders"]
+           "RunBudget", "split_train_val", "random_subset", "normalize_images", "crop_windows", "flip_where",
+           "TensorLoader", "Loaders", "make_loaders"]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # Per-channel mean and std of the 50,000 training images (pixel values scaled to [0, 1]).
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+@dataclass(frozen=True)
+class RunBudget:
+    """The size of one training run: how many images, how many passes, how many images per step."""
+
+    train_size: Optional[int]   # training images used per epoch (None = all left after the validation split)
+    val_size: int               # images carved from the training set for validation (model selection)
+    epochs: int                 # passes over the training images
+    batch_size: int             # images per optimiser step
+    test_size: Optional[int] = None  # test images evaluated (None = all 10,000)
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("val_size", 0), ("epochs", 1), ("batch_size", 1)):
+            object.__setattr__(self, name, whole_number(name, getattr(self, name), minimum))
+        for name in ("train_size", "test_size"):
+            object.__setattr__(self, name, whole_number(name, getattr(self, name), 1, none_means="all"))
 
 
 class DataNotFoundError(RuntimeError):
@@ -374,6 +397,55 @@ def _device(device: Any) -> torch.device:
     return device
 
 
+def normalize_images(images: torch.Tensor, device: str | torch.device | None = None) -> torch.Tensor:
+    """uint8 images ``(N, 3, H, W)`` as float32, normalised per channel with CIFAR-10's mean and std.
+
+    The one normalisation of the book: every loader's batches and the modern VGG's training images go through it.
+
+    Args:
+        images: pixel values 0..255.
+        device: where the result goes (default: where ``images`` are).
+    Returns:
+        ``(images - 255 * mean) / (255 * std)``, channel by channel.
+
+    >>> [round(v, 3) for v in normalize_images(torch.full((1, 3, 1, 1), 255, dtype=torch.uint8)).flatten().tolist()]
+    [2.059, 2.126, 2.116]
+    """
+    x = images.to(device) if device is not None else images
+    mean = torch.tensor(CIFAR10_MEAN, device=x.device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(CIFAR10_STD, device=x.device).view(1, 3, 1, 1) * 255
+    return (x.float() - mean) / std
+
+
+def crop_windows(padded: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor,
+                 size: int | tuple[int, int]) -> torch.Tensor:
+    """The window of every padded image at its own offset: random crops and translations.
+
+    Args:
+        padded: images padded by ``p`` pixels on every side, ``(N, C, H + 2p, W + 2p)`` (any dtype).
+        dy, dx: ``(N,)`` offsets of each window's top-left corner, 0 .. 2p (``p, p`` is the unshifted image).
+        size: the windows' side, or ``(height, width)``.
+    Returns:
+        ``(N, C, height, width)``, on ``padded``'s device.
+
+    >>> img = torch.arange(16).view(1, 1, 4, 4)
+    >>> crop_windows(img, torch.tensor([1]), torch.tensor([2]), 2).tolist()
+    [[[[6, 7], [10, 11]]]]
+    """
+    n, c = padded.shape[:2]
+    h, w = (size, size) if isinstance(size, int) else size
+    dev = padded.device
+    rows = (dy.to(dev).view(n, 1) + torch.arange(h, device=dev)).view(n, 1, h, 1)
+    cols = (dx.to(dev).view(n, 1) + torch.arange(w, device=dev)).view(n, 1, 1, w)
+    return padded[torch.arange(n, device=dev).view(n, 1, 1, 1), torch.arange(c, device=dev).view(1, c, 1, 1),
+                  rows, cols]
+
+
+def flip_where(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``images`` with the ones where ``mask`` (``(N,)`` bool) is true mirrored left to right."""
+    return torch.where(mask.to(images.device).view(-1, 1, 1, 1), images.flip(-1), images)
+
+
 class TensorLoader:
     """Batches from uint8 tensors held in memory, with augmentation done on whole batches in torch.
 
@@ -445,8 +517,6 @@ class TensorLoader:
                             f"crop=32); got {describe(transform)}.")
         self.transform = transform
         self.epoch = 0
-        self.mean = torch.tensor(CIFAR10_MEAN, device=self.device).view(1, 3, 1, 1) * 255
-        self.std = torch.tensor(CIFAR10_STD, device=self.device).view(1, 3, 1, 1) * 255
 
     def __len__(self) -> int:
         n = len(self.images)
@@ -461,8 +531,8 @@ class TensorLoader:
         self.epoch = whole_number("epoch", epoch, 0)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, 3, H, W) -> float32, normalised per channel with the CIFAR-10 mean and std."""
-        return (x.float() - self.mean) / self.std
+        """uint8 (N, 3, H, W) -> float32 on the loader's device, normalised (``normalize_images``)."""
+        return normalize_images(x, self.device)
 
     def _transformed(self, x: torch.Tensor) -> torch.Tensor:
         out = self.transform(x)
@@ -486,15 +556,9 @@ class TensorLoader:
 
     @staticmethod
     def _augment(x: torch.Tensor, flip: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
-        """Random crop (pad 4) and horizontal flip of ``x`` with the drawn flags and offsets."""
-        n, _, h, w = x.shape
-        x = torch.where(flip.to(x.device).view(n, 1, 1, 1), x.flip(3), x)
-        padded = torch.nn.functional.pad(x, (4, 4, 4, 4))               # (N, 3, H+8, W+8), zero padding
-        dx, dy = dx.to(x.device), dy.to(x.device)
-        rows = (dy.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1).expand(n, 3, h, w + 8)
-        x = padded.gather(2, rows)                                       # (N, 3, H, W+8)
-        cols = (dx.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w).expand(n, 3, h, w)
-        return x.gather(3, cols)                                         # (N, 3, H, W)
+        """Random crop (pad 4 with zeros) and horizontal flip of ``x`` with the drawn flags and offsets."""
+        padded = torch.nn.functional.pad(flip_where(x, flip), (4, 4, 4, 4))    # (N, 3, H+8, W+8)
+        return crop_windows(padded, dy, dx, tuple(x.shape[-2:]))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         gen = torch.Generator().manual_seed((self.seed * 100_003 + self.epoch) % 2**64)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import statistics
 from contextlib import contextmanager
 from typing import Any, Iterator, NamedTuple, Optional, Sequence, Union
 
@@ -24,16 +25,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checks import describe, flag, whole_number
-from .models import _check_module
+from .models import check_module
 
 __all__ = [
     # shape trace / layer summary (chapter 4)
-    "ShapeRow", "shape_trace", "format_shape_trace",
+    "ShapeRow", "shape_trace", "format_shape_trace", "check_shape_rows",
     # training diagnostics (chapter 5)
     "WEIGHT_LAYERS", "weight_layers_in_order", "activation_stats", "gradient_norms", "GradientRecorder",
     "prediction_counts",
-    # metrics (chapter 6)
-    "confusion_matrix", "per_class_accuracy",
+    # is it learning? (chapter 5)
+    "LEARNING", "loss_drop",
+    # metrics (chapter 6) and results over seeds
+    "as_int_array", "confusion_matrix", "per_class_accuracy", "mean_sd", "first_reaching",
     # looking inside a trained network (chapter 8)
     "feature_maps", "grad_cam",
 ]
@@ -79,7 +82,7 @@ def shape_trace(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224),
         >>> rows[-1].output_shape
         (1, 10)
     """
-    _check_module(model, "shape_trace")
+    check_module(model, "shape_trace")
     shape = tuple(input_size) if hasattr(input_size, "__iter__") and not isinstance(input_size, (str, bytes)) else ()
     if not shape or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in shape):
         raise ValueError(f"input_size must be a shape of positive whole numbers, batch dimension included, such as "
@@ -113,7 +116,7 @@ def shape_trace(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224),
     return rows
 
 
-def _check_rows(rows: Any, where: str) -> list:
+def check_shape_rows(rows: Any, where: str) -> list:
     """The rows of a shape trace as a list; a clear error for a model or for items that are not rows."""
     if isinstance(rows, nn.Module):
         raise TypeError(f"{where} expects the rows of a shape trace, not a model: pass "
@@ -138,7 +141,7 @@ def format_shape_trace(rows: Sequence[ShapeRow]) -> str:
     Raises:
         TypeError: ``rows`` is not a list of ``ShapeRow`` (a model, say).
     """
-    rows = _check_rows(rows, "format_shape_trace")
+    rows = check_shape_rows(rows, "format_shape_trace")
     header = ("layer", "type", "output shape", "params")
     body = [(r.name or "(model)", r.type, str(tuple(r.output_shape)), f"{r.params:,}") for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
@@ -166,7 +169,7 @@ def weight_layers_in_order(model: nn.Module) -> list[tuple[str, nn.Module]]:
     Raises:
         TypeError: ``model`` is not an ``nn.Module``.
     """
-    _check_module(model, "weight_layers_in_order")
+    check_module(model, "weight_layers_in_order")
     return [(n, m) for n, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS)]
 
 
@@ -210,7 +213,7 @@ def activation_stats(model: nn.Module, x: torch.Tensor, training: bool = True) -
         TypeError: ``model`` is not an ``nn.Module`` or ``x`` is not a tensor.
         ValueError: the model has no Conv2d / Linear layer.
     """
-    _check_module(model, "activation_stats")
+    check_module(model, "activation_stats")
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"activation_stats expects x to be a batch of images as a torch.Tensor, e.g. "
                         f"next(iter(loader))[0]; got {type(x).__name__}")
@@ -269,7 +272,7 @@ def gradient_norms(model: nn.Module, relative: bool = False) -> dict[str, float]
         ValueError: no weight layer has a gradient (``loss.backward()`` was not called, or ``zero_grad``
             cleared them).
     """
-    _check_module(model, "gradient_norms")
+    check_module(model, "gradient_norms")
     norms: dict[str, float] = {}
     for name, m in weight_layers_in_order(model):
         g = m.weight.grad
@@ -355,9 +358,26 @@ def prediction_counts(predictions: torch.Tensor | Sequence[int], num_classes: in
             ``num_classes`` is not a whole number >= 1.
     """
     num_classes = _check_num_classes(num_classes)
-    p = _as_int_array(predictions, "predictions", allow_scalar=True)
+    p = as_int_array(predictions, "predictions", allow_scalar=True)
     _check_range(p, "predictions", num_classes)
     return np.bincount(p, minlength=num_classes).tolist()
+
+
+LEARNING = 0.01    # nats: a run whose loss over its last fifth of steps is this far below ln 10 "is learning"
+
+
+def loss_drop(losses: Sequence[float]) -> float:
+    """How far the mean loss of the last fifth of the steps lies below ln 10 (nats; > ``LEARNING``: learning).
+
+    >>> round(loss_drop([2.302585] * 10), 6)
+    0.0
+    >>> round(loss_drop([2.3, 2.3, 2.3, 2.3, 1.3]), 3)
+    1.003
+    """
+    if len(losses) == 0:
+        raise ValueError("loss_drop needs at least one step's loss")
+    tail = losses[-max(1, len(losses) // 5):]
+    return math.log(10) - sum(tail) / len(tail)
 
 
 # --- metrics (chapter 6) ---
@@ -367,7 +387,7 @@ def _check_num_classes(num_classes: Any) -> int:
     return whole_number("num_classes", num_classes, 1, "10 for CIFAR-10")
 
 
-def _as_int_array(values: Any, name: str, allow_scalar: bool = False) -> np.ndarray:
+def as_int_array(values: Any, name: str, allow_scalar: bool = False) -> np.ndarray:
     """A 1-D int64 NumPy array of class indices from a list, NumPy array or (CPU or GPU) torch tensor."""
     if hasattr(values, "detach"):
         values = values.detach().cpu().numpy()
@@ -411,7 +431,7 @@ def confusion_matrix(preds: Any, labels: Any, num_classes: int = 10) -> np.ndarr
             ``0 .. num_classes - 1``, or ``num_classes`` is not a whole number >= 1.
     """
     num_classes = _check_num_classes(num_classes)
-    p, t = _as_int_array(preds, "preds"), _as_int_array(labels, "labels")
+    p, t = as_int_array(preds, "preds"), as_int_array(labels, "labels")
     if len(p) != len(t):
         raise ValueError(f"{len(p)} predictions but {len(t)} labels")
     for name, arr in (("preds", p), ("labels", t)):
@@ -433,6 +453,36 @@ def per_class_accuracy(preds: Any, labels: Any, num_classes: int = 10) -> np.nda
     totals = m.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, np.diag(m) / np.maximum(totals, 1), np.nan)
+
+
+def mean_sd(xs: Sequence[Optional[float]], scale: float = 1.0, digits: int = 1) -> str:
+    """``"mean +- sd"`` of ``xs`` times ``scale``, e.g. accuracies over seeds in percent (``None`` values, runs
+    that measured nothing, are left out; ``"n/a"`` if none is left).
+
+    >>> mean_sd([0.1, 0.12, 0.14], scale=100)
+    '12.0 +- 2.0'
+    >>> mean_sd([-4.2e5, -3.3e5])      # far from the usual size: two significant digits
+    '-3.8e+05 +- 6.4e+04'
+    >>> mean_sd([-0.0001, 0.0], digits=3)
+    '0.000 +- 0.000'
+    """
+    values = [x * scale for x in xs if x is not None]
+    if not values:
+        return "n/a"
+    m, s = statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+    if math.isfinite(m) and abs(m) >= 1000:
+        return f"{m:.1e} +- {s:.1e}"
+    m = m if round(m, digits) != 0 else 0.0       # no "-0.000"
+    return f"{m:.{digits}f} +- {s:.{digits}f}"
+
+
+def first_reaching(values: Sequence[Optional[float]], target: float) -> Optional[int]:
+    """Index of the first value >= ``target`` (``None`` values are skipped), or ``None`` if none reaches it.
+
+    >>> first_reaching([0.5, None, 0.9, 0.95], 0.9)
+    2
+    """
+    return next((i for i, v in enumerate(values) if v is not None and v >= target), None)
 
 
 # --- looking inside a trained network (chapter 8) ---
@@ -546,7 +596,7 @@ def feature_maps(model: nn.Module, x: torch.Tensor,
         >>> {name: tuple(m.shape) for name, m in list(maps.items())[:2]}
         {'features.1': (2, 24, 31, 31), 'features.5': (2, 64, 15, 15)}
     """
-    _check_module(model, "feature_maps")
+    check_module(model, "feature_maps")
     x = _check_batch(x, "feature_maps")
     if layers is None:
         features = getattr(model, "features", None)
@@ -589,7 +639,7 @@ def _targets(target: Any, logits: torch.Tensor) -> torch.Tensor:
     if target is None:
         return logits.detach().argmax(1)
     raw = target.detach().cpu() if hasattr(target, "detach") else target
-    arr = _as_int_array(raw, "target", allow_scalar=True)
+    arr = as_int_array(raw, "target", allow_scalar=True)
     if np.ndim(raw) == 0:
         arr = np.full(n, arr[0])
     if len(arr) != n:
@@ -626,7 +676,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Any = None) 
             run exactly once, has no ``(N, C, h, w)`` output or does not lead to the logits; the model does not
             return ``(N, classes)``; or ``target`` does not fit.
     """
-    _check_module(model, "grad_cam")
+    check_module(model, "grad_cam")
     x = _check_batch(x, "grad_cam")
     if not isinstance(layer, str):
         raise TypeError(f"grad_cam: layer must be the name of one layer as model.named_modules() gives it, e.g. "

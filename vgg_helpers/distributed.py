@@ -8,14 +8,18 @@ all processes (an all-reduce), so every replica takes the same step.
 * ``setup`` joins the process group (``gloo`` on CPUs, ``nccl`` on GPUs) from the variables torchrun sets;
 * ``prepare_model`` makes batch norm compute its statistics over the whole batch (``SyncBatchNorm``) and wraps
   the network in DDP;
-* ``main`` (``python -m vgg_helpers.distributed``) trains chapter 6's network and recipe with the book's own engine
-  (``build_vgg``, ``make_loaders``, ``train``, its history and atomic checkpoints), under torchrun or alone.
+* ``run`` trains one run in this process with the book's own engine (``build_vgg``, ``make_loaders``, ``train``, its
+  history and atomic checkpoints): every process builds the same network and walks the same batches, taking its
+  own share of each;
+* ``main`` (``python -m vgg_helpers.distributed``) is ``run`` as a command, under torchrun or alone. Every setting
+  is a flag; by default it trains the batch-norm VGG-11 at half width (``models.CIFAR_BN_MODEL``) with its recipe
+  (``training.BATCH_NORM_RECIPE``) on every training image but a 5,000-image hold-out, for 2 epochs of batch 128.
 
 Launch on one machine with two processes, then on two machines with four GPUs each::
 
     torchrun --standalone --nproc-per-node=2 -m vgg_helpers.distributed --out runs/ddp
     torchrun --nnodes=2 --nproc-per-node=4 --rdzv-backend=c10d --rdzv-endpoint=HOST:29400 --rdzv-id=vgg \\
-        -m vgg_helpers.distributed --out runs/ddp
+        -m vgg_helpers.distributed --out runs/ddp --train-size 10240
 
 ``--max-restarts=N`` lets torchrun restart every process after one dies; they resume from the last checkpoint.
 """
@@ -29,26 +33,26 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
 
-from .budgets import CHAPTER8, ChapterPlan, pick, split_changes
 from .checks import choice, describe
-from .data import load_cifar10, make_loaders
+from .data import RunBudget, load_cifar10, make_loaders
 from .files import atomic_write, write_json
-from .models import build_vgg
-from .runtime import current_budget, environment_info, pick_device, process_world, set_threads, unwrap
+from .models import CIFAR_BN_MODEL, build_vgg
+from .runtime import environment_info, pick_device, process_world, set_threads, unwrap
 from .settings import Settings, child_environment, settings
-from .training import TrainConfig, _read_checkpoint, evaluate, train
+from .training import BATCH_NORM_RECIPE, TrainConfig, evaluate, read_checkpoint, train
 
 __all__ = ["Process", "setup", "cleanup", "CPUSyncBatchNorm", "convert_sync_batchnorm", "prepare_model",
            "weight_spread", "throughput", "allreduce_seconds", "ring_allreduce_seconds", "expected_speedup",
-           "Launched", "launch", "weight_difference", "run", "main"]
+           "Launched", "launch", "weight_difference", "DEFAULT_RUN", "DEFAULT_MODEL", "run", "command_args",
+           "parse_command", "main"]
 
 CHECKPOINT, HISTORY, SUMMARY, WEIGHTS = "checkpoint.pt", "history.json", "summary.json", "weights.pt"
 
@@ -342,44 +346,48 @@ def weight_difference(a: str | os.PathLike, b: str | os.PathLike) -> float:
     return max(float((wa[k].double() - wb[k].double()).abs().max()) for k in wa if wa[k].numel())
 
 
-def _plan(budget: str, overrides: dict) -> ChapterPlan:
-    """Chapter 9's plan for ``budget``, with the command line's changes to sizes, model and recipe."""
-    plan = pick(CHAPTER8, budget)
-    model, recipe, _, sizes = split_changes({k: v for k, v in overrides.items() if v is not None})
-    if "epochs" in recipe:                               # a plan keeps its epochs with the sizes
-        sizes["epochs"] = recipe.pop("epochs")
-    return replace(plan, run=replace(plan.run, **sizes), model={**plan.model, **model},
-                   recipe={**plan.recipe, **recipe})
+# What the command trains unless its flags say otherwise.
+DEFAULT_RUN = RunBudget(train_size=None, val_size=5000, epochs=2, batch_size=128)
+DEFAULT_MODEL = {**CIFAR_BN_MODEL, "arch": "vgg11", "width": 0.5}
+# build_vgg arguments the command takes as flags (with their types)
+_MODEL_FLAGS = {"arch": str, "width": float, "head": str, "init": str, "input_size": int, "num_classes": int,
+                "batch_norm": bool}
 
 
-def run(plan: ChapterPlan, out: str | os.PathLike, process: Process, data_dir: str | None = None,
-        cache_dir: str | os.PathLike | None = None, crash: Optional[tuple[int, int]] = None,
-        budget: str = "", sync_batchnorm: bool = True) -> dict:
-    """Train ``plan`` in this process (one of ``process.world_size``), resuming from ``out``'s checkpoint.
+def run(out: str | os.PathLike, process: Process, run: RunBudget = DEFAULT_RUN,
+        model: Optional[Mapping[str, Any]] = None, config: Optional[TrainConfig] = None, *, split_seed: int = 0,
+        augment: bool = True, data_dir: str | None = None, cache_dir: str | os.PathLike | None = None,
+        crash: Optional[tuple[int, int]] = None, sync_batchnorm: bool = True) -> dict:
+    """Train one run in this process (one of ``process.world_size``), resuming from ``out``'s checkpoint.
 
     Args:
-        plan: sizes (``run.batch_size`` is the global batch), model and recipe.
         out: folder for ``checkpoint.pt`` (every epoch), and at the end ``history.json``, ``weights.pt``
             and ``summary.json`` (rank 0 writes them, atomically).
         process: from ``setup``.
+        run: data sizes and epochs; ``run.batch_size`` is the global batch, split evenly over the processes.
+        model: ``build_vgg`` arguments (default ``DEFAULT_MODEL``).
+        config: the recipe (default ``TrainConfig(**BATCH_NORM_RECIPE)``); its ``epochs`` are ``run.epochs``.
+        split_seed: seed of the validation split and the random subsets (the same in every process).
+        augment: random crop and flip of the training images.
         data_dir, cache_dir: where CIFAR-10 is (``load_cifar10``).
         crash: ``(rank, step)``: that process kills itself (SIGKILL) at that step, once per ``out`` folder:
             a fault to recover from (tests and the chapter's demonstration).
-        budget: the budget's name, recorded in the summary.
         sync_batchnorm: ``False``: batch norm per process (see ``prepare_model``).
     Returns:
         The summary (also in ``summary.json``).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    model_kwargs = dict(DEFAULT_MODEL if model is None else model)
+    config = TrainConfig(**{**asdict(config or TrainConfig(**BATCH_NORM_RECIPE)), "epochs": run.epochs})
     checkpoint = out / CHECKPOINT
-    resumed_after = _read_checkpoint(checkpoint)["epoch"] if checkpoint.exists() else 0
+    resumed_after = read_checkpoint(checkpoint)["epoch"] if checkpoint.exists() else 0
     data = load_cifar10(data_dir, cache_dir=cache_dir)
     # the same split, order and augmentation in every process; each takes its own share of every batch
-    loaders = make_loaders(data, plan.run, seed=plan.split_seed, augment=plan.augment, device=process.device,
+    loaders = make_loaders(data, run, seed=split_seed, augment=augment, device=process.device,
                            rank=process.rank, world_size=process.world_size)
-    torch.manual_seed(plan.recipe.get("seed", 0))       # the same initial weights in every process
-    model = prepare_model(build_vgg(**plan.model), process, sync_batchnorm)
+    torch.manual_seed(config.seed)                      # the same initial weights in every process
+    net = prepare_model(build_vgg(**model_kwargs), process, sync_batchnorm)
     step_times: list[float] = []
     marker = out / ".crashed-once"
 
@@ -391,43 +399,70 @@ def run(plan: ChapterPlan, out: str | os.PathLike, process: Process, data_dir: s
 
     if resumed_after and process.is_main:
         print(f"resuming from the checkpoint written after epoch {resumed_after}", flush=True)
-    config = TrainConfig(epochs=plan.run.epochs, **plan.recipe)
-    meta = dict(data=data.source, budget=budget, processes=process.world_size, backend=process.backend)
-    history = train(model, loaders.train, loaders.val, config, device=process.device, checkpoint=checkpoint,
+    meta = dict(data=data.source, processes=process.world_size, backend=process.backend)
+    history = train(net, loaders.train, loaders.val, config, device=process.device, checkpoint=checkpoint,
                     on_step=on_step, meta=meta)
-    test_loss, test_acc = evaluate(model, loaders.test, process.device)
-    spread = weight_spread(model, process.device)
-    exchange = allreduce_seconds(sum(p.numel() for p in model.parameters()), process.device)
+    test_loss, test_acc = evaluate(net, loaders.test, process.device)
+    spread = weight_spread(net, process.device)
+    exchange = allreduce_seconds(sum(p.numel() for p in net.parameters()), process.device)
+    recipe = {k: v for k, v in asdict(config).items() if k != "epochs"}
     summary = dict(processes=process.world_size, backend=process.backend, device=str(process.device.type),
-                   budget=budget, data=data.source, global_batch=plan.run.batch_size,
-                   batch_per_process=plan.run.batch_size // process.world_size, epochs=plan.run.epochs,
+                   data=data.source, global_batch=run.batch_size,
+                   batch_per_process=run.batch_size // process.world_size, epochs=run.epochs,
                    steps_this_launch=len(step_times), resumed_after_epoch=resumed_after,
-                   images_per_s=throughput(step_times, plan.run.batch_size), train_loss=history.train_loss[-1],
+                   images_per_s=throughput(step_times, run.batch_size), train_loss=history.train_loss[-1],
                    test_loss=test_loss, test_acc=test_acc, test_images=loaders.test.dataset_size,
-                   weight_spread=spread, sync_batchnorm=sync_batchnorm, allreduce_s=exchange, model=dict(plan.model), recipe=dict(plan.recipe),
-                   run=asdict(plan.run), environment=environment_info(process.device))
+                   weight_spread=spread, sync_batchnorm=sync_batchnorm, allreduce_s=exchange, model=model_kwargs,
+                   recipe=recipe, run=asdict(run), split_seed=split_seed, augment=augment,
+                   environment=environment_info(process.device))
     if process.is_main:
         history.save(out / HISTORY)
-        atomic_write(out / WEIGHTS, lambda f: torch.save(unwrap(model).state_dict(), f))
+        atomic_write(out / WEIGHTS, lambda f: torch.save(unwrap(net).state_dict(), f))
         write_json(out / SUMMARY, summary)
     return summary
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m vgg_helpers.distributed",
-        description="Train chapter 6's network and recipe on several processes (launch with torchrun) or one.")
+        description="Train a VGG on several processes (launch with torchrun) or one; every setting is a flag "
+                    "(default: the batch-norm VGG-11 at half width and its recipe).")
     p.add_argument("--out", required=True, help="folder for checkpoint.pt, history.json, weights.pt, summary.json")
-    p.add_argument("--budget", choices=("smoke", "cpu", "gpu"), help="default: VGG_BOOK_BUDGET, else by device")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: VGG_BOOK_DEVICE, else cuda if present")
     p.add_argument("--data-dir", help="CIFAR-10 folder (default: VGG_DATA_DIR, else download)")
     p.add_argument("--cache-dir", help="decoded-image cache (default: VGG_CACHE_DIR)")
     p.add_argument("--threads", type=int, help="torch threads per process (default: torch's; torchrun sets 1 "
                                                "per process when it starts several)")
-    for name, kind in (("arch", str), ("width", float), ("train-size", int), ("val-size", int),
-                       ("test-size", int), ("epochs", int), ("batch-size", int), ("max-steps", int),
-                       ("seed", int), ("lr", float)):
-        p.add_argument(f"--{name}", type=kind, help=f"override the plan's {name.replace('-', '_')}")
+    sizes = p.add_argument_group("data sizes (RunBudget)")
+    for f in fields(RunBudget):
+        kind = "'none' or a whole number" if f.name in ("train_size", "test_size") else "a whole number"
+        sizes.add_argument(_flag(f.name), type=_size if f.name in ("train_size", "test_size") else int,
+                           default=getattr(DEFAULT_RUN, f.name), help=f"{kind} (default {getattr(DEFAULT_RUN, f.name)})")
+    sizes.add_argument("--split-seed", type=int, default=0, help="seed of the validation split and subsets")
+    sizes.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                       help="random crop and flip of the training images")
+    net = p.add_argument_group("network (build_vgg)")
+    for name, kind in _MODEL_FLAGS.items():
+        default = DEFAULT_MODEL.get(name)
+        if kind is bool:
+            net.add_argument(_flag(name), action=argparse.BooleanOptionalAction, default=default)
+        else:
+            net.add_argument(_flag(name), type=kind, default=default, help=f"default {default}")
+    recipe = p.add_argument_group("recipe (TrainConfig)")
+    defaults = TrainConfig(**BATCH_NORM_RECIPE)
+    for f in fields(TrainConfig):
+        if f.name == "epochs":                           # the data sizes' epochs
+            continue
+        default = getattr(defaults, f.name)
+        if f.type in (bool, "bool"):
+            recipe.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=default)
+        else:
+            kind = int if f.name in ("seed", "patience", "max_steps") else str if f.name == "schedule" else float
+            recipe.add_argument(_flag(f.name), type=kind, default=default, help=f"default {default}")
     p.add_argument("--no-sync-bn", action="store_true",
                    help="batch norm per process (statistics of its share only): not the same training as one process")
     p.add_argument("--crash", type=int, nargs=2, metavar=("RANK", "STEP"),
@@ -435,19 +470,72 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _size(text: str) -> Optional[int]:
+    """A size flag's value: a whole number, or 'none' (all the images)."""
+    return None if text.lower() in ("none", "all") else int(text)
+
+
+def command_args(run: RunBudget, model: Mapping[str, Any], recipe: Mapping[str, Any], split_seed: int = 0,
+                 augment: bool = True) -> list[str]:
+    """The command-line flags that make ``python -m vgg_helpers.distributed`` train these settings.
+
+    Args:
+        run: data sizes and epochs.
+        model: ``build_vgg`` arguments (those the command takes as flags: ``arch``, ``width``, ``head``, ...).
+        recipe: ``TrainConfig`` fields (without ``epochs``: they are ``run.epochs``).
+        split_seed, augment: as ``run``'s arguments.
+    Returns:
+        Flags for ``launch`` (or a torchrun command line).
+    Raises:
+        ValueError: a model setting the command has no flag for, or a recipe setting that is not a
+            ``TrainConfig`` field.
+
+    >>> command_args(DEFAULT_RUN, {"arch": "vgg11"}, {"lr": 0.05})[-4:]
+    ['--arch', 'vgg11', '--lr', '0.05']
+    """
+    unknown = sorted(set(model) - set(_MODEL_FLAGS))
+    unknown += sorted(set(recipe) - {f.name for f in fields(TrainConfig)} | ({"epochs"} & set(recipe)))
+    if unknown:
+        raise ValueError(f"the training command has no flag for {', '.join(unknown)}; it takes the data sizes, "
+                         f"{', '.join(_MODEL_FLAGS)} and the TrainConfig fields other than epochs")
+    args = [a for f in fields(RunBudget) for a in (_flag(f.name), str(getattr(run, f.name)).lower())]
+    args += ["--split-seed", str(split_seed), "--augment" if augment else "--no-augment"]
+    for key, value in {**model, **recipe}.items():
+        if isinstance(value, bool):
+            args.append(_flag(key) if value else "--no-" + key.replace("_", "-"))
+        elif value is not None:
+            args += [_flag(key), str(value)]
+    return args
+
+
+def parse_command(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, RunBudget, dict, TrainConfig]:
+    """The training command's arguments, and the run they describe.
+
+    Args:
+        argv: the command line (default ``sys.argv[1:]``).
+    Returns:
+        ``(args, sizes, model, config)``: every parsed flag, the data sizes, the ``build_vgg`` arguments and the
+        recipe (its epochs are the sizes').
+    """
+    args = _parser().parse_args(argv)
+    sizes = RunBudget(**{f.name: getattr(args, f.name) for f in fields(RunBudget)})
+    model = {k: getattr(args, k) for k in _MODEL_FLAGS}
+    config = TrainConfig(epochs=sizes.epochs, **{f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                                                 if f.name != "epochs"})
+    return args, sizes, model, config
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     """Command line: ``torchrun --nproc-per-node=N -m vgg_helpers.distributed --out DIR [options]``."""
-    args = _parser().parse_args(argv)
+    args, sizes, model, config = parse_command(argv)
     env = settings()
     process = setup(env, args.device)
     try:
         if args.threads is not None:
             set_threads(args.threads)
-        budget = current_budget(args.budget or env.budget)
-        overrides = {k: getattr(args, k) for k in ("arch", "width", "train_size", "val_size", "test_size",
-                                                   "epochs", "batch_size", "max_steps", "seed", "lr")}
-        summary = run(_plan(budget, overrides), args.out, process, args.data_dir or env.data_dir,
-                      args.cache_dir or env.cache_dir, crash=args.crash, budget=budget, sync_batchnorm=not args.no_sync_bn)
+        summary = run(args.out, process, sizes, model, config, split_seed=args.split_seed, augment=args.augment,
+                      data_dir=args.data_dir or env.data_dir, cache_dir=args.cache_dir or env.cache_dir,
+                      crash=args.crash, sync_batchnorm=not args.no_sync_bn)
         if process.is_main:
             print(f"{process.world_size} process(es), {process.backend or 'no process group'}: test accuracy "
                   f"{summary['test_acc']:.4f}, weight spread across processes {summary['weight_spread']:.1e}")

@@ -1,4 +1,5 @@
-"""A modern VGG: the network of the fastest known CIFAR-10 trainers, built from a Table-1-style layer list.
+"""The modern VGG: the network of the fastest known CIFAR-10 trainers, built from a Table-1-style layer list, and
+the recipe that trains it.
 
 It is still a VGG: a plain stack of 3x3 convolutions with max pooling, no residual connections. What changed
 since 2014 (credits beside each):
@@ -16,19 +17,42 @@ since 2014 (credits beside each):
 The layer list reads like a column of Table 1: ``"W"`` is the whitening layer, a number is a 3x3 convolution
 with that many output channels, ``"M"`` a 2x2 max-pool *of the convolution before it* (before its batch norm and
 activation), ``"G"`` the global max-pool before the classifier.
+
+The recipe (``ModernRecipe``, ``train_modern``) follows the same trainers, re-measured on a 2-core CPU: large
+batches with *decoupled* hyperparameters (``lr`` and ``weight_decay`` per 1,024 images, independent of the
+momentum), batch-norm shifts that learn ``bias_scaler`` times faster, a whitening bias trained for the first epochs
+only, a triangular learning-rate schedule, label smoothing, weight averaging, alternating flips, random
+translation and test-time augmentation; ``Muon`` is an optional optimiser for the conv filters.
+
+Why ``train_modern`` is a loop of its own rather than ``training.train``: it averages the weights every few *steps*
+(not per epoch), gives the batch-norm shifts and the whitening bias their own parameter groups and learning
+rates, augments the whole training set once per epoch on tensors (alternating flips need the epoch's parity), and
+times itself from the first step to the final accuracy. Everything else is the book's shared code: the split and
+the images come from ``data.make_loaders``, the normalisation is ``data.normalize_images``, the crops are
+``data.crop_windows`` and ``data.flip_where``, and every accuracy is ``training.evaluate`` with
+``training.tta_logits``, run in the precision training used (``fast.FastModel``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence, Union
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .checks import real_number, whole_number
+from .data import Loaders, crop_windows, flip_where, normalize_images
+from .diagnostics import shape_trace
+from .fast import FastModel
+from .runtime import autocast_dtype, environment_info, pick_device
+from .training import History, evaluate, predict
 
 __all__ = ["MODERN_CONFIGS", "WHITEN", "GLOBAL_POOL", "ModernConfig", "ModernVGG", "build_modern_vgg",
-           "init_whitening", "describe_modern", "layer_costs"]
+           "init_whitening", "describe_modern", "layer_costs", "ModernRecipe", "as_trained", "evaluate_modern",
+           "predict_modern", "orthogonalize", "Muon", "train_modern"]
 
 WHITEN = "W"          # the whitening layer (a frozen 2x2 convolution, then the activation)
 GLOBAL_POOL = "G"     # global max-pool over what is left of the image
@@ -223,7 +247,6 @@ def layer_costs(model: nn.Module, input_size: Sequence[int] = (1, 3, 32, 32)) ->
         One dict per layer in the order they run: ``name``, ``kind`` (e.g. ``"conv3-64"``, ``"fc-10"``),
         ``out`` (output channels x height x width, e.g. ``"64x31x31"``), ``params`` and ``macs``.
     """
-    from .diagnostics import shape_trace
     modules = dict(model.named_modules())
     rows = []
     for r in shape_trace(model, input_size):
@@ -237,3 +260,302 @@ def layer_costs(model: nn.Module, input_size: Sequence[int] = (1, 3, 32, 32)) ->
             rows.append(dict(name=r.name, kind=f"fc-{m.out_features}", out=str(m.out_features), params=r.params,
                              macs=m.weight.numel()))
     return rows
+
+
+@dataclass(frozen=True)
+class ModernRecipe:
+    """How a modern VGG is trained (every field has its unit; the defaults are airbench94's, to be tuned)."""
+
+    epochs: float = 10.0             # passes over the training images (a fraction is allowed)
+    batch_size: int = 1024           # images per step
+    lr: float = 11.5                 # learning rate per 1,024 images, decoupled from the momentum
+    momentum: float = 0.85           # Nesterov momentum
+    weight_decay: float = 0.0153     # per 1,024 images, decoupled from the learning rate
+    bias_scaler: float = 64.0        # batch-norm shifts learn this many times faster (no extra decay)
+    label_smoothing: float = 0.2     # fraction of the target spread over all classes
+    whiten_bias_epochs: int = 3      # epochs during which the whitening layer's bias trains
+    whiten_images: int = 5000        # training images whose patches set the whitening layer
+    translate: int = 2               # pixels: random shift of every training image (reflect padding)
+    flip: str = "alternate"          # "alternate" (every other epoch), "random" or "none"
+    ema_from_epoch: int = 3          # weight averaging starts after this many epochs (0: never averages)
+    ema_every: int = 5               # steps between two updates of the average
+    ema_decay: float = 0.95 ** 5     # decay of the average per update at the end (warmed up as progress^3)
+    lr_start: float = 0.2            # the schedule's multiplier of lr at step 0 ...
+    lr_peak_at: float = 0.23         # ... rises linearly to 1 at this fraction of the steps ...
+    lr_end: float = 0.07             # ... and falls linearly to this at the end
+    tta_level: int = 2               # test-time augmentation: 0 none, 1 mirror, 2 mirror + 1-pixel shifts
+    seed: int = 0                    # initial weights, batch order, flips and shifts
+    optimizer: str = "sgd"           # "sgd" (all weights) or "muon" (orthogonalised steps for the conv filters)
+    muon_lr: float = 0.24            # muon: step per update of a filter bank kept at norm sqrt(out channels)
+    muon_momentum: float = 0.6       # muon: Nesterov momentum of the filters' steps
+    head_lr: float = 0.67            # muon: SGD lr of the linear layer, for logits divided by the width
+    bias_lr: float = 0.053           # muon: SGD lr of the batch-norm shifts and the whitening bias
+    decay_per_image: float = 2e-6    # muon: weight decay of the SGD weights per image in a step
+
+    def __post_init__(self) -> None:
+        real_number("epochs", self.epochs, 0.0, low_ok=False)
+        whole_number("batch_size", self.batch_size, 1)
+        for name in ("lr", "weight_decay", "bias_scaler", "ema_decay", "lr_start", "lr_end"):
+            real_number(name, getattr(self, name), 0.0)
+        real_number("momentum", self.momentum, 0.0, 1.0, high_ok=False)
+        real_number("label_smoothing", self.label_smoothing, 0.0, 1.0, high_ok=False)
+        real_number("lr_peak_at", self.lr_peak_at, 0.0, 1.0)
+        for name in ("muon_lr", "head_lr", "bias_lr", "decay_per_image"):
+            real_number(name, getattr(self, name), 0.0)
+        real_number("muon_momentum", self.muon_momentum, 0.0, 1.0, high_ok=False)
+        for name in ("whiten_bias_epochs", "translate", "ema_from_epoch", "seed"):
+            whole_number(name, getattr(self, name), 0)
+        whole_number("whiten_images", self.whiten_images, 1)
+        whole_number("ema_every", self.ema_every, 1)
+        whole_number("tta_level", self.tta_level, 0, maximum=2)
+        if self.flip not in ("alternate", "random", "none"):
+            raise ValueError(f"flip must be 'alternate', 'random' or 'none'; got {self.flip!r}")
+        if self.optimizer not in ("sgd", "muon"):
+            raise ValueError(f"optimizer must be 'sgd' or 'muon'; got {self.optimizer!r}")
+
+    def lr_multiplier(self, step: int, total: int) -> float:
+        """The triangular schedule: the multiplier of the learning rate at ``step`` of ``total``."""
+        x, peak = step / max(1, total), self.lr_peak_at
+        if x < peak:                     # (peak 0: no warm-up, a straight fall from lr_start to lr_end)
+            return self.lr_start + (1 - self.lr_start) * x / peak
+        top = self.lr_start if peak == 0 else 1.0
+        return top + (self.lr_end - top) * (x - peak) / (1 - peak) if peak < 1 else 1.0
+
+
+def as_trained(model: nn.Module) -> FastModel:
+    """``model`` as ``train_modern`` runs it: channels-last layout, bfloat16 autocast where native (float16 on an
+    older GPU, float32 where bfloat16 would be emulated), float32 logits."""
+    return FastModel(model, channels_last=True, amp=True)
+
+
+def evaluate_modern(model: nn.Module, loader, level: int = 2) -> float:
+    """Accuracy of a modern VGG on ``loader`` with test-time augmentation ``level`` (``training.tta_logits``), in
+    the precision training used (``as_trained``)."""
+    return evaluate(as_trained(model), loader, tta=level)[1]
+
+
+def predict_modern(model: nn.Module, loader, level: int = 2) -> torch.Tensor:
+    """The predicted class of every image of ``loader`` (as ``evaluate_modern`` measures it), on the CPU."""
+    return predict(as_trained(model), loader, tta=level)[0]
+
+
+def _translate(padded: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """A random ``size`` x ``size`` window of every image of ``padded`` (``crop_windows``; one shift per image)."""
+    positions = padded.shape[-1] - size + 1                  # 2r + 1 per axis
+    n = len(padded)
+    dy = torch.randint(0, positions, (n,), generator=generator)
+    dx = torch.randint(0, positions, (n,), generator=generator)
+    return crop_windows(padded, dy, dx, size)
+
+
+def orthogonalize(g: torch.Tensor, steps: int = 3) -> torch.Tensor:
+    """An approximately orthogonal matrix with the row and column spaces of ``g`` (its singular values pushed
+    towards 1), by a quintic Newton-Schulz iteration (Keller Jordan's Muon, 2024; its published coefficients).
+
+    Args:
+        g: a 2-D tensor, e.g. a conv filter bank's gradient as ``(out_channels, in_channels * k * k)``.
+        steps: iterations (3 leave the singular values between about 0.5 and 1.5, which trains as well as 1).
+    Returns:
+        A float32 tensor of ``g``'s shape.
+    """
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = g.float() / (g.norm() + 1e-7)            # every singular value <= 1
+    wide = x.shape[0] <= x.shape[1]
+    if not wide:
+        x = x.T
+    for _ in range(steps):
+        gram = x @ x.T                           # (rows, rows): the smaller side
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x if wide else x.T
+
+
+class Muon(torch.optim.Optimizer):
+    """Muon for conv filters: Nesterov momentum, then the step orthogonalised (``orthogonalize``); each filter bank
+    is rescaled to norm sqrt(out_channels) before its step, so the step size ``lr`` is relative to the weights.
+
+    Args:
+        params: 4-D conv weights.
+        lr: the step size; momentum: the Nesterov momentum.
+    """
+
+    def __init__(self, params, lr: float, momentum: float) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum))
+
+    @torch.no_grad()
+    def step(self, closure=None) -> None:  # noqa: D102 (torch.optim.Optimizer.step)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                buf = state.setdefault("momentum", torch.zeros_like(p.grad))
+                buf.mul_(group["momentum"]).add_(p.grad)
+                g = p.grad.add(buf, alpha=group["momentum"])            # Nesterov
+                p.mul_(len(p) ** 0.5 / p.norm())
+                p.add_(orthogonalize(g.reshape(len(g), -1)).view_as(p).to(p.dtype), alpha=-group["lr"])
+
+
+class _WeightAverage:
+    """An exponential moving average of the floating-point weights and buffers, copied back into the network."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.average = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, decay: float) -> None:
+        for k, v in model.state_dict().items():
+            if k in self.average:
+                self.average[k].lerp_(v, 1 - decay)
+                v.copy_(self.average[k])
+
+
+def train_modern(model: ModernVGG, loaders: Loaders, recipe: ModernRecipe, *, measure_on: Optional[str] = "val",
+                 device: torch.device | str | None = None, eval_every_epoch: bool = False,
+                 on_epoch: Optional[Callable[[dict], None]] = None) -> History:
+    """Train a modern VGG with ``recipe``; the clock runs from the first step to the final (test-time
+    augmented) accuracy on ``measure_on`` (the hold-out, or the test set for a final run).
+
+    Args:
+        model: from ``build_modern_vgg`` (seed it first); its whitening layer is set here from the training images.
+        loaders: from ``data.make_loaders`` (their ``eval_batch_size`` is the evaluation's batch): the training
+            images are read whole from ``loaders.train`` (this loop draws its own batches, flips and shifts).
+        recipe: the ``ModernRecipe``.
+        measure_on: ``"val"`` (``loaders.val``), ``"test"`` (``loaders.test``) or ``None`` (no accuracy).
+        device: default ``pick_device()``. On a CPU with native bfloat16 (and on CUDA) the forward pass runs in
+            bfloat16 autocast (float16 on older GPUs, with a gradient scaler); channels-last memory layout.
+        eval_every_epoch: also measure the accuracy (without test-time augmentation) after every epoch. That
+            time is *not* counted in ``history.time``.
+        on_epoch: called with each epoch's row (e.g. to print it).
+    Returns:
+        A ``History``: per epoch the training loss and accuracy, ``val_acc`` (``None`` unless
+        ``eval_every_epoch``), the learning rate and the training seconds so far; ``meta`` holds the recipe, the
+        environment, ``final_acc`` (with test-time augmentation), ``train_seconds`` and ``total_seconds``.
+    Raises:
+        ValueError: ``measure_on`` names a set the loaders do not have (``val`` when ``val_size`` is 0).
+    """
+    if measure_on not in ("val", "test", None):
+        raise ValueError(f"measure_on must be 'val', 'test' or None; got {measure_on!r}")
+    measured = {"val": loaders.val, "test": loaders.test, None: None}[measure_on]
+    if measure_on is not None and measured is None:
+        raise ValueError(f"measure_on={measure_on!r} but the loaders have no {measure_on} set (val_size=0): "
+                         "measure on 'test', or give the run a validation hold-out")
+    device = pick_device(device)
+    dtype = autocast_dtype(device)
+    torch.manual_seed(recipe.seed)
+    gen = torch.Generator().manual_seed(recipe.seed)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+
+    t0 = time.perf_counter()
+    x_all = normalize_images(loaders.train.images, device)
+    y_all = loaders.train.labels.to(device)
+    if model.config.whiten:
+        init_whitening(model, x_all[:recipe.whiten_images])
+    if recipe.flip != "none":       # a random half starts mirrored; "alternate" then flips all every other epoch
+        x_all = flip_where(x_all, torch.rand(len(x_all), generator=gen) < 0.5)
+    r = recipe.translate
+    padded = F.pad(x_all, (r, r, r, r), mode="reflect") if r else x_all
+
+    n = len(x_all)
+    steps_per_epoch = n // recipe.batch_size
+    total = max(1, math.ceil(steps_per_epoch * recipe.epochs))
+    # decoupled -> PyTorch's SGD: with Nesterov momentum m a constant gradient moves a weight 1 + 1/(1-m) times
+    # the plain step; dividing it out keeps lr the size of a step per 1,024 images whatever the momentum.
+    kilo = 1024 * (1 + 1 / (1 - recipe.momentum))
+    lr = recipe.lr / kilo
+    wd = recipe.weight_decay * recipe.batch_size / kilo
+    bn_shifts = [p for m in model.modules() if isinstance(m, nn.BatchNorm2d) for p in (m.bias,)]
+    shift_ids = {id(p) for p in bn_shifts}
+    others = [p for p in model.parameters() if p.requires_grad and id(p) not in shift_ids]
+    lr_shift = lr * recipe.bias_scaler
+    if recipe.optimizer == "sgd":
+        optimizer = torch.optim.SGD([dict(params=bn_shifts, lr=lr_shift, weight_decay=wd / lr_shift),
+                                     dict(params=others, lr=lr, weight_decay=wd / lr)],
+                                    momentum=recipe.momentum, nesterov=True)
+        optimizers = [optimizer]
+    else:
+        # muon: the conv filters take orthogonalised steps; the rest is plain SGD with airbench's per-step lrs.
+        # The head's lr is for logits divided by the width; rescaled for this network's own logit scale (a
+        # weight's effect on the logits, and its gradient, both scale with it).
+        filters = [p for p in others if p.dim() == 4]
+        head = [p for p in others if p.dim() != 4 and p is not model.whiten.bias]
+        width = model.classifier.in_features
+        head_lr = recipe.head_lr / (width * model.logit_scale) ** 2
+        decay = recipe.decay_per_image * recipe.batch_size
+        biases = bn_shifts + [model.whiten.bias]
+        optimizer = torch.optim.SGD([dict(params=biases, lr=recipe.bias_lr, weight_decay=decay / recipe.bias_lr),
+                                     dict(params=head, lr=head_lr, weight_decay=decay / head_lr)],
+                                    momentum=recipe.momentum, nesterov=True)
+        optimizers = [optimizer, Muon(filters, lr=recipe.muon_lr, momentum=recipe.muon_momentum)]
+    groups = [g for opt in optimizers for g in opt.param_groups]
+    base_lrs = [g["lr"] for g in groups]
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing, reduction="sum")
+    average: Optional[_WeightAverage] = None
+    history = History(meta={**environment_info(device), "recipe": asdict(recipe),
+                             "model": dict(arch_layers=list(model.config.layers), activation=model.config.activation),
+                             "train_images": n, "autocast": str(dtype).replace("torch.", "") if dtype else None})
+    step, eval_seconds = 0, 0.0
+    for epoch in range(math.ceil(recipe.epochs)):
+        if model.config.whiten:      # (a first layer that is not whitening trains like the others)
+            model.whiten.bias.requires_grad_(epoch < recipe.whiten_bias_epochs)
+        model.train()
+        images = _translate(padded, x_all.shape[-1], gen) if r else x_all
+        if recipe.flip == "alternate" and epoch % 2 == 1:
+            images = images.flip(-1)
+        elif recipe.flip == "random":
+            images = flip_where(images, torch.rand(n, generator=gen) < 0.5)
+        order = torch.randperm(n, generator=gen).to(device)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for i in range(steps_per_epoch):
+            if step >= total:
+                break
+            idx = order[i * recipe.batch_size:(i + 1) * recipe.batch_size]
+            x = images[idx].contiguous(memory_format=torch.channels_last)
+            y = y_all[idx]
+            for g, base in zip(groups, base_lrs):
+                g["lr"] = base * recipe.lr_multiplier(step, total)
+            with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                logits = model(x)
+            loss = loss_fn(logits.float(), y)
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                for opt in optimizers:
+                    scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                for opt in optimizers:
+                    opt.step()
+            step += 1
+            loss_sum += loss.item()
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+            if recipe.ema_from_epoch and epoch >= recipe.ema_from_epoch and step % recipe.ema_every == 0:
+                if average is None:
+                    average = _WeightAverage(model)
+                else:          # a weak average early, a strong one at the end
+                    average.update(model, recipe.ema_decay * (step / total) ** 3)
+        if average is not None:
+            average.update(model, 1.0)                  # the network holds the average at every epoch's end
+        val_acc = None
+        if eval_every_epoch and measured is not None:
+            t_eval = time.perf_counter()
+            val_acc = evaluate_modern(model, measured, level=0)
+            eval_seconds += time.perf_counter() - t_eval
+        row = dict(epoch=epoch + 1, train_loss=loss_sum / max(1, seen), train_acc=correct / max(1, seen),
+                   val_loss=None, val_acc=val_acc, lr=groups[-1]["lr"],
+                   time=time.perf_counter() - t0 - eval_seconds)
+        history.append(**row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if not math.isfinite(row["train_loss"]):
+            raise RuntimeError(f"the training loss became {row['train_loss']} in epoch {epoch + 1}: lower lr "
+                               f"(now {recipe.lr}) or check the data")
+    train_seconds = time.perf_counter() - t0 - eval_seconds
+    if measured is not None:
+        history.meta["final_acc"] = evaluate_modern(model, measured, level=recipe.tta_level)
+    history.meta.update(train_seconds=train_seconds, total_seconds=time.perf_counter() - t0 - eval_seconds,
+                        steps=step)
+    return history

@@ -8,7 +8,8 @@
   ``FullyConvVGG``, ``dense_evaluate``.
 * Multi-crop evaluation (sec. 3.2, 4.3): a regular grid of crops and their mirror images, at several scales,
   with the soft-max outputs averaged: ``crop_positions``, ``multi_crop_evaluate``; and the two combined,
-  ``combine``.
+  ``combine``. ``measure_test_methods`` measures every way of testing (``TEST_METHODS``) on the same images.
+* Pre-initialisation (sec. 3.1): a deeper net starts from a trained shallower one, ``init_from_shallow``.
 
 The paper's learning-rate schedule (divide by 10 when the validation accuracy stops improving) is the
 ``"plateau"`` schedule of ``vgg_helpers.training.TrainConfig``.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import time
 from typing import Iterator, Optional, Sequence
 
 import torch
@@ -29,7 +31,8 @@ from torch.nn import functional as F
 from .checks import describe, flag, whole_number
 
 __all__ = ["rescale", "scale_jitter", "ScaleJitter", "FullyConvVGG", "fc_to_conv", "dense_evaluate",
-           "crop_positions", "multi_crop_evaluate", "combine"]
+           "crop_positions", "multi_crop_evaluate", "combine", "TEST_METHODS", "measure_test_methods",
+           "init_from_shallow"]
 
 
 def _check_batch(images: object, where: str) -> torch.Tensor:
@@ -437,3 +440,123 @@ def combine(*posteriors: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"combine needs posteriors of one shape (N, classes), for the same images; got shapes "
                          f"{sorted(shapes)}.")
     return torch.stack([p.float() for p in posteriors]).mean(0)
+
+
+# ---- every way of testing, measured on the same images (sec. 3.2, Table 5) ----
+
+# name -> what it is, in the order the chapter's table shows them
+TEST_METHODS = {
+    "one view": "the 32x32 test image, no flip (what the book did so far)",
+    "dense, Q=48": "dense evaluation at the middle scale Q = 48, image and its mirror image (Table 3's setting)",
+    "dense, 3 scales": "dense evaluation at Q = 32, 48, 64, with flips (Table 5, 'dense')",
+    "multi-crop, 3 scales": "a grid of 32x32 crops and their mirror images at Q = 32, 48, 64 (Table 5, 'multi-crop')",
+    "dense + multi-crop": "the two posteriors averaged (Table 5's last rows)",
+}
+
+
+def _posteriors_in_batches(fn, images: torch.Tensor, batch: int = 250) -> torch.Tensor:
+    return torch.cat([fn(images[i:i + batch]) for i in range(0, len(images), batch)])
+
+
+def measure_test_methods(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                         test_scales: Sequence[int] = (32, 48, 64), crop_grid: int = 3) -> dict:
+    """Accuracy and cost of every way of testing in ``TEST_METHODS`` on the same test images.
+
+    Args:
+        model: a trained VGG for 32x32 images (logits out).
+        images: normalised float test images ``(N, 3, 32, 32)``.
+        labels: their classes ``(N,)``.
+        test_scales: the test scales Q (S_min, the middle and S_max, as the paper's Table 5 does).
+        crop_grid: crops per side at each Q (the paper: 5).
+    Returns:
+        ``{method: {"acc": fraction, "seconds": evaluation time, "views": network passes per image}}``;
+        "dense + multi-crop" reuses the two posteriors (its seconds are their sum).
+    """
+    model.eval()
+    conv = fc_to_conv(model).eval()
+    qs, grid = list(test_scales), crop_grid
+    runs = {
+        "one view": (lambda x: model(x).softmax(1), 1),
+        "dense, Q=48": (lambda x: dense_evaluate(conv, x, flip=True, scales=[qs[len(qs) // 2]]), 2),
+        "dense, 3 scales": (lambda x: dense_evaluate(conv, x, flip=True, scales=qs), 2 * len(qs)),
+        "multi-crop, 3 scales": (lambda x: multi_crop_evaluate(model, x, crop=32, grid=grid, flip=True,
+                                                               scales=qs), 2 * grid * grid * len(qs)),
+    }
+    out, posts = {}, {}
+    with torch.no_grad():
+        for name, (fn, views) in runs.items():
+            t0 = time.perf_counter()
+            posts[name] = _posteriors_in_batches(fn, images)
+            out[name] = {"acc": (posts[name].argmax(1) == labels).float().mean().item(),
+                         "seconds": time.perf_counter() - t0, "views": views}
+    both = combine(posts["dense, 3 scales"], posts["multi-crop, 3 scales"])
+    out["dense + multi-crop"] = {
+        "acc": (both.argmax(1) == labels).float().mean().item(),
+        "seconds": out["dense, 3 scales"]["seconds"] + out["multi-crop, 3 scales"]["seconds"],
+        "views": out["dense, 3 scales"]["views"] + out["multi-crop, 3 scales"]["views"]}
+    return out
+
+
+# ---- the paper's pre-initialisation (sec. 3.1) ----
+
+
+def _convs_by_place(features: nn.Module) -> list[tuple[tuple[int, int], str, nn.Conv2d]]:
+    """Every conv of a features stack with its place (block, position in the block); blocks end at a max-pool."""
+    out, block, pos = [], 0, 0
+    for name, m in features.named_children():
+        if isinstance(m, nn.MaxPool2d):
+            block, pos = block + 1, 0
+        elif isinstance(m, nn.Conv2d):
+            out.append(((block, pos), name, m))
+            pos += 1
+    return out
+
+
+def init_from_shallow(deep: nn.Module, shallow: nn.Module, conv_layers: int = 4) -> list[tuple[str, str]]:
+    """Start a deeper VGG from a trained shallower one, as the paper started B-E from A (sec. 3.1), in place.
+
+    The paper copies "the first four convolutional layers and the last three fully-connected layers" of net A.
+    A's first four conv layers (64, 128, 256, 256 channels) cannot sit in D's first four (64, 64, 128, 128): each
+    is copied to the layer at the same place in D, the same block and the same position in it (A's conv 2, the
+    first of block 2, goes to D's first conv of block 2), the only reading under which the shapes agree. The
+    fully connected layers are copied one for one, from the last. Every other layer keeps its own init.
+
+    Args:
+        deep: the deeper VGG (e.g. VGG-16), already initialised (its other layers stay as they are).
+        shallow: the trained shallower VGG (e.g. VGG-11) of the same widths and head.
+        conv_layers: how many of the shallow net's first conv layers to copy (the paper: 4).
+    Returns:
+        ``(shallow layer, deep layer)`` names of every layer copied, in order.
+    Raises:
+        TypeError: either net is not a VGG (``features`` and ``classifier``).
+        ValueError: ``conv_layers`` is more than the shallow net has, or a copied layer's shape differs.
+    """
+    for which, net in (("deep", deep), ("shallow", shallow)):
+        if not isinstance(getattr(net, "features", None), nn.Module) or not isinstance(
+                getattr(net, "classifier", None), nn.Sequential):
+            raise TypeError(f"init_from_shallow expects VGGs from build_vgg; {which} is a {type(net).__name__}.")
+    small, big = _convs_by_place(shallow.features), dict(
+        (place, (name, m)) for place, name, m in _convs_by_place(deep.features))
+    if not isinstance(conv_layers, int) or isinstance(conv_layers, bool) or not 0 <= conv_layers <= len(small):
+        raise ValueError(f"conv_layers must be a whole number from 0 to {len(small)} (the shallow net's conv "
+                         f"layers); got {conv_layers!r}")
+    pairs: list[tuple[nn.Module, nn.Module, str, str]] = []
+    for place, name, m in small[:conv_layers]:
+        if place not in big:
+            raise ValueError(f"the deep net has no conv layer at block {place[0] + 1}, position {place[1] + 1} "
+                             f"(where the shallow net's features.{name} goes)")
+        pairs.append((m, big[place][1], f"features.{name}", f"features.{big[place][0]}"))
+    fc_small = [(n, m) for n, m in shallow.classifier.named_children() if isinstance(m, nn.Linear)]
+    fc_big = [(n, m) for n, m in deep.classifier.named_children() if isinstance(m, nn.Linear)]
+    for (ns, ms), (nd, md) in list(zip(reversed(fc_small), reversed(fc_big)))[:3][::-1]:
+        pairs.append((ms, md, f"classifier.{ns}", f"classifier.{nd}"))
+    for src, dst, ns, nd in pairs:
+        if src.weight.shape != dst.weight.shape:
+            raise ValueError(f"{ns} {tuple(src.weight.shape)} does not fit {nd} {tuple(dst.weight.shape)}: the two "
+                             "nets must have the same widths and head (build both with the same width and head).")
+    with torch.no_grad():
+        for src, dst, _, _ in pairs:
+            dst.weight.copy_(src.weight)
+            if dst.bias is not None and src.bias is not None:
+                dst.bias.copy_(src.bias)
+    return [(ns, nd) for _, _, ns, nd in pairs]

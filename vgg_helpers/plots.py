@@ -24,7 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .checks import real_number, whole_number
-from .diagnostics import _as_int_array, _check_rows, confusion_matrix, per_class_accuracy
+from .diagnostics import as_int_array, check_shape_rows, confusion_matrix, per_class_accuracy
 
 __all__ = [
     # architecture plots (chapters 1-4)
@@ -160,7 +160,7 @@ def plot_shape_trace(rows: Sequence[object], axes: Optional[Sequence[Axes]] = No
         TypeError: ``rows`` is not a shape trace (a model, say).
         ValueError: no row has an ``(N, C, H, W)`` output, or ``axes`` is not two axes.
     """
-    maps = [r for r in _check_rows(rows, "plot_shape_trace") if len(r.output_shape) == 4]
+    maps = [r for r in check_shape_rows(rows, "plot_shape_trace") if len(r.output_shape) == 4]
     if not maps:
         raise ValueError("no layer with an (N, C, H, W) output in the trace")
     if axes is None:
@@ -237,7 +237,7 @@ def plot_image_grid(images, labels: Sequence[int], classes: Sequence[str], ncols
         raise ValueError(f"images must be (N, 3, H, W) or (N, H, W, 3) with N >= 1; got shape {arr.shape}")
     if arr.shape[1] == 3 and arr.shape[-1] != 3:
         arr = arr.transpose(0, 2, 3, 1)
-    labels = _as_int_array(labels, "labels").tolist()
+    labels = as_int_array(labels, "labels").tolist()
     if len(labels) != len(arr):
         raise ValueError(f"{len(arr)} images but {len(labels)} labels")
     if min(labels) < 0 or max(labels) >= len(classes):
@@ -268,7 +268,7 @@ def plot_class_balance(labels: Sequence[int], classes: Sequence[str], ax: Option
         ValueError: ``classes`` is empty, or ``labels`` are not class indices in ``0 .. len(classes) - 1``.
     """
     classes = _classes(classes)
-    labels = _as_int_array(labels, "labels")
+    labels = as_int_array(labels, "labels")
     if labels.size and labels.min() < 0:
         raise ValueError(f"labels must be class indices >= 0; got {labels.min()}")
     counts = np.bincount(labels, minlength=len(classes))
@@ -616,7 +616,7 @@ def plot_per_class_accuracy(preds: Any, labels: Any, classes: Sequence[str], ax:
         ValueError: as ``plot_confusion_matrix``.
     """
     acc = 100 * per_class_accuracy(preds, labels, len(_classes(classes)))
-    overall = 100 * float(np.mean(_as_int_array(preds, "preds") == _as_int_array(labels, "labels")))
+    overall = 100 * float(np.mean(as_int_array(preds, "preds") == as_int_array(labels, "labels")))
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     y = np.arange(len(classes))
@@ -658,7 +658,7 @@ def plot_misclassified(images: Any, preds: Any, labels: Any, classes: Sequence[s
     if seed is not None:
         seed = whole_number("seed", seed, 0, "e.g. 0, or None for the first n mistakes")
     classes = _classes(classes)
-    p, t = _as_int_array(preds, "preds"), _as_int_array(labels, "labels")
+    p, t = as_int_array(preds, "preds"), as_int_array(labels, "labels")
     for name, arr in (("preds", p), ("labels", t)):
         if arr.size and (arr.min() < 0 or arr.max() >= len(classes)):
             raise ValueError(f"{name} must lie in 0..{len(classes) - 1} (one per class name); "

@@ -1,7 +1,11 @@
 """The training engine: hyperparameters, the loop, the per-epoch history, evaluation and checkpoints.
 
-Where a run's data comes from is ``vgg_helpers.data``; where it runs is ``vgg_helpers.runtime``; storing and
-reloading whole runs is ``vgg_helpers.runs``.
+* ``train`` -- SGD on cross-entropy, one ``History`` row per epoch, checkpoints to resume from, several processes;
+* ``evaluate`` / ``predict`` -- the one evaluation of the book (loss and accuracy, or the predicted classes);
+* ``tta_logits`` -- the one test-time augmentation: the image alone, with its mirror image, or with its mirror
+  image and one-pixel shifts. The modern VGG's own loop (``vgg_helpers.modern``) evaluates through these too.
+
+Where a run's data comes from is ``vgg_helpers.data``; where it runs is ``vgg_helpers.runtime``.
 """
 from __future__ import annotations
 
@@ -18,13 +22,15 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .checks import flag, real_number, whole_number
 from .files import atomic_write, json_safe, write_json
 from .runtime import environment_info, pick_device, process_world, sum_across_processes, unwrap
 
-__all__ = ["History", "TrainConfig", "TrainingDiverged", "CheckpointError", "train", "evaluate", "predict",
-           "save_checkpoint", "load_checkpoint", "progress_bars_wanted", "plateau_drops", "SCHEDULES"]
+__all__ = ["History", "TrainConfig", "TrainingDiverged", "CheckpointError", "train", "tta_logits", "evaluate",
+           "predict", "device_of", "save_checkpoint", "load_checkpoint", "read_checkpoint", "progress_bars_wanted",
+           "plateau_drops", "lr_factor", "SCHEDULES", "TTA_LEVELS", "BATCH_NORM_RECIPE"]
 
 _LISTS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr", "time")
 
@@ -169,6 +175,18 @@ class TrainConfig:
         self.max_steps = whole_number("max_steps", self.max_steps, 1, none_means="every epoch's steps")
 
 
+# How the batch-norm VGG (models.CIFAR_BN_MODEL) is trained: TrainConfig(epochs=..., seed=..., **BATCH_NORM_RECIPE).
+BATCH_NORM_RECIPE = dict(
+    lr=0.1,                # peak learning rate, ten times the paper's 0.01
+    momentum=0.9,          # as in the paper (sec. 3.1)
+    nesterov=True,         # evaluates the gradient one momentum step ahead: a cheap, common refinement
+    weight_decay=5e-4,     # the paper's L2 penalty (sec. 3.1); not applied to biases and batch-norm parameters
+    schedule="onecycle",   # linear warm-up then linear decay to 0: a standard choice for short runs
+    warmup=0.2,            # 20% of the steps warming up: big early steps from a random init can blow up
+    label_smoothing=0.1,   # 10% of the target mass spread over all classes: less over-confidence
+)
+
+
 def plateau_drops(val_acc: Sequence[float], patience: int, max_drops: int = PLATEAU_MAX_DROPS) -> int:
     """How often the paper's schedule has divided the learning rate by 10 after these epochs (sec. 3.1).
 
@@ -202,7 +220,9 @@ def plateau_drops(val_acc: Sequence[float], patience: int, max_drops: int = PLAT
     return drops
 
 
-def _lr_factor(cfg: TrainConfig, step: int, total: int, val_acc: Sequence[float] = ()) -> float:
+def lr_factor(cfg: TrainConfig, step: int, total: int, val_acc: Sequence[float] = ()) -> float:
+    """The multiplier of ``cfg.lr`` at ``step`` of ``total`` under ``cfg.schedule`` (``val_acc``: the validation
+    accuracies so far, which the plateau schedule reads)."""
     if cfg.schedule == "constant":
         return 1.0
     if cfg.schedule == "plateau":
@@ -242,36 +262,68 @@ def _batches(loader: Iterable, epoch: int):
     return loader
 
 
-def _device_of(model: nn.Module, device: torch.device | str | None) -> torch.device:
+def device_of(model: nn.Module, device: torch.device | str | None = None) -> torch.device:
+    """``device`` if given (checked by ``pick_device``), else where the model's first parameter is."""
     return pick_device(device) if device is not None else next(model.parameters(), torch.empty(0)).device
 
 
+TTA_LEVELS = (0, 1, 2)   # test-time augmentation: none; the mirror image; the mirror image and one-pixel shifts
+
+
+def tta_logits(model: nn.Module, x: torch.Tensor, level: int = 0) -> torch.Tensor:
+    """Logits of a batch with test-time augmentation: the one implementation of the book.
+
+    Args:
+        model: the network, in eval mode.
+        x: normalised images ``(N, 3, H, W)``.
+        level: 0 the images alone; 1 averaged with their mirror images; 2 also with the mirrored pair shifted by
+            one pixel up-left and down-right (6 views; the unshifted pair weighs half).
+    Returns:
+        ``(N, num_classes)`` float32 logits.
+    """
+    if level not in TTA_LEVELS:
+        raise ValueError(f"the test-time augmentation level must be 0 (none), 1 (mirror) or 2 (mirror and shifts); "
+                         f"got {level!r}")
+
+    def mirror(v: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (model(v).float() + model(v.flip(-1)).float())
+
+    if level == 0:
+        return model(x).float()
+    logits = mirror(x)
+    if level == 1:
+        return logits
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    h, w = x.shape[-2:]
+    shifted = 0.5 * (mirror(padded[..., :h, :w]) + mirror(padded[..., 2:, 2:]))
+    return 0.5 * logits + 0.5 * shifted
+
+
 def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str | None = None,
-             flip: bool = False) -> tuple[float, float]:
+             tta: int = 0) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of a model on a loader.
 
     Args:
         model: the network (put in eval mode here, restored afterwards).
         loader: yields ``(images, labels)``.
         device: where to compute; default: the model's device.
-        flip: test-time augmentation: average the logits of the image and its mirror image.
+        tta: test-time augmentation level (``tta_logits``): 0 none, 1 the mirror image averaged in, 2 also
+            one-pixel shifts.
     Returns:
         ``(loss, accuracy)``, loss in nats, accuracy as a fraction. When the loader yields one process's share of
         each batch (``world_size`` > 1), the sums are added up over all processes, so every process returns the
         whole set's numbers.
     """
     model = unwrap(model)       # evaluating needs no gradient averaging
-    device = _device_of(model, device)
+    device = device_of(model, device)
     was_training = model.training
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
     with torch.no_grad():
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            out = model(x)
-            if flip:
-                out = (out + model(x.flip(3))) / 2
-            total_loss += nn.functional.cross_entropy(out.float(), y, reduction="sum").item()
+            out = tta_logits(model, x, tta)
+            total_loss += F.cross_entropy(out, y, reduction="sum").item()
             correct += (out.argmax(1) == y).sum().item()
             count += len(y)
     model.train(was_training)
@@ -282,19 +334,25 @@ def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str | No
     return total_loss / count, correct / count
 
 
-def predict(model: nn.Module, loader: Iterable, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(model: nn.Module, loader: Iterable, device: torch.device | str | None = None,
+            tta: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted and true labels for every image of a loader (for confusion matrices).
 
+    Args:
+        model: the network (put in eval mode here, restored afterwards).
+        loader: yields ``(images, labels)``.
+        device: where to compute; default: the model's device.
+        tta: test-time augmentation level (``tta_logits``).
     Returns:
         ``(predictions, labels)`` as int64 CPU tensors.
     """
-    device = _device_of(model, device)
+    device = device_of(model, device)
     was_training = model.training
     model.eval()
     preds, labels = [], []
     with torch.no_grad():
         for x, y in loader:
-            preds.append(model(x.to(device)).argmax(1).cpu())
+            preds.append(tta_logits(model, x.to(device), tta).argmax(1).cpu())
             labels.append(y.cpu())
     model.train(was_training)
     return torch.cat(preds), torch.cat(labels)
@@ -357,12 +415,20 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module,
             the message says what to do, and the file is left as it is.
     """
     path = Path(path)
-    state = _read_checkpoint(path)
+    state = read_checkpoint(path)
     _apply_checkpoint(path, state, model, optimizer)
     return state
 
 
-def _read_checkpoint(path: Path) -> dict:
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The contents of a checkpoint written by ``save_checkpoint`` (read with ``weights_only=True``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file is damaged, not a checkpoint, or holds objects that are not plain data; the
+            message says which and what to do. The file is left as it is.
+    """
+    path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No checkpoint at {path}.")
     try:
@@ -439,7 +505,7 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
           config: TrainConfig | None = None, device: torch.device | str | None = None,
           checkpoint: str | os.PathLike | None = None, progress: bool | None = None,
           on_step: Callable[[nn.Module, int, float], None] | None = None, meta: dict | None = None,
-          test_loader: Iterable | None = None, **overrides) -> History:
+          test_loader: Iterable | None = None, tta: int = 0, **overrides) -> History:
     """Train with SGD and cross-entropy, one history row per epoch.
 
     Args:
@@ -456,6 +522,7 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
         meta: extra facts to record in ``history.meta`` (data source, budget, ...).
         test_loader: also evaluated after every epoch, into ``history.test_*``: for benchmarks that time the
             way to a test accuracy; never choose anything by it.
+        tta: test-time augmentation level of those evaluations (``tta_logits``; 0: none).
 
     Several processes (``torchrun``, set up by ``vgg_helpers.distributed``): pass the ``DistributedDataParallel``
     model and loaders that yield each process's share (``make_loaders(..., rank=, world_size=)``). Every process
@@ -512,7 +579,7 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
         history.meta["model_config"] = net.config.to_dict()
     start_epoch, elapsed_before = 0, 0.0
     if checkpoint is not None and Path(checkpoint).exists():
-        state = _read_checkpoint(Path(checkpoint))
+        state = read_checkpoint(Path(checkpoint))
         changed = _check_resume(Path(checkpoint), state.get("train_config", {}), cfg)
         _apply_checkpoint(Path(checkpoint), state, model, optimizer)
         history = History.from_dict(state["history"], source=f"the history in {checkpoint}")
@@ -547,7 +614,7 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
         for x, y in bar:
             if step >= total_steps:
                 break
-            lr = cfg.lr * _lr_factor(cfg, step, total_steps, history.val_acc)
+            lr = cfg.lr * lr_factor(cfg, step, total_steps, history.val_acc)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -583,10 +650,10 @@ def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None 
         if world > 1:
             loss_sum, correct, count = sum_across_processes([loss_sum, correct, count], device)
         row = dict(epoch=epoch + 1, train_loss=loss_sum / max(1, count), train_acc=correct / max(1, count))
-        val_loss, val_acc = evaluate(model, val_loader, device) if val_loader is not None else (None, None)
+        val_loss, val_acc = evaluate(model, val_loader, device, tta) if val_loader is not None else (None, None)
         row.update(val_loss=val_loss, val_acc=val_acc)
         if test_loader is not None:
-            row["test_loss"], row["test_acc"] = evaluate(model, test_loader, device)
+            row["test_loss"], row["test_acc"] = evaluate(model, test_loader, device, tta)
         history.append(**row, lr=lr, time=time.perf_counter() - t0)
         if progress is not False and rank == 0:
             msg = f"epoch {epoch + 1:>3}: train loss {loss_sum / max(1, count):.3f} acc {correct / max(1, count):.3f}"

@@ -1,0 +1,131 @@
+"""The modern VGG's runs: the ladder's rungs, the final runs and their shipped weights."""
+from types import SimpleNamespace
+
+import pytest
+
+from tests.helpers import tiny_cifar
+from vgg_helpers.book import store
+from vgg_helpers.book.modern import final_runs, ladder_runs, ladder_table
+from vgg_helpers.book.plans import MODERN, MODERN_LADDER, MODERN_SHORT, pick
+from vgg_helpers.book.store import StoredRunError, stored_history, weights_path
+from vgg_helpers.modern import ModernConfig, ModernRecipe, ModernVGG
+from vgg_helpers.settings import settings
+
+LADDER = pick(MODERN_LADDER, "cpu")
+
+
+def test_every_rung_adds_exactly_one_ingredient():
+    assert LADDER.rungs[0].base is None
+    for before, rung in zip(LADDER.rungs, LADDER.rungs[1:]):
+        assert rung.base == before.name and len(rung.changes) == 1, rung.name
+
+
+def test_the_last_rung_is_the_modern_vgg_and_recipe():
+    last = LADDER.for_rung(LADDER.rungs[-1].name)
+    config = ModernConfig(**{k: v for k, v in last.model.items() if k != "arch"})
+    recipe, default = last.modern_recipe(), ModernRecipe()
+    for k in ("whiten", "pool_first", "identity_init", "activation"):
+        assert getattr(config, k) == getattr(ModernConfig(), k), k
+    for k in ("bias_scaler", "label_smoothing", "flip", "tta_level"):
+        assert getattr(recipe, k) == getattr(default, k), k
+    assert recipe.ema_from_epoch == 1        # scaled to the ladder's 4 epochs (3 of 15 in the default)
+
+
+def test_ladder_runs_train_and_the_tta_rung_rereads_its_base():
+    data = tiny_cifar(512, 64)
+    names = [r.name for r in MODERN_LADDER["smoke"].rungs[-2:]]
+    runs = ladder_runs(data, "smoke", "train", rungs=names, device="cpu")
+    trained, tta = (runs[n] for n in names)
+    assert tta is trained and len(trained) == len(MODERN_LADDER["smoke"].seeds)
+    h = trained[0].history
+    assert set(h.meta["acc_by_tta"]) == {"0", "1", "2"} and h.val_acc[-1] is not None
+    assert h.meta["measured_on"] == "validation" and h.meta["run"] == "modern-ladder-8-averaging"
+    assert isinstance(trained[0].model, ModernVGG)
+
+
+def test_final_runs_need_data_only_to_train(monkeypatch):
+    monkeypatch.setattr(store, "STORED_DIR", store.STORED_DIR / "nowhere")
+    with pytest.raises(TypeError, match="'modern-final' must be trained .*needs the data set"):
+        final_runs(None, "cpu", store="load")
+
+
+def test_the_smoke_final_run_trains_on_a_random_subset():
+    data = tiny_cifar(600, 600)
+    run = final_runs(data, "smoke", device="cpu")[0]
+    assert run.trained and run.history.meta["measured_on"] == "test"
+    assert 0 <= run.history.meta["final_acc"] <= 1 and run.history.meta["train_images"] == 512
+    assert run.history.meta["final_acc"] == run.history.meta["acc_by_tta"]["2"]["acc"]
+
+
+def test_the_final_run_is_stored_over_three_seeds_with_seed_0s_weights():
+    plan = MODERN["cpu"]
+    runs = [stored_history(plan.run_name(seed=s), "cpu") for s in plan.seeds]
+    assert all(h is not None for h in runs) and len(runs) == 3
+    for h in runs:
+        assert h.meta["arch"] == plan.model["arch"] and h.meta["recipe"]["epochs"] == plan.run.epochs
+        assert h.meta["train_images"] == 50000 and h.meta["total_seconds"] <= 900
+        assert h.meta["recipe"] == {**h.meta["recipe"], **plan.recipe, "batch_size": plan.run.batch_size}
+    assert weights_path(plan.run_name(), "cpu").exists()
+    assert not weights_path(plan.run_name(seed=1), "cpu").exists()
+
+
+def test_the_short_schedule_is_stored_over_three_seeds_without_weights():
+    plan = MODERN_SHORT["cpu"]
+    runs = final_runs(None, "cpu", name=plan.name)
+    assert [r.history.meta["recipe"]["seed"] for r in runs] == [0, 1, 2]
+    for r in runs:
+        h = r.history
+        assert h.meta["arch"] == plan.model["arch"] and h.meta["recipe"]["epochs"] == plan.run.epochs
+        assert h.meta["train_images"] == 50000 and h.meta["measured_on"] == "test"
+        assert len(h.val_acc) == plan.run.epochs and h.time[-1] <= h.meta["total_seconds"]
+    assert not weights_path(plan.run_name(), "cpu").exists()
+    with pytest.raises(StoredRunError):
+        runs[0].model
+
+
+def test_final_runs_name_the_plans():
+    with pytest.raises(ValueError, match="modern-final, modern-short"):
+        final_runs(None, "cpu", name="modern-long")
+
+
+@pytest.mark.skipif(not settings().data_dir, reason="needs CIFAR-10 on this machine (VGG_DATA_DIR)")
+def test_the_shipped_weights_reproduce_the_stored_test_accuracy():
+    """The float16 weights of the final run classify the test set as the trained network did."""
+    from vgg_helpers.data import TensorLoader, load_cifar10
+    from vgg_helpers.modern import evaluate_modern
+    run = final_runs(None, "cpu", device="cpu")[0]
+    data = load_cifar10(settings().data_dir, cache_dir=settings().cache_dir)
+    if "JPEG" not in data.source:
+        pytest.skip("the stored run was measured on the JPEG copy")
+    acc = evaluate_modern(run.model, TensorLoader(data.test_images, data.test_labels, 2000),
+                          level=run.history.meta["recipe"]["tta_level"])
+    assert abs(acc - run.history.meta["final_acc"]) < 0.003, (acc, run.history.meta["final_acc"])
+
+
+def test_ladder_table_pairs_seeds_and_reads_the_tta_level():
+    def run(a0, a2, secs=10.0):
+        meta = dict(train_seconds=secs, acc_by_tta={"0": dict(acc=a0, seconds=1.0), "2": dict(acc=a2, seconds=4.0)})
+        return SimpleNamespace(history=SimpleNamespace(meta=meta))
+    first, tta = LADDER.rungs[-2], LADDER.rungs[-1]
+    shared = [run(0.80, 0.82), run(0.70, 0.73)]
+    rows = ladder_table({first.name: shared, tta.name: shared}, "cpu")
+    assert rows[0]["accs"] == [0.80, 0.70] and rows[0]["gain"] is None and rows[0]["seconds"] == 11.0
+    assert rows[1]["accs"] == [0.82, 0.73] and rows[1]["seconds"] == 14.0
+    assert rows[1]["gain"] == pytest.approx(0.025) and rows[1]["gain_sd"] == pytest.approx(0.00707, abs=1e-5)
+
+
+def test_the_ladder_is_stored_for_every_rung_and_seed():
+    runs = ladder_runs(None, "cpu", store="load")
+    assert list(runs) == [r.name for r in LADDER.rungs]
+    for rung in LADDER.rungs:
+        plan = LADDER.for_rung(rung.name)
+        assert len(runs[rung.name]) == len(LADDER.seeds) >= 3
+        for seed, run in zip(LADDER.seeds, runs[rung.name]):
+            meta = run.history.meta
+            assert not run.trained and meta["recipe"]["seed"] == seed
+            assert meta["train_images"] == plan.run.train_size and meta["recipe"]["epochs"] == plan.run.epochs
+            assert meta["model_changes"] == {k: v for k, v in plan.model.items() if k != "arch"}
+            recipe = plan.modern_recipe(seed)
+            assert all(meta["recipe"][k] == getattr(recipe, k) for k in meta["recipe"] if k != "tta_level"), \
+                rung.name                                              # the tta rung re-reads the rung before
+            assert "/" not in meta["data_source"]

@@ -1,0 +1,204 @@
+"""The runs of the modern VGG (``vgg_helpers.modern``): the ladder of ingredients and the final runs.
+
+* ``modern_run`` trains (or loads) one run of a plan with ``modern.train_modern``, on the plan's data
+  (``data.make_loaders``), and measures its final accuracy at every test-time augmentation level;
+* ``ladder_runs`` walks ``plans.MODERN_LADDER`` (one ingredient per rung, each rung adding its change to the one
+  before) over seeds, on a subset of the book's 45,000 / 5,000 hold-out split; a rung that only turns on test-time
+  augmentation re-reads its base run (``Plan.retrains``); ``ladder_table`` turns them into gains over seeds;
+* ``final_runs`` gives the final runs (``plans.MODERN``, or ``plans.MODERN_SHORT``: all 50,000 training images,
+  measured on the test set), seed 0 with its trained weights.
+
+Every run's history holds the accuracy after each epoch (no test-time augmentation) and, in ``meta["acc_by_tta"]``,
+the final accuracy at each test-time augmentation level with the seconds it took. Every run goes through
+``store.train_or_load``.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Mapping, Optional, Sequence
+
+import torch
+
+from ..data import CIFAR10, make_loaders
+from ..modern import ModernVGG, build_modern_vgg, evaluate_modern, train_modern
+from ..runtime import pick_device
+from ..training import TTA_LEVELS
+from .plans import MODERN, MODERN_LADDER, MODERN_SHORT, Plan, pick
+from .store import RunResult, Trained, check_store, need_data, train_or_load
+
+__all__ = ["EVAL_BATCH", "FINAL_PLANS", "modern_run", "ladder_runs", "ladder_table", "final_runs",
+           "build_final_model"]
+
+EVAL_BATCH = 2000        # images per evaluation batch
+FINAL_PLANS = {"modern-final": MODERN, "modern-short": MODERN_SHORT}   # the final runs' plans, by stored name
+
+
+def modern_run(data: CIFAR10, plan: Plan, *, name: str, seed: int, measure_on: str,
+               device: torch.device | str | None = None, progress: bool = False,
+               eval_every_epoch: bool = True) -> Trained:
+    """Train one modern-VGG run of ``plan`` (its ``model`` holds the ``arch`` and ``ModernConfig`` fields).
+
+    Args:
+        data: CIFAR-10 in memory.
+        plan: the run's complete plan (``Plan.for_rung`` for a rung).
+        name: the run's name (printed and stored).
+        seed: the run's seed (initial weights, batch order, flips and shifts).
+        measure_on: ``"val"`` (the plan's hold-out) or ``"test"`` (a final run).
+        device: default ``pick_device()``.
+        progress: print every epoch.
+        eval_every_epoch: measure the accuracy after every epoch (not counted in the training time).
+    Returns:
+        ``(model, history)``; ``history.meta["acc_by_tta"]`` holds the final accuracy at every level.
+    """
+    device = pick_device(device)
+    loaders = make_loaders(data, plan.run, seed=plan.split_seed, loader_seed=seed, device=device,
+                           eval_batch_size=EVAL_BATCH)
+    model_kwargs = {k: v for k, v in plan.model.items() if k != "arch"}
+    recipe = plan.modern_recipe(seed)
+    torch.manual_seed(recipe.seed)
+    model = build_modern_vgg(plan.model["arch"], **model_kwargs)
+
+    def show(row: dict) -> None:
+        if progress:
+            print(f"{name} epoch {row['epoch']}: train acc {row['train_acc']:.4f} acc {row['val_acc']:.4f} "
+                  f"| {row['time']:.0f} s", flush=True)
+
+    history = train_modern(model, loaders, recipe, measure_on=measure_on, device=device,
+                           eval_every_epoch=eval_every_epoch, on_epoch=show)
+    measured = loaders.val if measure_on == "val" else loaders.test
+    by_tta = {}
+    for level in TTA_LEVELS:          # the final accuracy at every test-time augmentation level, timed
+        t0 = time.perf_counter()
+        acc = evaluate_modern(model, measured, level=level)
+        by_tta[str(level)] = dict(acc=acc, seconds=time.perf_counter() - t0)
+    history.meta.update(arch=plan.model["arch"], model_changes=model_kwargs, acc_by_tta=by_tta,
+                        data_source=data.source, measured_on="validation" if measure_on == "val" else "test")
+    return model, history
+
+
+def ladder_runs(data: Optional[CIFAR10], budget: str, store: str = "train", rungs: Optional[Sequence[str]] = None,
+                seeds: Optional[Sequence[int]] = None, device: torch.device | str | None = None,
+                progress: bool = False) -> dict[str, list[RunResult]]:
+    """Every rung of the modern ladder over seeds: ``{rung name: [one RunResult per seed]}``.
+
+    Args:
+        data: CIFAR-10 in memory (``None`` is fine when every run is stored and ``store="load"``).
+        budget: picks ``MODERN_LADDER[budget]``.
+        store: ``"load"`` shows stored runs, ``"train"`` trains, ``"record"`` trains and stores.
+        rungs: names of the rungs to run (default: all of them).
+        seeds: default the plan's seeds.
+        device: default ``pick_device()``.
+        progress: print every epoch.
+    Returns:
+        The runs, in ladder order. A rung that only changes the test-time augmentation shares its base run's
+        history (and network); read its accuracy from ``meta["acc_by_tta"]``.
+    """
+    ladder = pick(MODERN_LADDER, budget)
+    check_store(store)
+    wanted = [r.name for r in ladder.rungs] if rungs is None else list(rungs)
+    out: dict[str, list[RunResult]] = {}
+    for name in wanted:
+        rung = ladder.rung(name)
+        if not ladder.retrains(name) and rung.base in out:
+            out[name] = out[rung.base]           # the same training, read at another test-time level
+            continue
+        plan = ladder.for_rung(name)
+        results = []
+        for seed in ladder.seeds if seeds is None else seeds:
+            run = ladder.run_name(name, seed)
+
+            def train_run(seed: int = seed, run: str = run, plan: Plan = plan) -> Trained:
+                model, history = modern_run(need_data(data, run, budget), plan, name=run, seed=seed,
+                                            measure_on="val", device=device, progress=progress)
+                return model, history
+
+            results.append(train_or_load(run, train_run, budget=budget, store=store))
+        out[name] = results
+    return out
+
+
+def ladder_table(runs: Mapping[str, list[RunResult]], budget: str) -> list[dict]:
+    """One row per rung of ``ladder_runs``'s result: its accuracy and seconds over seeds, and its gain over the
+    rung before it, seed by seed (the same seed draws the same batches in both, so the paired difference is the
+    ingredient's doing plus less noise than two independent runs).
+
+    Args:
+        runs: from ``ladder_runs``.
+        budget: the ladder's budget (its plan says each rung's test-time augmentation level).
+    Returns:
+        Dicts with ``name`` (the rung's), ``what``, ``accs`` (one per seed, at the rung's test-time augmentation
+        level), ``acc`` and ``acc_sd`` (mean and sd), ``gain`` and ``gain_sd`` (``None`` for the first rung) and
+        ``seconds`` (mean: training plus the final evaluation at the rung's level).
+    """
+    ladder = pick(MODERN_LADDER, budget)
+    rows: list[dict] = []
+    for rung in ladder.rungs:
+        if rung.name not in runs:
+            continue
+        level = str(ladder.for_rung(rung.name).tta)
+        metas = [r.history.meta for r in runs[rung.name]]
+        accs = [m["acc_by_tta"][level]["acc"] for m in metas]
+        seconds = [m["train_seconds"] + m["acc_by_tta"][level]["seconds"] for m in metas]
+        row = dict(name=rung.name, what=rung.what, accs=accs, acc=statistics.fmean(accs),
+                   acc_sd=statistics.stdev(accs) if len(accs) > 1 else 0.0, seconds=statistics.fmean(seconds),
+                   gain=None, gain_sd=None)
+        if rows and len(rows[-1]["accs"]) == len(accs):
+            gains = [a - b for a, b in zip(accs, rows[-1]["accs"])]
+            row.update(gain=statistics.fmean(gains), gain_sd=statistics.stdev(gains) if len(gains) > 1 else 0.0)
+        rows.append(row)
+    return rows
+
+
+def _final_plan(name: str, budget: str) -> Plan:
+    if name not in FINAL_PLANS:
+        raise ValueError(f"no final-run plan named {name!r}; choose one of {', '.join(FINAL_PLANS)}")
+    return pick(FINAL_PLANS[name], budget)
+
+
+def build_final_model(budget: str, name: str = "modern-final") -> ModernVGG:
+    """A fresh network of a final run's architecture (``plans.MODERN``, ``MODERN_SHORT``), for its stored weights."""
+    plan = _final_plan(name, budget)
+    return build_modern_vgg(plan.model["arch"], **{k: v for k, v in plan.model.items() if k != "arch"})
+
+
+def final_runs(data: Optional[CIFAR10], budget: str, store: str = "load", seeds: Optional[Sequence[int]] = None,
+               device: torch.device | str | None = None, progress: bool = False,
+               name: str = "modern-final") -> list[RunResult]:
+    """The final runs (all training images, measured on the test set), one per seed; seed 0 with its network
+    where its weights are stored.
+
+    ``store="load"`` reads the stored runs (a seed that is not stored is trained); ``store="train"`` trains the
+    seeds (about 14 minutes each on 2 cores in the cpu budget for ``modern-final``); ``store="record"`` trains and
+    stores them, seed 0 with its weights.
+
+    Args:
+        data: CIFAR-10 in memory (``None`` is fine when loading).
+        budget: picks the plan's entry (``MODERN[budget]`` for ``modern-final``, ``MODERN_SHORT`` for
+            ``modern-short``).
+        store: ``"load"``, ``"train"`` or ``"record"``.
+        seeds: default: the plan's seeds when loading, seed 0 alone when training.
+        device: default ``pick_device()``.
+        progress: print every epoch while training.
+        name: ``"modern-final"`` (the full 15 minutes) or ``"modern-short"`` (the schedule built for the blog
+            post's 88.2%).
+    Returns:
+        The runs, seed 0 first.
+    """
+    plan = _final_plan(name, budget)
+    check_store(store)
+    if seeds is None:
+        seeds = plan.seeds if store != "train" else plan.seeds[:1]
+    out = []
+    for seed in seeds:
+        run = plan.run_name(seed=seed)
+
+        def train_run(seed: int = seed, run: str = run) -> Trained:
+            model, history = modern_run(need_data(data, run, budget), plan, name=run, seed=seed, measure_on="test",
+                                        device=device, progress=progress)
+            history.meta["final_acc"] = history.meta["acc_by_tta"][str(plan.tta)]["acc"]
+            return model, history
+
+        out.append(train_or_load(run, train_run, budget=budget, store=store, quiet=seed != 0,
+                                 build_model=lambda: build_final_model(budget, name), keep_weights=seed == 0))
+    return out
