@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import math
 import statistics
 import time
 from dataclasses import asdict, fields, replace
@@ -30,6 +31,7 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from vgg_helpers.book.modern import EVAL_BATCH
 from vgg_helpers.book.plans import BLOG_POST_TEST_ACCURACY
 from vgg_helpers.data import CIFAR10, RunBudget, make_loaders
 from vgg_helpers.diagnostics import first_reaching
@@ -89,9 +91,10 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
     device = pick_device(device)
     if holdout and test_size is not None:
         raise ValueError("the hold-out is measured on its 5,000 validation images: drop test_size (--test-size)")
-    sizes = RunBudget(train_size=train_size, val_size=5000 if holdout else 0, epochs=1,
+    # (train_modern draws its own batches from the recipe; the loaders' batch only has to fit the images)
+    sizes = RunBudget(train_size=train_size, val_size=5000 if holdout else 0, epochs=math.ceil(recipe.epochs),
                       batch_size=min(recipe.batch_size, train_size or recipe.batch_size), test_size=test_size)
-    loaders = make_loaders(data, sizes, seed=0, device=device, eval_batch_size=2000)   # the book's split
+    loaders = make_loaders(data, sizes, seed=0, device=device, eval_batch_size=EVAL_BATCH)   # the book's split
     measured = loaders.val if holdout else loaders.test
     runs = []
     for seed in seeds:

@@ -109,9 +109,8 @@ def ladder_runs(data: Optional[CIFAR10], budget: str, store: str = "train", rung
             run = ladder.run_name(name, seed)
 
             def train_run(seed: int = seed, run: str = run, plan: Plan = plan) -> Trained:
-                model, history = modern_run(need_data(data, run, budget), plan, name=run, seed=seed,
-                                            measure_on="val", device=device, progress=progress)
-                return model, history
+                return modern_run(need_data(data, run, budget), plan, name=run, seed=seed, measure_on="val",
+                                  device=device, progress=progress)
 
             results.append(train_or_load(run, train_run, budget=budget, store=store))
         out[name] = results
@@ -193,11 +192,9 @@ def final_runs(data: Optional[CIFAR10], budget: str, store: str = "load", seeds:
     for seed in seeds:
         run = plan.run_name(seed=seed)
 
-        def train_run(seed: int = seed, run: str = run) -> Trained:
-            model, history = modern_run(need_data(data, run, budget), plan, name=run, seed=seed, measure_on="test",
-                                        device=device, progress=progress)
-            history.meta["final_acc"] = history.meta["acc_by_tta"][str(plan.tta)]["acc"]
-            return model, history
+        def train_run(seed: int = seed, run: str = run) -> Trained:     # final_acc: train_modern's, at plan.tta
+            return modern_run(need_data(data, run, budget), plan, name=run, seed=seed, measure_on="test",
+                              device=device, progress=progress)
 
         out.append(train_or_load(run, train_run, budget=budget, store=store, quiet=seed != 0,
                                  build_model=lambda: build_final_model(budget, name), keep_weights=seed == 0))
