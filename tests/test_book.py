@@ -10,7 +10,8 @@ def _toc_files() -> list[str]:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = [toc["root"]]
     for part in toc.get("parts", []):
-        files += [c["file"] for c in part.get("chapters", [])]
+        for chapter in part.get("chapters", []):
+            files += [chapter["file"]] + [s["file"] for s in chapter.get("sections", [])]
     return files
 
 

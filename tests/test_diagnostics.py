@@ -202,7 +202,7 @@ def test_confusion_matrix_rejects_bad_input():
         confusion_matrix([0, 3], [0, 1], 3)
 
 
-# --- looking inside a trained network (chapter 8): feature maps and Grad-CAM ---
+# --- looking inside a trained network: feature maps and Grad-CAM ---
 @pytest.fixture
 def modern():
     from vgg_helpers.modern import build_modern_vgg

@@ -19,7 +19,8 @@ from torch import nn
 from vgg_helpers import build_vgg, distributed
 from vgg_helpers.data import CIFAR10_CLASSES
 from vgg_helpers.distributed import (DEFAULT_MODEL, CPUSyncBatchNorm, Process, convert_sync_batchnorm,
-                                     expected_speedup, parse_command, prepare_model, ring_allreduce_seconds, setup,
+                                     expected_speedup, parse_command, prepare_model, process_device,
+                                     ring_allreduce_seconds, setup,
                                      throughput, weight_difference, weight_spread)
 from vgg_helpers.settings import settings
 
@@ -196,6 +197,37 @@ def test_setup_refuses_a_device_it_cannot_run_on():
     launched = settings({"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"})
     with pytest.raises(ValueError, match="device"):
         setup(launched, "mps")
+
+
+def _gpus(monkeypatch, count: int) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+
+
+@pytest.mark.parametrize("local_rank", [0, 1])
+def test_two_processes_on_one_gpu_train_on_the_cpu_with_a_note(monkeypatch, capsys, local_rank):
+    """Colab's T4: ``launch(out, 2, ...)`` starts two processes on a one-GPU machine. Neither may pick CUDA
+    (rank 1 would have no GPU); process 0 says why they train on the CPU."""
+    _gpus(monkeypatch, 1)
+    launched = settings({"WORLD_SIZE": "2", "RANK": str(local_rank), "LOCAL_RANK": str(local_rank),
+                         "LOCAL_WORLD_SIZE": "2"}).launch
+    assert launched.local_world_size == 2
+    assert process_device(launched) == torch.device("cpu")
+    note = capsys.readouterr().out
+    assert ("2 processes but 1 GPU(s)" in note) is (local_rank == 0), note
+    with pytest.raises(ValueError, match="LOCAL_RANK=1 but the machine has 1 GPU"):
+        process_device(settings({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1",
+                                 "LOCAL_WORLD_SIZE": "2"}).launch, "cuda")   # asked for: a clear error
+
+
+def test_a_gpu_per_process_is_used_and_no_gpu_means_the_cpu(monkeypatch):
+    _gpus(monkeypatch, 2)
+    env = {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}
+    assert process_device(settings(env).launch) == torch.device("cuda", 1)
+    assert process_device(settings(env).launch, "cpu") == torch.device("cpu")
+    _gpus(monkeypatch, 0)
+    assert process_device(settings(env).launch) == torch.device("cpu")
+    assert settings({"WORLD_SIZE": "3", "RANK": "0"}).launch.local_world_size == 3   # torchrun sets it; else all
 
 
 def test_without_synced_batch_norm_two_processes_train_a_different_network(runs, image_folder, tmp_path):

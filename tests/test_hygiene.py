@@ -283,3 +283,114 @@ def test_every_chapter_has_self_check_questions_with_hidden_answers(path: Path):
         f"{path.name}: a self-check needs 2-4 questions '**N.** ...', each followed by a hidden answer "
         f"'{SELF_CHECK_ANSWER} ... </details>'; found {len(questions)} questions, {answers} answers")
     assert questions == [str(i) for i in range(1, len(questions) + 1)]
+
+
+# ---- a chapter is a book's page, not a lab notebook ----
+MAX_WORDS = 4500          # prose words of a chapter (time_notebooks.reading_stats)
+MAX_READING_MINUTES = 40  # by the book's own rule (time_notebooks.READING_RULE)
+
+# What belongs on a chapter's "how these numbers were made" page (book/how-made/), never on the chapter itself:
+# environment variables, store switches, benchmark and record commands, test tolerances, notes to teachers,
+# lab-diary asides and nbval's markers.
+MAINTAINER_MATERIAL = {
+    "an environment variable": re.compile(r"\bVGG_[A-Z_]+"),
+    "a store switch": re.compile(r"\bstore\s*=|\bSTORE\w*\b|USE_STORED|SAVE_REFERENCE"),
+    "a benchmark command or path": re.compile(r"python -m bench\b|(?<![\w-])bench/"),
+    "a record command": re.compile(r"vgg_helpers\.book\.record|python -m [\w.]*record\b"),
+    "a test tolerance": re.compile(r"\btests? (?:allows?|accepts?|tolerates?)\b|\btests?' tolerances?\b|"
+                                   r"\btest tolerances?\b", re.I),
+    "a note to teachers": re.compile(r"instructor guide|for the instructor", re.I),
+    "a lab-diary aside": re.compile(r"\bdiscard", re.I),
+    "an nbval marker": re.compile(r"NBVAL_"),
+}
+
+
+def _cell_texts(cell: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    """``(where, text)`` for a cell's source and each of its text outputs."""
+    texts = [("source", cell.source)]
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            texts.append(("output", out.get("text", "")))
+        elif out.get("output_type") in ("execute_result", "display_data"):
+            texts.append(("output", str(out.get("data", {}).get("text/plain", ""))))
+    return texts
+
+
+def maintainer_material(nb: nbformat.NotebookNode) -> list[str]:
+    """Maintainer material on a chapter's page: one line per find (the setup cell is exempt: folded, generated)."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if "setup" in _tags(cell):
+            continue
+        for where, text in _cell_texts(cell):
+            for what, pattern in MAINTAINER_MATERIAL.items():
+                for m in pattern.finditer(text):
+                    found.append(f"cell {i} {where}: {what}: ...{text[max(0, m.start() - 40):m.end() + 40]}...")
+    return found
+
+
+def test_maintainer_material_check_can_fail():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("Run `python -m bench.throughput` (the tests allow 0.3 points)."),
+                nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nruns = fix_runs(data, store=STORE)", outputs=[
+                    nbformat.v4.new_output("stream", name="stdout", text="set VGG_BOOK_USE_STORED=0\n")])]
+    found = "\n".join(maintainer_material(nb))
+    for what in ("a benchmark command", "a test tolerance", "an nbval marker", "a store switch",
+                 "an environment variable"):
+        assert what in found, found
+    nb.cells = [nbformat.v4.new_markdown_cell("The stored runs of the book; a benchmark of the data path."),
+                nbformat.v4.new_code_cell("runs = fix_runs(data, BUDGET)")]
+    assert maintainer_material(nb) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_maintainer_material_on_the_page(path: Path):
+    found = maintainer_material(_read(path))
+    assert not found, (f"{path.name}: maintainer material belongs on the chapter's page under book/how-made/:\n"
+                       + "\n".join(found))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_setup_cell_is_folded_and_says_one_line(path: Path):
+    setup = _code_cells(_read(path))[0]
+    assert {"setup", "hide-input"} <= set(_tags(setup)), f"{path.name}: the setup cell must be tagged hide-input"
+    assert not [o for o in setup.outputs if o.get("output_type") == "execute_result"], \
+        f"{path.name}: the setup cell echoes a value"
+    printed = "".join(o.get("text", "") for o in setup.outputs if o.get("output_type") == "stream")
+    lines = printed.splitlines()
+    assert len(lines) == 1 and all(k in lines[0] for k in ("device:", "budget:", "data:")), \
+        f"{path.name}: the setup cell should print one line (device, budget, data); it printed {lines}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_check_markers_are_tags_not_comments(path: Path):
+    nb = _read(path)
+    commented = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "# NBVAL" in c.source]
+    assert not commented, f"{path.name}: cells {commented} carry an nbval comment; tag them nbval-check-output"
+    assert any("nbval-check-output" in _tags(c) for c in nb.cells), \
+        f"{path.name}: no cell's output is checked (tag a deterministic one nbval-check-output)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_length(path: Path):
+    stats = time_notebooks.reading_stats(_read(path))
+    assert stats["words"] <= MAX_WORDS and stats["minutes"] <= MAX_READING_MINUTES, \
+        (f"{path.name}: {stats['words']} words of prose and {stats['minutes']} reading minutes "
+         f"({time_notebooks.READING_RULE}); a chapter stays within {MAX_WORDS} words and {MAX_READING_MINUTES} "
+         "minutes: move records to its page under book/how-made/, cut repetition")
+
+
+def test_every_training_chapter_links_its_how_made_page():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for part in toc["parts"]:
+        for chapter in part.get("chapters", []):
+            for section in chapter.get("sections", []):
+                page = ROOT / f"{section['file']}.md"
+                assert page.is_file(), f"_toc.yml lists {section['file']} but there is no such page"
+                if not chapter["file"].startswith("notebooks/"):
+                    continue
+                text = "\n".join(c.source for c in _read(ROOT / f"{chapter['file']}.ipynb").cells
+                                 if c.cell_type == "markdown")
+                link = section["file"].removeprefix("book/")
+                assert f"../book/{link}" in text, f"{chapter['file']} does not link its page {section['file']}"
+                assert page.read_text().startswith("# How these numbers were made"), page

@@ -383,3 +383,50 @@ def test_a_measured_number_must_come_from_a_cited_file(tmp_path):
     assert "0.8026 is in no file the cell cites" in problems("0.8026, from memory")[0]
     assert "0.80 is in no file" in problems("0.80 (`run.json`)")[0]          # a prefix of 0.8026 is not enough
     assert problems("not measured (`gone.json`)") == ["`gone.json`: no such file"]
+
+
+# ---- statements the page makes about the plans ----
+def _deviation_row(ledger: str, paper_starts: str) -> list[str]:
+    table = next(t for t in parse_tables(ledger) if t.heading.startswith(DEVIATION_TABLE))
+    rows = [r for r in table.rows if r[0].startswith(paper_starts)]
+    assert len(rows) == 1, f"expected one row of the deviation table starting {paper_starts!r}; found {len(rows)}"
+    return rows[0]
+
+
+def batch_sizes_stated(cell: str) -> dict[str, int]:
+    """``{plan table name: batch size}`` as a "Book" cell states them: each number (outside backticks) applies to
+    the ``vgg_helpers.book.plans.X`` names that follow it, up to the next number."""
+    stated: dict[str, int] = {}
+    size = None
+    for token in re.finditer(r"`vgg_helpers\.book\.plans\.(\w+)`|(?<![\w.`])(\d{1,3}(?:,\d{3})*)(?![\w.`])", cell):
+        if token.group(2):
+            size = int(token.group(2).replace(",", ""))
+        elif size is not None:
+            stated[token.group(1)] = size
+    return stated
+
+
+def test_the_batch_size_row_states_every_plans_batch_size(ledger):
+    from vgg_helpers.book import plans
+
+    cell = _deviation_row(ledger, "Batch size 256")[1]
+    stated = batch_sizes_stated(cell)
+    actual = {name: getattr(plans, name)["cpu"].run.batch_size for name in dir(plans)
+              if name.isupper() and isinstance(getattr(plans, name), dict)
+              and any(getattr(plans, name) is table for table in plans.TOPICS.values())}
+    assert stated == actual, f"the ledger's batch sizes {stated} are not the plans' {actual}"
+
+
+def test_batch_sizes_are_read_from_the_cell():
+    cell = ("Batch size 32 in `vgg_helpers.book.plans.FAILURE`; 1,024 in `vgg_helpers.book.plans.MODERN` and "
+            "`vgg_helpers.book.plans.MODERN_SHORT`")
+    assert batch_sizes_stated(cell) == {"FAILURE": 32, "MODERN": 1024, "MODERN_SHORT": 1024}
+
+
+def test_the_airbench_style_networks_departures_are_on_the_page(ledger):
+    table = next(t for t in parse_tables(ledger) if t.heading.startswith(DEVIATION_TABLE))
+    book = " ".join(row[1] for row in table.rows)
+    for field in ("ModernConfig.whiten", "MODERN_CONFIGS", "ModernConfig.pool_first", "ModernConfig.activation",
+                  "ModernConfig.logit_scale", "ModernRecipe.label_smoothing", "ModernRecipe.ema_from_epoch",
+                  "ModernRecipe.tta_level", "ModernConfig.identity_init"):
+        assert f"vgg_helpers.modern.{field}`" in book, f"no deviation row names vgg_helpers.modern.{field}"

@@ -74,7 +74,7 @@ def test_whitening_decorrelates_patches():
 
 def test_describe_reads_like_table_1():
     assert describe_modern("modern-256") == [
-        "whiten2 (frozen, from the data)", "conv3-64, maxpool", "conv3-64", "conv3-256, maxpool", "conv3-256",
+        "whiten2 (filters from the data, not trained)", "conv3-64, maxpool", "conv3-64", "conv3-256, maxpool", "conv3-256",
         "conv3-256, maxpool", "conv3-256", "global maxpool"]
 
 

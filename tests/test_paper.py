@@ -135,6 +135,31 @@ def test_larger_images_give_a_score_map():
         conv(torch.randn(1, 3, 192, 256))
 
 
+def test_dense_evaluation_at_q48_drops_no_feature():
+    # at Q = 48 a net of five pools has a 3x3 map before its last pool: rounding down pools its top-left 2x2 to
+    # a 1x1 map and drops the last row and column; the converted net rounds up (ceil_mode), a 2x2 score map
+    torch.manual_seed(0)
+    cifar = build_vgg("vgg11", head="cifar", input_size=32, num_classes=10, width=0.125).eval()
+    up, down = fc_to_conv(cifar), fc_to_conv(cifar, ceil_mode=False)
+    x = torch.randn(1, 3, 48, 48)
+    with torch.no_grad():
+        assert up(x).shape == (1, 10, 2, 2) and down(x).shape == (1, 10, 1, 1)
+        maps = up.features[:-1](x)                       # before the last pool: 3x3
+        assert maps.shape[-2:] == (3, 3)
+        changed = maps.clone()
+        changed[..., 2, :] += 5.0                        # the last row of the 3x3 map
+        changed[..., :, 2] += 5.0                        # ... and its last column
+        head_up = up.classifier(up.features[-1](changed))
+        head_down = down.classifier(down.features[-1](changed))
+        assert not torch.allclose(head_up, up.classifier(up.features[-1](maps)))     # seen
+        assert torch.equal(head_down, down.classifier(down.features[-1](maps)))      # dropped
+        for side in (32, 64):                            # multiples of 32: both roundings agree
+            y = torch.randn(2, 3, side, side)
+            assert torch.equal(up(y), down(y))
+    assert all(m.ceil_mode for m in up.features if isinstance(m, nn.MaxPool2d))
+    assert not any(m.ceil_mode for m in cifar.features if isinstance(m, nn.MaxPool2d))   # the VGG is untouched
+
+
 def test_a_map_position_sees_more_than_its_crop():
     # sec. 3.2: a crop is zero-padded at its borders, while in dense evaluation the same window's borders are
     # real neighbouring pixels, so the score at a map position differs from the score of the crop alone
@@ -226,7 +251,17 @@ def test_dense_evaluate_flip_and_scales():
 def test_crop_positions():
     assert crop_positions(40, 32, 3) == [0, 4, 8]
     assert crop_positions(256, 224, 5) == [0, 8, 16, 24, 32]
-    assert crop_positions(32, 32, 5) == [0] * 5
+    assert crop_positions(32, 32, 5) == [0]                     # the crop is the whole side: one position
+    assert crop_positions(33, 32, 3) == [0, 1]                  # rounding would repeat 0
+    assert crop_positions(48, 32, 3) == [0, 8, 16]
+
+
+@pytest.mark.parametrize("size, crop, grid", [(32, 32, 3), (32, 32, 5), (33, 32, 3), (34, 32, 5), (40, 32, 3),
+                                              (48, 32, 3), (64, 32, 3), (256, 224, 5), (230, 224, 5)])
+def test_crop_positions_never_repeat_a_crop(size, crop, grid):
+    pos = crop_positions(size, crop, grid)
+    assert len(pos) == len(set(pos)) and pos == sorted(pos)
+    assert pos[0] == 0 and pos[-1] == size - crop and len(pos) == min(grid, size - crop + 1)
     assert crop_positions(40, 32, 1) == [4]                     # one crop: the centre
     with pytest.raises(ValueError, match="at most the image side"):
         crop_positions(32, 40, 3)
@@ -259,7 +294,19 @@ def test_multi_crop_takes_the_grid_and_flips():
     assert torch.allclose(out[0], expected.float(), atol=1e-6)
     rec.seen.clear()
     multi_crop_evaluate(rec, x, grid=2, flip=False, scales=[8, 12])
-    assert len(rec.seen) == 2 * 2 * 2
+    assert len(rec.seen) == 1 + 2 * 2              # at Q = 8 the crop is the whole image: one crop, once
+
+
+def test_multi_crop_runs_each_distinct_crop_once_and_weighs_the_scales_equally():
+    x = _positions(n=2, h=8, w=8)
+    rec = _Recorder()
+    out = multi_crop_evaluate(rec, x, grid=3)          # an 8x8 image, 8x8 crops: one crop and its mirror
+    assert len(rec.seen) == 2 and len(set(rec.seen)) == 2
+    rec.seen.clear()
+    both = multi_crop_evaluate(rec, x, grid=3, scales=[8, 12])
+    assert len(rec.seen) == 2 + 3 * 3 * 2 and len(set(rec.seen)) == len(rec.seen)      # no crop twice
+    at_12 = multi_crop_evaluate(rec, x, grid=3, scales=[12])
+    assert torch.allclose(both, (out + at_12) / 2, atol=1e-6)   # each scale's mean counts the same
 
 
 def test_multi_crop_on_a_vgg_matches_a_loop_by_hand():
@@ -335,9 +382,12 @@ def test_measure_test_methods_on_a_small_net():
     res = measure_test_methods(model, images, labels, scales, grid)
     assert list(res) == list(TEST_METHODS)
     assert all(0 <= r["acc"] <= 1 and r["seconds"] >= 0 for r in res.values())
-    q = len(scales)
-    assert res["multi-crop, 3 scales"]["views"] == 2 * grid ** 2 * q
-    assert res["dense + multi-crop"]["views"] == 2 * q + 2 * grid ** 2 * q
+    # passes as made: dense 2 per scale; multi-crop 2 at Q = 32 (the crop is the whole image), 2 x 2 x 2 at 48, 64
+    assert res["one view"]["views"] == 1 and res["dense, Q=48"]["views"] == 2
+    assert res["dense, 3 scales"]["views"] == 6
+    assert res["multi-crop, 3 scales"]["views"] == 2 + 8 + 8
+    assert res["dense + multi-crop"]["views"] == 6 + 18
+    assert measure_test_methods(model, images, labels, scales, 3)["multi-crop, 3 scales"]["views"] == 2 + 18 + 18
     with torch.no_grad():   # "one view" is the plain forward pass
         assert res["one view"]["acc"] == (model(images).argmax(1) == labels).float().mean().item()
 

@@ -291,7 +291,7 @@ def test_plot_seed_spread_draws_the_mean_and_the_band():
     plt.close("all")
 
 
-# --- looking inside a trained network (chapter 8): filters, feature maps, Grad-CAM ---
+# --- looking inside a trained network: filters, feature maps, Grad-CAM ---
 def test_plot_filters_rgb_and_mean_over_channels():
     from vgg_helpers.plots import plot_filters
 

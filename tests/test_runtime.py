@@ -88,3 +88,16 @@ def test_one_process_is_its_own_world():
     assert sum_across_processes([1.5, 2, 3]) == [1.5, 2.0, 3.0]
     net = nn.Linear(2, 2)
     assert unwrap(nn.DataParallel(net)) is net and unwrap(net) is net
+
+
+def test_the_setup_line_names_device_precision_budget_and_data_in_one_short_line(monkeypatch, capsys):
+    monkeypatch.setattr(runtime, "bf16_supported", lambda device="cpu": False)     # an AVX2-only laptop
+    describe_runtime("cpu", "cpu", None)
+    line, = capsys.readouterr().out.splitlines()
+    assert "device: cpu" in line and ", float32 ·" in line and "budget: cpu" in line and "data: download" in line
+    assert len(line) <= 88, line                                                   # the page's width
+    monkeypatch.setattr(runtime, "bf16_supported", lambda device="cpu": True)      # native bfloat16
+    describe_runtime("cpu", "smoke", "/some/folder")
+    line, = capsys.readouterr().out.splitlines()
+    assert ", bfloat16 ·" in line and "budget: smoke" in line and "data: your folder" in line
+    assert "/some/folder" not in line                                              # no machine path

@@ -53,10 +53,10 @@ def test_no_other_module_reads_the_environment():
 
 def test_torchrun_variables_describe_the_launch():
     s = settings({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1", "MASTER_ADDR": "node0", "MASTER_PORT": "29400",
-                  "TORCHELASTIC_RESTART_COUNT": "2", "TORCHELASTIC_USE_AGENT_STORE": "True"})
+                  "TORCHELASTIC_RESTART_COUNT": "2", "TORCHELASTIC_USE_AGENT_STORE": "True", "LOCAL_WORLD_SIZE": "2"})
     assert s.launched_by_torchrun
     assert s.launch == Launch(rank=3, local_rank=1, world_size=4, master_addr="node0", master_port=29400,
-                              restart_count=2, agent_store=True)
+                              restart_count=2, agent_store=True, local_world_size=2)
     # without WORLD_SIZE there is no launch: a RANK other tools set is ignored
     assert settings({"RANK": "5"}).launch is None and not settings({}).launched_by_torchrun
 

@@ -3,8 +3,8 @@
 Colab has torch, torchvision, numpy, matplotlib, tqdm and pillow, but neither torchinfo nor vgg_helpers. A real
 copy of torch costs gigabytes, so the fresh environment sees the packages of this project's ``.venv`` through a
 "shim" folder of symbolic links, listed in a ``.pth`` file, leaving out vgg_helpers (and its editable-install
-finder), torchinfo, pip and setuptools. The setup cell then runs with ``VGG_BOOK_FORCE_INSTALL=1`` (the
-"am I in Colab" branch) and ``VGG_BOOK_INSTALL_SOURCE`` = a clean copy of this repository; afterwards vgg_helpers
+finder), torchinfo, pip and setuptools. The setup cell then runs with a fake ``google.colab`` module (the
+"am I in Colab" branch) and its repository address replaced by a clean copy of this repository; afterwards vgg_helpers
 must be importable from the fresh environment and torch must be the very same one (not reinstalled).
 """
 from __future__ import annotations
@@ -94,7 +94,7 @@ def test_setup_cell_installs_vgg_helpers_and_keeps_torch(tmp_path: Path):
 
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"}}
     env.update(PYTHONNOUSERSITE="1", PIP_NO_INPUT="1", PIP_DISABLE_PIP_VERSION_CHECK="1", MPLBACKEND="Agg",
-               VGG_BOOK_FORCE_INSTALL="1", VGG_BOOK_INSTALL_SOURCE=str(source))
+               )
     work = tmp_path / "work"
     work.mkdir()
 
@@ -104,7 +104,10 @@ def test_setup_cell_installs_vgg_helpers_and_keeps_torch(tmp_path: Path):
     assert before["torchinfo"] is False
 
     cell = work / "setup_cell.py"
-    cell.write_text(sync_notebooks.setup_source())
+    # Colab, simulated: a google.colab module, and the book's repository replaced by a clean local copy.
+    colab_cell = FAKE_COLAB + sync_notebooks.setup_source().replace(sync_notebooks.book_url(), str(source))
+    assert colab_cell != FAKE_COLAB + sync_notebooks.setup_source(), "the setup cell no longer installs BOOK"
+    cell.write_text(colab_cell)
     run = subprocess.run([str(python), str(cell)], cwd=work, env=env, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, f"the setup cell failed:\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}"
     assert f"torch {before['torch']}" in run.stdout, run.stdout  # describe_runtime() ran, with the same torch
@@ -131,7 +134,7 @@ def test_setup_cell_installs_vgg_helpers_and_keeps_torch(tmp_path: Path):
     # A Colab GPU runtime (a T4: compute capability 7.5, no native bfloat16), simulated: the setup cell says
     # that the measured cpu budget is used, and mixed precision would be float16 (with a gradient scaler).
     gpu = work / "colab_t4.py"
-    gpu.write_text(FAKE_COLAB_T4 + sync_notebooks.setup_source() + """
+    gpu.write_text(FAKE_COLAB_T4 + colab_cell + """
 from vgg_helpers.runtime import autocast_dtype, current_budget
 print("BUDGET", current_budget(SETTINGS.budget), "AMP", autocast_dtype("cuda"))
 """)
@@ -143,10 +146,12 @@ print("BUDGET", current_budget(SETTINGS.budget), "AMP", autocast_dtype("cuda"))
     assert "BUDGET cpu AMP torch.float16" in t4.stdout, t4.stdout
 
 
-FAKE_COLAB_T4 = """import sys, types
-import torch
+FAKE_COLAB = """import sys, types
 sys.modules["google"] = types.ModuleType("google")
 sys.modules["google.colab"] = types.ModuleType("google.colab")
+"""
+
+FAKE_COLAB_T4 = """import torch
 torch.cuda.is_available = lambda: True
 torch.cuda.device_count = lambda: 1
 torch.cuda.get_device_name = lambda device=None: "Tesla T4"

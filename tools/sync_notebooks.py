@@ -47,25 +47,33 @@ def badge(notebook: Path) -> str:
 
 
 def setup_source() -> str:
-    """The first code cell of every chapter (every line fits the rendered page's 88 columns)."""
-    slug, branch = repository()
-    return f'''# Setup: run this cell first. In Colab it installs vgg_helpers and torchinfo from the
-# book's repository (Colab's own torch is kept: our requirements accept it). On your
-# machine, after `make test`, it installs nothing.
-import importlib.util, os, subprocess, sys
+    """The first code cell of every chapter (every line fits the rendered page's 88 columns).
 
-if "google.colab" in sys.modules or os.environ.get("VGG_BOOK_FORCE_INSTALL"):
-    book = "git+https://github.com/{slug}@{branch}"
-    source = os.environ.get("VGG_BOOK_INSTALL_SOURCE", book)
-    if importlib.util.find_spec("vgg_helpers") is None:
+    Folded on the site (``hide-input``); it prints one line: versions, device, budget and data source.
+    """
+    return f'''# Setup: run this cell first. In Colab it installs the book's helpers from its
+# repository and keeps Colab's own torch; on your machine it installs nothing.
+import subprocess, sys
+
+BOOK = "{book_url()}"
+if "google.colab" in sys.modules:
+    try:
+        import vgg_helpers
+    except ImportError:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                        "torchinfo", source], check=True)
+                        "torchinfo", BOOK], check=True)
 
 from vgg_helpers.runtime import describe_runtime
 from vgg_helpers.settings import settings
 
-SETTINGS = settings()   # the VGG_* environment variables, read once
-describe_runtime(SETTINGS.device, SETTINGS.budget)'''
+SETTINGS = settings()
+DEVICE = describe_runtime(SETTINGS.device, SETTINGS.budget, SETTINGS.data_dir)'''
+
+
+def book_url() -> str:
+    """What the setup cell installs in Colab: the book's repository at its branch (pip's git form)."""
+    slug, branch = repository()
+    return f"git+https://github.com/{slug}@{branch}"
 
 
 SOLUTION_TAG = "solution"
@@ -124,9 +132,10 @@ def sync_notebook(nb: nbformat.NotebookNode, path: Path) -> bool:
         raise SystemExit(f"{path}: no code cell; the setup cell must be the first one")
     cell = code[0]
     tags = cell.metadata.setdefault("tags", [])
-    if "setup" not in tags:
-        tags.append("setup")
-        changed = True
+    for tag in ("setup", "hide-input"):
+        if tag not in tags:
+            tags.append(tag)
+            changed = True
     if cell.source != setup_source():
         cell.source, changed = setup_source(), True
     for cell in nb.cells:

@@ -97,7 +97,7 @@ class Plan:
 # The chapters the plans use, named by topic (the file names carry the chapter numbers, which change)
 TABLE, NAIVE, REFACTORED, SHAPES = ("01-architecture-table", "02-naive-model", "03-refactored-model",
                                     "04-shape-checks")
-FAILURE, BATCH_NORM, MANY_GPUS = "05-ten-percent-failure", "06-batch-norm-fix", "09-many-gpus"
+FAILURE, BATCH_NORM, MANY_GPUS = "05-ten-percent-failure", "06-batch-norm-fix", "10-many-gpus"
 
 PLANS: tuple[Plan, ...] = (
     Plan("90-minutes", "90 minutes: from the paper to a verified model", 90,
@@ -120,8 +120,8 @@ PLANS: tuple[Plan, ...] = (
     Plan("half-day", "Half day (3 hours 45 minutes of work plus a 15-minute break)", 240,
          "Chapters 1 and 3 to 6 run on the learners' laptops with the `cpu` budget; the instructor shows chapter 2 "
          "(chapter 3 repeats its code). Chapter 5's short training runs start before the break; chapter 6 loads "
-         "its stored runs (and the trained network) in a few minutes. Chapter 1's exercises and chapter 8 are "
-         "left for the follow-up reading.",
+         "its stored runs (and the trained network) in a few minutes. Chapter 1's exercises and the chapters on "
+         "training fast are left for the follow-up reading.",
          (Slot("fixed", "Welcome; everyone runs the setup cell of chapter 1 (check the printed device and "
                         "budget)", minutes=5),
           Slot("paper", "How to read a paper for implementation: the one-page guide, then the checklist "
@@ -139,9 +139,9 @@ PLANS: tuple[Plan, ...] = (
                (BATCH_NORM,)),
           Slot("fixed", "Wrap-up: what to check when implementing the next paper", minutes=5))),
     Plan("many-gpus", "Follow-up session (90 minutes): training on many processes", 90,
-         "Chapter 9 stands on its own after chapter 6. Its `cpu`-budget run launches its training runs one "
+         "Chapter 10 stands on its own after chapter 6. Its `cpu`-budget run launches its training runs one "
          "after another: start it at the beginning and read while it runs.",
-         (Slot("fixed", "Welcome; everyone opens chapter 9, runs the setup cell and starts Run All", minutes=5),
+         (Slot("fixed", "Welcome; everyone opens chapter 10, runs the setup cell and starts Run All", minutes=5),
           Slot("chapter", "Data parallelism, synced batch norm, torchrun, and the measured speed-up", (MANY_GPUS,),
                exercises=None),
           Slot("fixed", "Discussion: the paper's 3.75x on four GPUs (sec. 3.3) against what the chapter "

@@ -6,7 +6,7 @@
   layer, the gradient norm of every weight layer, a recorder that collects both during
   ``train(..., on_step=...)``, and how often each class is predicted;
 * metrics (chapter 6) -- where a trained classifier goes wrong: the confusion matrix and the accuracy per class;
-* looking inside a trained network (chapter 8) -- the feature maps its layers compute for a batch, and Grad-CAM:
+* looking inside a trained network -- the feature maps its layers compute for a batch, and Grad-CAM:
   which part of each image raised the score of a class.
 
 The figures drawn from these measurements are in ``vgg_helpers.plots``.
@@ -37,7 +37,7 @@ __all__ = [
     "LEARNING", "loss_drop",
     # metrics (chapter 6) and results over seeds
     "as_int_array", "confusion_matrix", "per_class_accuracy", "mean_sd", "first_reaching",
-    # looking inside a trained network (chapter 8)
+    # looking inside a trained network
     "feature_maps", "grad_cam",
 ]
 
@@ -485,7 +485,7 @@ def first_reaching(values: Sequence[Optional[float]], target: float) -> Optional
     return next((i for i, v in enumerate(values) if v is not None and v >= target), None)
 
 
-# --- looking inside a trained network (chapter 8) ---
+# --- looking inside a trained network ---
 # One batch through a trained network with forward hooks: what chosen layers output (feature maps), and Grad-CAM.
 
 _ACTIVATIONS = (nn.ReLU, nn.GELU)

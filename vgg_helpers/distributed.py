@@ -46,10 +46,10 @@ from .data import RunBudget, load_cifar10, make_loaders
 from .files import atomic_write, write_json
 from .models import CIFAR_BN_MODEL, build_vgg
 from .runtime import environment_info, pick_device, process_world, set_threads, unwrap
-from .settings import Settings, child_environment, settings
+from .settings import Launch, Settings, child_environment, settings
 from .training import BATCH_NORM_RECIPE, TrainConfig, evaluate, read_checkpoint, train
 
-__all__ = ["Process", "setup", "cleanup", "CPUSyncBatchNorm", "convert_sync_batchnorm", "prepare_model",
+__all__ = ["Process", "process_device", "setup", "cleanup", "CPUSyncBatchNorm", "convert_sync_batchnorm", "prepare_model",
            "weight_spread", "throughput", "allreduce_seconds", "ring_allreduce_seconds", "expected_speedup",
            "Launched", "launch", "weight_difference", "DEFAULT_RUN", "DEFAULT_MODEL", "run", "command_args",
            "parse_command", "main"]
@@ -73,13 +73,43 @@ class Process:
         return self.rank == 0
 
 
+def process_device(launch: Launch, device: str | None = None) -> torch.device:
+    """The device of one of torchrun's processes.
+
+    Args:
+        launch: what torchrun told the process (``settings().launch``).
+        device: ``"cpu"`` or ``"cuda"``; ``None``: CUDA when this machine has a GPU for each of its processes
+            (``LOCAL_WORLD_SIZE``), else the CPU -- two processes on Colab's one GPU train on the CPU, with a note.
+    Returns:
+        ``cuda:LOCAL_RANK`` or ``cpu``.
+    Raises:
+        ValueError: a device that is not ``cpu``/``cuda``, or ``cuda`` asked for with fewer GPUs than processes.
+    """
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device is None:
+        device = "cuda" if count >= launch.local_world_size else "cpu"
+        if 0 < count < launch.local_world_size and launch.local_rank == 0:
+            print(f"{launch.local_world_size} processes but {count} GPU(s) on this machine: the processes train on "
+                  f"the CPU (gloo). For GPUs, start at most {count} (torchrun --nproc-per-node={count}).", flush=True)
+    wanted = device.split(":")[0]
+    choice("device", wanted, ("cpu", "cuda"))
+    if wanted == "cpu":
+        return torch.device("cpu")
+    if launch.local_rank >= count:
+        raise ValueError(f"this process has LOCAL_RANK={launch.local_rank} but the machine has {count} GPU(s): "
+                         f"start at most {count} processes per machine (torchrun --nproc-per-node={count}), or "
+                         "train on the CPU (--device cpu).")
+    return torch.device("cuda", launch.local_rank)
+
+
 def setup(config: Settings | None = None, device: str | None = None,
           timeout: timedelta = timedelta(minutes=10)) -> Process:
     """Join the process group when torchrun started this process; otherwise describe a single process.
 
     Args:
         config: the environment (``settings()``: torchrun's ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE`` ...).
-        device: ``"cpu"`` or ``"cuda"``; default ``VGG_BOOK_DEVICE``, else CUDA when there is a GPU.
+        device: ``"cpu"`` or ``"cuda"``; default ``VGG_BOOK_DEVICE``, else ``process_device``'s choice (CUDA when
+            there is a GPU for each process on this machine).
         timeout: how long a collective call waits for the other processes before it fails.
     Returns:
         A ``Process``. Under torchrun on GPUs, process ``local_rank`` computes on GPU ``local_rank``.
@@ -90,18 +120,12 @@ def setup(config: Settings | None = None, device: str | None = None,
     launch = config.launch
     if launch is None:
         return Process(0, 0, 1, pick_device(device or config.device), None)
-    wanted = (device or config.device or ("cuda" if torch.cuda.is_available() else "cpu")).split(":")[0]
-    choice("device", wanted, ("cpu", "cuda"))
-    if wanted == "cuda":
-        count = torch.cuda.device_count()
-        if launch.local_rank >= count:
-            raise ValueError(f"this process has LOCAL_RANK={launch.local_rank} but the machine has {count} GPU(s): "
-                             f"start at most {count} processes per machine (torchrun --nproc-per-node={count}).")
-        dev = torch.device("cuda", launch.local_rank)
+    dev = process_device(launch, device or config.device)
+    if dev.type == "cuda":
         torch.cuda.set_device(dev)
         backend = "nccl"        # NVIDIA's collective library: all-reduce over NVLink / PCIe / InfiniBand
     else:
-        dev, backend = torch.device("cpu"), "gloo"   # collectives over TCP (shared memory on one machine)
+        backend = "gloo"        # collectives over TCP (shared memory on one machine)
     dist = torch.distributed
     if launch.agent_store:
         # The processes meet in torchrun's key-value store at MASTER_ADDR:MASTER_PORT. That store outlives a
@@ -142,8 +166,11 @@ class _SumAcrossProcesses(torch.autograd.Function):
 class CPUSyncBatchNorm(nn.BatchNorm2d):
     """Batch norm whose batch mean and variance are taken over every process's share of the batch.
 
-    ``torch.nn.SyncBatchNorm`` does this on GPUs only; this is the same computation written with two all-reduces,
-    so that the book's CPU runs (``gloo``) give the statistics one process would compute over the whole batch.
+    ``torch.nn.SyncBatchNorm`` runs on GPUs (and a few other accelerators) only, with one all-gather per layer in
+    the forward pass and one all-reduce in the backward pass. This version gives the same statistics with
+    all-reduces only, so that the book's CPU runs (``gloo``) can sync: two in the forward pass (each channel's sum
+    and count, then the centred squares) and, through autograd, two more in the backward pass. Four exchanges per
+    layer and step instead of PyTorch's two: what the book measures as the cost of syncing is this version's.
     In eval mode, or in a single process, it is an ordinary ``BatchNorm2d``.
     """
 

@@ -81,7 +81,7 @@ class ModernConfig:
     logit_scale: float = 1 / 9       # the classifier's output is multiplied by this (small logits at the start)
     bn_momentum: float = 0.4         # PyTorch's convention: weight of the new batch in the running statistics
     bn_eps: float = 1e-12            # batch norm's epsilon (tiny: the whitened inputs are well scaled)
-    # switches for chapter 8's ladder (each turns one ingredient off; the defaults are the modern VGG)
+    # switches for the airbench-style ladder (each turns one ingredient off; the defaults are the modern VGG)
     whiten: bool = True              # False: the first 2x2 layer is an ordinary trained convolution
     pool_first: bool = True          # False: pool after batch norm and activation, as VGG does
     identity_init: bool = True       # False: PyTorch's default (Kaiming-uniform) init of every 3x3 conv
@@ -227,7 +227,7 @@ def describe_modern(arch: str) -> list[str]:
     out = []
     for i, v in enumerate(items):
         if v == WHITEN:
-            out.append("whiten2 (frozen, from the data)")
+            out.append("whiten2 (filters from the data, not trained)")
         elif v == GLOBAL_POOL:
             out.append("global maxpool")
         elif v != POOL:

@@ -239,7 +239,7 @@ def _linear_to_conv(linear: nn.Linear, in_channels: int, side: int) -> nn.Conv2d
     return conv
 
 
-def fc_to_conv(model: nn.Module) -> FullyConvVGG:
+def fc_to_conv(model: nn.Module, ceil_mode: bool = True) -> FullyConvVGG:
     """Turn a VGG's fully connected layers into convolutions, as the paper does for dense evaluation (sec. 3.2).
 
     The first FC layer reads the ``C x side x side`` map the features give at the net's input size (512 x 7 x 7
@@ -248,9 +248,16 @@ def fc_to_conv(model: nn.Module) -> FullyConvVGG:
     (and a final soft-max over the classes) are kept. On an input of the net's own size the score map is 1x1
     and equals the VGG's output; on a larger one it holds a score vector for every window the net can see.
 
+    The max-pools of the copied features round their output sizes up (``ceil_mode``), as Caffe's pooling layers
+    do: an image whose side is not a multiple of the total stride (Q = 48 for a net of five pools) then loses no
+    row or column of any feature map; the last window of a pool is cut short instead. At sides that are
+    multiples of the stride (the net's own input size, 224 or 32, and 256, 384, 512) both roundings agree.
+
     Args:
         model: a VGG from ``build_vgg`` (imagenet or cifar head), or any module with a conv ``features`` stack
             and an ``nn.Sequential`` ``classifier`` of Linear / ReLU / Dropout / Softmax layers.
+        ceil_mode: round the pools' output sizes up (default); ``False`` keeps PyTorch's rounding down, which
+            drops the last row and column of a feature map of odd side (at Q = 48: a 3x3 map pooled to 1x1).
     Returns:
         A ``FullyConvVGG`` with copies of the weights, in the model's training / eval mode.
     Raises:
@@ -286,7 +293,12 @@ def fc_to_conv(model: nn.Module) -> FullyConvVGG:
     if side is None:
         raise ValueError("the model's classifier has no Linear layer: nothing to convert.")
     pools = sum(isinstance(m, nn.MaxPool2d) for m in features.modules())
-    net = FullyConvVGG(copy.deepcopy(features), nn.Sequential(*layers), min_size=side * 2 ** pools)
+    ceil_mode = flag("ceil_mode", ceil_mode)
+    copied = copy.deepcopy(features)
+    for m in copied.modules():
+        if isinstance(m, nn.MaxPool2d):
+            m.ceil_mode = ceil_mode
+    net = FullyConvVGG(copied, nn.Sequential(*layers), min_size=side * 2 ** pools)
     return net.train(model.training)
 
 
@@ -355,27 +367,31 @@ def dense_evaluate(conv_model: nn.Module, images: torch.Tensor, flip: bool = Tru
 
 
 def crop_positions(size: int, crop: int, grid: int) -> list[int]:
-    """Offsets of ``grid`` crops of side ``crop`` spread evenly over ``size`` pixels, first and last at the edges.
+    """Distinct offsets of up to ``grid`` crops of side ``crop`` spread evenly over ``size`` pixels, first and last
+    at the edges.
 
     Args:
         size: the image side, in pixels.
         crop: the crop side (at most ``size``).
         grid: crops per side (the paper: 5).
     Returns:
-        ``grid`` offsets from 0 to ``size - crop`` (rounded; repeats when there are fewer positions than crops).
+        Increasing offsets from 0 to ``size - crop`` (rounded), each once: ``grid`` of them when the image has room,
+        fewer when rounding would repeat one (a single ``[0]`` when the crop is the whole side: ``size == crop``).
     Raises:
         ValueError: ``crop > size`` or ``grid`` < 1.
 
     Example:
         >>> crop_positions(40, 32, 3)
         [0, 4, 8]
+        >>> crop_positions(32, 32, 3)
+        [0]
     """
     size = whole_number("size", size, 1)
     crop = whole_number("crop", crop, 1, fix=f" It must be at most the image side, {size}.", maximum=size)
     grid = whole_number("grid", grid, 1, "crops per side, e.g. 5 as in the paper")
     if grid == 1:
         return [(size - crop) // 2]
-    return [round(i * (size - crop) / (grid - 1)) for i in range(grid)]
+    return sorted({round(i * (size - crop) / (grid - 1)) for i in range(grid)})
 
 
 def multi_crop_evaluate(model: nn.Module, images: torch.Tensor, crop: Optional[int] = None, grid: int = 5,
@@ -384,9 +400,12 @@ def multi_crop_evaluate(model: nn.Module, images: torch.Tensor, crop: Optional[i
 
     The paper takes, at each of three scales, a 5 x 5 regular grid of 224x224 crops and their mirror images
     (50 crops per scale, 150 in all) and averages the soft-max outputs. Here: at each test scale Q (the images
-    rescaled so their smaller side is Q), ``grid`` x ``grid`` crops of side ``crop`` at ``crop_positions``, and
-    with ``flip`` their mirror images, each run through ``model``; the posteriors of all of them are averaged.
-    On CIFAR-10: a net built for 32x32, ``scales=[32, 40, 48]``, ``crop=32``.
+    rescaled so their smaller side is Q), the crops of side ``crop`` at the distinct ``crop_positions`` (up to
+    ``grid`` x ``grid``), and with ``flip`` their mirror images, each run through ``model`` once; their posteriors
+    are averaged at each scale, and the scales' averages are averaged (every scale counts the same, as the
+    paper's 50 crops per scale do). A scale where the crop is the whole image (Q = 32 for a 32x32 net) takes one
+    crop and its mirror image, not the same crop ``grid ** 2`` times.
+    On CIFAR-10: a net built for 32x32, ``scales=[32, 48, 64]``, ``crop=32``.
 
     Args:
         model: a classifier of ``crop`` x ``crop`` images returning logits ``(N, classes)`` (e.g. a VGG).
@@ -396,7 +415,8 @@ def multi_crop_evaluate(model: nn.Module, images: torch.Tensor, crop: Optional[i
         flip: also evaluate every crop's mirror image.
         scales: test scales Q; ``None``: the images as they are.
     Returns:
-        Class posteriors ``(N, classes)``, the mean over ``grid ** 2 * (2 if flip else 1) * len(scales)`` crops.
+        Class posteriors ``(N, classes)``: at most ``grid ** 2 * (2 if flip else 1) * len(scales)`` network passes,
+        one per distinct crop and flip.
     Raises:
         ValueError: a crop larger than a rescaled image, ``grid`` < 1, or ``scales`` empty.
     """
@@ -405,7 +425,7 @@ def multi_crop_evaluate(model: nn.Module, images: torch.Tensor, crop: Optional[i
     if crop is None:
         crop = getattr(model, "input_size", None) or min(images.shape[-2:])
     crop = whole_number("crop", crop, 1, "the model's input size, e.g. 32")
-    posteriors = []
+    per_scale = []
     with _eval_mode(model):
         for q in _scales(scales):
             x = images if q is None else rescale(images, q)
@@ -413,12 +433,14 @@ def multi_crop_evaluate(model: nn.Module, images: torch.Tensor, crop: Optional[i
             if crop > min(h, w):
                 raise ValueError(f"crop={crop} is larger than the {h}x{w} images" + (f" at scale {q}" if q else "")
                                  + f": use test scales of at least {crop}.")
+            posteriors = []
             for top in crop_positions(h, crop, grid):
                 for left in crop_positions(w, crop, grid):
                     piece = x[:, :, top:top + crop, left:left + crop]
                     for view in ([piece, piece.flip(-1)] if flip else [piece]):
                         posteriors.append(model(view).float().softmax(dim=1))
-    return torch.stack(posteriors).mean(0)
+            per_scale.append(torch.stack(posteriors).mean(0))
+    return torch.stack(per_scale).mean(0)
 
 
 def combine(*posteriors: torch.Tensor) -> torch.Tensor:
@@ -458,6 +480,19 @@ def _posteriors_in_batches(fn, images: torch.Tensor, batch: int = 250) -> torch.
     return torch.cat([fn(images[i:i + batch]) for i in range(0, len(images), batch)])
 
 
+class _CountedPasses(nn.Module):
+    """Runs ``net`` and counts the images it was run on: passes per image = ``images`` / test images."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net, self.images = net, 0
+        self.train(net.training)                     # the wrapped net's mode, which _eval_mode restores
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.images += len(x)
+        return self.net(x)
+
+
 def measure_test_methods(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                          test_scales: Sequence[int] = (32, 48, 64), crop_grid: int = 3) -> dict:
     """Accuracy and cost of every way of testing in ``TEST_METHODS`` on the same test images.
@@ -469,26 +504,28 @@ def measure_test_methods(model: nn.Module, images: torch.Tensor, labels: torch.T
         test_scales: the test scales Q (S_min, the middle and S_max, as the paper's Table 5 does).
         crop_grid: crops per side at each Q (the paper: 5).
     Returns:
-        ``{method: {"acc": fraction, "seconds": evaluation time, "views": network passes per image}}``;
-        "dense + multi-crop" reuses the two posteriors (its seconds are their sum).
+        ``{method: {"acc": fraction, "seconds": evaluation time, "views": network passes per image}}``; the
+        passes are counted as they are made (a repeated crop is never run: ``crop_positions``); "dense +
+        multi-crop" reuses the two posteriors (its seconds and passes are their sums).
     """
     model.eval()
-    conv = fc_to_conv(model).eval()
     qs, grid = list(test_scales), crop_grid
+    net, conv = _CountedPasses(model), _CountedPasses(fc_to_conv(model).eval())
     runs = {
-        "one view": (lambda x: model(x).softmax(1), 1),
-        "dense, Q=48": (lambda x: dense_evaluate(conv, x, flip=True, scales=[qs[len(qs) // 2]]), 2),
-        "dense, 3 scales": (lambda x: dense_evaluate(conv, x, flip=True, scales=qs), 2 * len(qs)),
-        "multi-crop, 3 scales": (lambda x: multi_crop_evaluate(model, x, crop=32, grid=grid, flip=True,
-                                                               scales=qs), 2 * grid * grid * len(qs)),
+        "one view": (net, lambda x: net(x).softmax(1)),
+        "dense, Q=48": (conv, lambda x: dense_evaluate(conv, x, flip=True, scales=[qs[len(qs) // 2]])),
+        "dense, 3 scales": (conv, lambda x: dense_evaluate(conv, x, flip=True, scales=qs)),
+        "multi-crop, 3 scales": (net, lambda x: multi_crop_evaluate(net, x, crop=32, grid=grid, flip=True,
+                                                                    scales=qs)),
     }
     out, posts = {}, {}
     with torch.no_grad():
-        for name, (fn, views) in runs.items():
+        for name, (counted, fn) in runs.items():
+            counted.images = 0
             t0 = time.perf_counter()
             posts[name] = _posteriors_in_batches(fn, images)
             out[name] = {"acc": (posts[name].argmax(1) == labels).float().mean().item(),
-                         "seconds": time.perf_counter() - t0, "views": views}
+                         "seconds": time.perf_counter() - t0, "views": counted.images // len(images)}
     both = combine(posts["dense, 3 scales"], posts["multi-crop, 3 scales"])
     out["dense + multi-crop"] = {
         "acc": (both.argmax(1) == labels).float().mean().item(),

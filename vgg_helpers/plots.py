@@ -8,10 +8,10 @@ Sections, in chapter order:
   ln(classes), its predictions, its gradient norms and activation statistics through the depth, an ablation;
 * training plots (chapter 6) -- learning curves, confusion matrix, per-class accuracy, misclassified images;
 * the paper's results and runs over several seeds (chapter 7) -- Table 3 as a figure, curves with their spread;
-* looking inside a trained network (chapter 8) -- its first filters, its feature maps, Grad-CAM heat maps.
+* looking inside a trained network -- its first filters, its feature maps, Grad-CAM heat maps.
 
-The numbers behind the chapter 6 plots (``confusion_matrix``, ``per_class_accuracy``) and the chapter 8 ones
-(``feature_maps``, ``grad_cam``) come from ``vgg_helpers.diagnostics``.
+The numbers behind the batch-norm chapter's plots (``confusion_matrix``, ``per_class_accuracy``) and those of
+the look inside a trained network (``feature_maps``, ``grad_cam``) come from ``vgg_helpers.diagnostics``.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ __all__ = [
     "plot_history", "plot_confusion_matrix", "plot_per_class_accuracy", "plot_misclassified",
     # the paper's results and runs over several seeds (chapter 7)
     "plot_paper_table3", "plot_seed_spread",
-    # looking inside a trained network (chapter 8)
+    # looking inside a trained network
     "plot_filters", "plot_feature_maps", "plot_grad_cam",
 ]
 
@@ -779,7 +779,7 @@ def plot_seed_spread(curves: Mapping[str, Sequence[tuple]], ax: Optional[Axes] =
     return ax
 
 
-# ---- looking inside a trained network (chapter 8) ----
+# ---- looking inside a trained network ----
 # The first layer's filters, the feature maps of a few layers (from diagnostics.feature_maps) and Grad-CAM heat maps
 # over the images (from diagnostics.grad_cam).
 

@@ -101,26 +101,34 @@ def current_budget(budget: Optional[str] = None) -> str:
     return name
 
 
-def describe_runtime(prefer: Optional[str] = None, budget: Optional[str] = None) -> torch.device:
-    """Print the Python / torch versions and the device this notebook will use, and return the device.
+def describe_runtime(prefer: Optional[str] = None, budget: Optional[str] = None,
+                     data_dir: Optional[str] = None) -> torch.device:
+    """Print one line -- torch's version, the device this notebook will use and the precision it trains in there
+    (bfloat16 only where it is native), the budget, and the data source -- and return the device.
 
     Args:
         prefer: passed to ``pick_device`` (e.g. ``settings().device``).
         budget: the budget asked for (``settings().budget``; ``None``: not set). On a GPU with no budget set,
-            one more line says that the measured ``cpu`` budget is used and how to ask for the full runs.
+            a second line says that the measured ``cpu`` budget is used and how to ask for the full runs.
+        data_dir: the CIFAR-10 folder asked for (``settings().data_dir``; ``None``: the official download,
+            once, when a chapter first needs the images).
     Returns:
-        The device. In Colab without a GPU it also says how to switch the runtime to one.
+        The device. In Colab without a GPU a second line says how to switch the runtime to one.
     Raises:
-        ValueError: as ``pick_device``.
+        ValueError: as ``pick_device`` and ``current_budget``.
     """
     device = pick_device(prefer)
     if device.type == "cuda":
         where = f"cuda ({torch.cuda.get_device_name(device)})"
     elif device.type == "cpu":
-        where = f"cpu ({os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"
+        where = f"cpu, {torch.get_num_threads()} threads"
     else:
         where = device.type
-    print(f"Python {platform.python_version()} | torch {torch.__version__} | device: {where}")
+    amp = autocast_dtype(device) if device.type in ("cpu", "cuda") else None
+    precision = str(amp or torch.float32).removeprefix("torch.")    # what mixed-precision training uses here
+    data = "your folder" if data_dir else "download"
+    print(f"torch {torch.__version__} · device: {where}, {precision} · budget: {current_budget(budget)} · "
+          f"data: {data}")
     if device.type == "cuda" and not budget and current_budget() == "cpu":
         print("GPU found: using the measured cpu budget (VGG_BOOK_BUDGET=gpu: full, unmeasured runs)")
     if device.type == "cpu" and "google.colab" in sys.modules:

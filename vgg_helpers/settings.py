@@ -15,9 +15,6 @@ environment behind the caller's back.
 It also reads the variables ``torchrun`` gives each process it starts (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``,
 ``MASTER_ADDR``, ``MASTER_PORT``, ``TORCHELASTIC_RESTART_COUNT``, ``TORCHELASTIC_USE_AGENT_STORE``), so that
 ``vgg_helpers.distributed`` knows which process it is, which GPU is its own and where the others are.
-
-(The notebooks' setup cell also reads ``VGG_BOOK_FORCE_INSTALL`` and ``VGG_BOOK_INSTALL_SOURCE``, before
-``vgg_helpers`` is installed.)
 """
 from __future__ import annotations
 
@@ -68,6 +65,7 @@ class Launch:
     master_port: int
     restart_count: int    # TORCHELASTIC_RESTART_COUNT: how often torchrun restarted the processes (--max-restarts)
     agent_store: bool     # TORCHELASTIC_USE_AGENT_STORE: the store is torchrun's own, kept across restarts
+    local_world_size: int = 1   # LOCAL_WORLD_SIZE: how many processes run on this machine
 
 
 def _device(env: Mapping[str, str]) -> Optional[str]:
@@ -113,7 +111,8 @@ def _launch(env: Mapping[str, str]) -> Optional[Launch]:
                   master_addr=env.get("MASTER_ADDR", "").strip() or "127.0.0.1",
                   master_port=_whole(env, "MASTER_PORT", 1) or 29500,
                   restart_count=_whole(env, "TORCHELASTIC_RESTART_COUNT", 0) or 0,
-                  agent_store=env.get("TORCHELASTIC_USE_AGENT_STORE", "").strip() == "True")
+                  agent_store=env.get("TORCHELASTIC_USE_AGENT_STORE", "").strip() == "True",
+                  local_world_size=_whole(env, "LOCAL_WORLD_SIZE", 1) or world_size)
 
 
 def settings(environ: Optional[Mapping[str, str]] = None) -> Settings:

@@ -13,7 +13,8 @@ from torch import nn
 
 from vgg_helpers.book import store
 from vgg_helpers.book.failure import (RunSummary, ablation_runs, batch_norm_runs, depth_runs, failure_loaders,
-                                      failure_run, fix_runs, reproduction_runs, step_losses, summarize)
+                                      failure_run, fix_runs, reproduction_runs, seed_table, step_losses,
+                                      summarize)
 from vgg_helpers.book.plans import BATCH_NORM, BATCH_NORM_FIX, FAILURE, FAILURE_ABLATION, FAILURE_DEPTH, pick
 from vgg_helpers.book.store import RunResult, StoredRunError, stored_history
 from vgg_helpers.diagnostics import LEARNING, loss_drop, mean_sd
@@ -180,13 +181,32 @@ def test_chapter_tables_are_the_stored_runs():
     a re-recorded run that changes a result cannot leave a stale table (or the prose quoting it) behind."""
     printed = _outputs(nbformat.read(CHAPTER, as_version=4))
     for runs in (ablation_runs(None, "cpu", "load"), depth_runs(None, "cpu", "load")):
-        for row in summarize(runs):
-            line = f"{mean_sd(row.drop, digits=3):>16} {mean_sd(row.val_acc, 100):>12}  {row.verdict}"
-            assert re.search(re.escape(row.label) + r"\s+" + re.escape(line.strip()), printed), (
-                f"the chapter's committed output has no row '{row.label} ... {line.strip()}': re-run chapter 5")
+        for label, results in runs.items():
+            drops = ["div." if r.history.meta.get("diverged") else f"{loss_drop(step_losses(r)):.4f}".replace(
+                "-0.0000", "0.0000") for r in results]
+            accs = ["-" if r.history.meta.get("diverged") else f"{100 * r.history.val_acc[-1]:.1f}" for r in results]
+            learning = sum(d != "div." and float(d) > LEARNING for d in drops)
+            row = r"\s+".join(map(re.escape, [label, *drops, *accs, f"{learning} of {len(results)}"]))
+            assert re.search(r"^" + row + r"$", printed, flags=re.M), (
+                f"the chapter's committed output has no row '{label} {drops} {accs}': re-run chapter 5")
     for r in reproduction_runs(None, "cpu", "load"):
         s = f"seed {r.history.meta['seed']}: loss first {step_losses(r)[0]:.4f}, last {step_losses(r)[-1]:.4f}"
         assert s in printed, f"the chapter does not print the stored reproduction '{s}'"
+
+
+def test_seed_table_shows_every_seed_and_the_threshold():
+    runs = {"a": [_history([math.log(10)] * 4 + [math.log(10) - 0.0105], val_acc=0.143), _history([2.0], 0.2),
+                  _history([math.log(10)], 0.1)],
+            "exploding": [_history([3e5], diverged=True)] * 3}
+    for i, r in enumerate(runs["a"]):
+        r.history.meta["seed"] = i
+    lines = seed_table(runs, "start").splitlines()
+    assert lines[1].split() == ["start", "s0", "s1", "s2", "s0", "s1", "s2", "learning"]
+    assert lines[2].split() == ["a", "0.0105", "0.3026", "0.0000", "14.3", "20.0", "10.0", "2", "of", "3"]
+    assert lines[3].split() == ["exploding", "div.", "div.", "div.", "-", "-", "-", "0", "of", "3"]
+    assert f"more than {LEARNING} nats" in lines[4]
+    assert lines[5] == "exploding: first loss 3.0e+05 to 3.0e+05, inf or NaN at step 2"
+    assert max(map(len, lines)) <= 88
 
 
 def test_the_failure_chapters_prose_quotes_only_printed_numbers():

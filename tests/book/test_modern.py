@@ -88,6 +88,13 @@ def test_final_runs_name_the_plans():
         final_runs(None, "cpu", name="modern-long")
 
 
+def test_final_runs_load_quietly_when_asked(capsys):
+    final_runs(None, "cpu", name=MODERN_SHORT["cpu"].name, store="load")
+    assert "Loaded the stored" in capsys.readouterr().out
+    final_runs(None, "cpu", name=MODERN_SHORT["cpu"].name, store="load", quiet=True)
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.skipif(not settings().data_dir, reason="needs CIFAR-10 on this machine (VGG_DATA_DIR)")
 def test_the_shipped_weights_reproduce_the_stored_test_accuracy():
     """The float16 weights of the final run classify the test set as the trained network did."""

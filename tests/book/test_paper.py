@@ -12,7 +12,7 @@ import pytest
 from vgg_helpers.book.paper import init_runs, jitter_runs, schedule_runs
 from vgg_helpers.book.plans import PAPER_INIT, PAPER_JITTER, PAPER_RECIPE, PAPER_SCHEDULE
 from vgg_helpers.book.store import stored_history
-from vgg_helpers.paper import TEST_METHODS
+from vgg_helpers.paper import TEST_METHODS, crop_positions
 from vgg_helpers.training import TrainConfig
 from tests.helpers import tiny_cifar, unprinted_numbers
 
@@ -74,6 +74,11 @@ def test_every_stored_jitter_and_schedule_run_matches_the_plan():
         assert h.meta["train_scales"] == list(plan.extra["train_scales"])
         assert list(h.meta["test_methods"]) == list(TEST_METHODS)
         assert len(h.epoch) == plan.run.epochs
+        # the passes were counted as made: each distinct crop once (at Q = 32 the crop is the whole image)
+        grid = plan.extra["crop_grid"]
+        distinct = sum(2 * len(crop_positions(q, 32, grid)) ** 2 for q in plan.extra["test_scales"])
+        assert h.meta["test_methods"]["multi-crop, 3 scales"]["views"] == distinct
+        assert h.meta["test_methods"]["dense, 3 scales"]["views"] == 2 * len(plan.extra["test_scales"])
     plan = PAPER_SCHEDULE["cpu"]
     for rung in plan.rungs:
         for seed in plan.seeds:

@@ -77,7 +77,7 @@ def test_depth_runs_compare_only_depth_and_init():
 
 def test_fix_runs_are_a_2x2_then_one_ingredient_per_rung():
     plan = pick(BATCH_NORM_FIX, "cpu")
-    grid, steps = plan.rungs[:4], plan.rungs[4:]
+    grid, steps = plan.rungs[:4], plan.rungs[5:]        # rungs[4]: the control (test below)
     assert {(r.changes.get("batch_norm", False), r.changes.get("init", "paper")) for r in grid} == {
         (False, "paper"), (False, "kaiming"), (True, "paper"), (True, "kaiming")}
     before = grid[-1]
@@ -88,6 +88,19 @@ def test_fix_runs_are_a_2x2_then_one_ingredient_per_rung():
     for key in ("lr", "nesterov", "schedule", "warmup", "label_smoothing"):
         assert final.recipe[key] == BATCH_NORM_RECIPE[key], key
     assert final.model["head"] == "cifar" and final.model["batch_norm"] and final.augment
+
+
+def test_the_fix_control_differs_from_the_ladders_first_rung_only_in_batch_norm():
+    """No soft-max + Kaiming without batch norm: one change from its base, and everything but batch norm the same
+    as the ladder's first rung (no soft-max on batch norm + Kaiming)."""
+    plan = pick(BATCH_NORM_FIX, "cpu")
+    control, first = plan.rungs[4], plan.rungs[5]
+    assert control.base == "plain-kaiming" and dict(control.changes) == {"softmax": False}
+    a, b = plan.for_rung(control.name), plan.for_rung(first.name)
+    assert (a.run, a.recipe, a.augment, a.seeds, a.steps) == (b.run, b.recipe, b.augment, b.seeds, b.steps)
+    assert {k: v for k, v in a.model.items() if k != "batch_norm"} == {
+        k: v for k, v in b.model.items() if k != "batch_norm"}
+    assert (a.model["batch_norm"], b.model["batch_norm"]) == (False, True)
 
 
 def test_the_fast_ladder_starts_from_the_batch_norm_run():

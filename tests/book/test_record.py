@@ -5,7 +5,7 @@ import pytest
 
 from tests.helpers import tiny_cifar
 from vgg_helpers.book import record, store
-from vgg_helpers.book.plans import BATCH_NORM, FAILURE, MODERN
+from vgg_helpers.book.plans import BATCH_NORM, BATCH_NORM_FIX, FAILURE, MODERN
 from vgg_helpers.book.store import stored_history
 
 
@@ -31,6 +31,14 @@ def test_record_stores_a_topics_part_under_its_names(tiny_store, capsys):
 def test_match_records_only_the_runs_it_names(tiny_store):
     record.main(["batch-norm", "--only", "main", "--match=-s1"])
     assert [p.name for p in tiny_store.iterdir()] == ["batch-norm-s1-cpu.json"]
+
+
+def test_match_records_only_the_batch_norm_fix_control(tiny_store, monkeypatch):
+    """The command that recorded the fix's control trains its seeds and no other fix run."""
+    monkeypatch.setitem(BATCH_NORM_FIX, "cpu", replace(BATCH_NORM_FIX["smoke"], seeds=(0, 1)))
+    record.main(["batch-norm", "--only", "fix", "--match", "plain-kaiming-no-softmax"])
+    assert sorted(p.name for p in tiny_store.iterdir()) == ["batch-norm-fix-plain-kaiming-no-softmax-cpu.json",
+                                                            "batch-norm-fix-plain-kaiming-no-softmax-s1-cpu.json"]
 
 
 def test_the_modern_final_runs_are_recorded_with_seed_0s_weights(tiny_store):

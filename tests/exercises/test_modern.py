@@ -51,5 +51,5 @@ def test_whitening_rejects(wrong, match):
 
 def test_the_chapters_solution_passes_its_check():
     namespace: dict = {"torch": torch}
-    exec(solution_source("08-training-fast.ipynb", "whitening_filters"), namespace)
+    exec(solution_source("09-airbench-style-vgg.ipynb", "whitening_filters"), namespace)
     check_whitening(namespace["whitening_filters"])

@@ -131,7 +131,7 @@ def test_batch_stats_checks_the_given_shares():
 
 def test_the_chapters_solutions_pass_their_checks():
     namespace: dict = {"torch": torch}
-    exec(solution_source("09-many-gpus.ipynb", "shard"), namespace)
+    exec(solution_source("10-many-gpus.ipynb", "shard"), namespace)
     check_shard(namespace["shard"])
-    exec(solution_source("09-many-gpus.ipynb", "batch_stats"), namespace)
+    exec(solution_source("10-many-gpus.ipynb", "batch_stats"), namespace)
     check_batch_stats(namespace["batch_stats"], _halves(), (0, 2, 3))

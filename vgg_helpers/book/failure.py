@@ -27,11 +27,11 @@ from ..models import build_vgg
 from ..runtime import pick_device
 from ..training import History, predict
 from .plans import BATCH_NORM, BATCH_NORM_FIX, FAILURE, FAILURE_ABLATION, FAILURE_DEPTH, Plan, pick
-from .store import RunResult, Trained, check_store, fit, need_data, train_or_load
+from .store import RunResult, Trained, store_policy, fit, need_data, train_or_load
 
 __all__ = ["failure_loaders", "failure_run", "train_reproduction", "runs_over_seeds", "reproduction_runs",
            "ablation_runs",
-           "depth_runs", "fix_runs", "batch_norm_runs", "step_losses", "RunSummary", "summarize"]
+           "depth_runs", "fix_runs", "batch_norm_runs", "step_losses", "RunSummary", "summarize", "seed_table"]
 
 
 def failure_loaders(data: CIFAR10, plan: Plan, seed: int = 0, device: torch.device | str | None = None) -> Loaders:
@@ -105,6 +105,7 @@ def train_reproduction(loaders: Loaders, budget: str, store: Optional[str] = Non
         loaders: ``failure_loaders(data, pick(FAILURE, budget), seed=0)``.
         budget: ``"smoke"``, ``"cpu"`` or ``"gpu"``.
         store: ``"record"`` also stores the history as the reference (maintainers); anything else only trains.
+            Default ``store_policy``: the environment's choice (the chapter passes nothing).
         device: default ``pick_device()``.
         data_source: ``data.source``, stored beside the run.
     Returns:
@@ -112,11 +113,12 @@ def train_reproduction(loaders: Loaders, budget: str, store: Optional[str] = Non
         gradient norms.
     """
     plan = pick(FAILURE, budget)
+    record = store_policy(plan.store, store) == "record"
     return failure_run(plan, loaders, budget, name=plan.run_name(), seed=0,
-                       store="record" if store == "record" else "train", device=device, data_source=data_source)
+                       store="record" if record else "train", device=device, data_source=data_source)
 
 
-def runs_over_seeds(table: Mapping[str, Plan], data: Optional[CIFAR10], budget: str, store: str = "load",
+def runs_over_seeds(table: Mapping[str, Plan], data: Optional[CIFAR10], budget: str, store: Optional[str] = None,
                     rungs: Optional[Sequence[str]] = None, seeds: Optional[Sequence[int]] = None,
                     device: torch.device | str | None = None, progress: Optional[bool] = False,
                     quiet: bool = True) -> dict[str, list[RunResult]]:
@@ -127,7 +129,8 @@ def runs_over_seeds(table: Mapping[str, Plan], data: Optional[CIFAR10], budget: 
             ``BATCH_NORM_FIX``).
         data: CIFAR-10 (``None`` will do when every run is stored and ``store="load"``).
         budget: ``"smoke"``, ``"cpu"`` or ``"gpu"``.
-        store: ``"load"`` (stored runs, training what is missing), ``"train"`` or ``"record"``.
+        store: ``"load"`` (stored runs, training what is missing), ``"train"`` or ``"record"``; default
+            ``store_policy``: the environment's choice, else the plan's.
         rungs: the names of the rungs to run (default: all of the plan's).
         seeds: default: the plan's ``seeds``.
         device: default ``pick_device()``.
@@ -138,7 +141,7 @@ def runs_over_seeds(table: Mapping[str, Plan], data: Optional[CIFAR10], budget: 
         without rungs).
     """
     plan = pick(table, budget)
-    check_store(store)
+    store = store_policy(plan.store, store)
     device = pick_device(device)
     out: dict[str, list[RunResult]] = {}
     for rung in ([None] if not plan.rungs else [plan.rung(r) for r in rungs] if rungs is not None else plan.rungs):
@@ -159,25 +162,25 @@ def runs_over_seeds(table: Mapping[str, Plan], data: Optional[CIFAR10], budget: 
     return out
 
 
-def reproduction_runs(data: Optional[CIFAR10], budget: str, store: str = "load", **options) -> list[RunResult]:
+def reproduction_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, **options) -> list[RunResult]:
     """The reproduction of the failure (``plans.FAILURE``: the network and recipe, unchanged) over its seeds: one
     ``RunResult`` per seed. ``options`` as ``runs_over_seeds``."""
     return runs_over_seeds(FAILURE, data, budget, store, **options)["reproduction"]
 
 
-def ablation_runs(data: Optional[CIFAR10], budget: str, store: str = "load", **options) -> dict[str, list[RunResult]]:
+def ablation_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, **options) -> dict[str, list[RunResult]]:
     """Every ablation run (``plans.FAILURE_ABLATION``) over its seeds: ``{rung.what: [runs]}``. ``options`` as
     ``runs_over_seeds``."""
     return runs_over_seeds(FAILURE_ABLATION, data, budget, store, **options)
 
 
-def depth_runs(data: Optional[CIFAR10], budget: str, store: str = "load", **options) -> dict[str, list[RunResult]]:
+def depth_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, **options) -> dict[str, list[RunResult]]:
     """The depth question (``plans.FAILURE_DEPTH``) over its seeds: ``{rung.what: [runs]}``. ``options`` as
     ``runs_over_seeds``."""
     return runs_over_seeds(FAILURE_DEPTH, data, budget, store, **options)
 
 
-def fix_runs(data: Optional[CIFAR10], budget: str, store: str = "load", **options) -> dict[str, list[RunResult]]:
+def fix_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, **options) -> dict[str, list[RunResult]]:
     """The batch-norm fix isolated on the failing network (``plans.BATCH_NORM_FIX``: batch norm x init, then the
     recipe's other ingredients one at a time): ``{rung.what: [runs]}``. ``options`` as ``runs_over_seeds``."""
     return runs_over_seeds(BATCH_NORM_FIX, data, budget, store, **options)
@@ -236,7 +239,47 @@ def summarize(runs: dict[str, list[RunResult]]) -> list[RunSummary]:
     return out
 
 
-def batch_norm_runs(data: Optional[CIFAR10], budget: str, store: str = "load",
+def seed_table(runs: Mapping[str, Sequence[RunResult]], title: str = "run") -> str:
+    """The verdict table with every seed's own numbers, no averages: for each label of ``{label: [runs over seeds]}``
+    (``ablation_runs``, ``depth_runs``), each seed's ``loss_drop`` (nats below ln 10) and final validation accuracy,
+    and how many seeds are past ``LEARNING``; a diverged seed reads ``div.``, and a row that diverged in every seed
+    gets a line with its first losses and the step its loss became infinite or NaN. At most 88 columns for three
+    seeds.
+
+    Args:
+        runs: ``{label: [runs over seeds]}``, every label with the same seeds.
+        title: the heading of the label column.
+    Returns:
+        The table, one line per label, with its header and a line that states the threshold.
+    """
+    rows = summarize(runs)
+    seeds = [r.history.meta.get("seed", i) for i, r in enumerate(next(iter(runs.values())))]
+    drop_cols, acc_cols = "".join(f"{f's{s}':>8}" for s in seeds), "".join(f"{f's{s}':>6}" for s in seeds)
+    lines = [f"{'':<30}{'loss below ln 10 (nats)':^{8 * len(seeds)}}   {'val acc (%)':^{6 * len(seeds)}}",
+             f"{title:<30}{drop_cols}   {acc_cols}  learning"]
+    notes = []
+    for row, results in zip(rows, runs.values()):
+        drops, accs = iter(row.drop), iter(row.val_acc)
+        cells_drop, cells_acc = "", ""
+        for r in results:
+            if r.history.meta.get("diverged"):
+                cells_drop, cells_acc = cells_drop + f"{'div.':>8}", cells_acc + f"{'-':>6}"
+            else:
+                d = next(drops)
+                cells_drop += f"{0.0 if round(d, 4) == 0 else d:>8.4f}"
+                cells_acc += f"{100 * next(accs):>6.1f}"
+        lines.append(f"{row.label:<30}{cells_drop}   {cells_acc}  {row.learning} of {row.seeds}")
+        if row.diverged == row.seeds:
+            first = [step_losses(r)[0] for r in results]
+            stop = [len(step_losses(r)) + 1 for r in results]
+            steps = f"{min(stop)}" if min(stop) == max(stop) else f"{min(stop)} to {max(stop)}"
+            notes.append(f"{row.label}: first loss {min(first):.1e} to {max(first):.1e}, inf or NaN at step "
+                         f"{steps}")
+    lines.append(f"learning: mean loss of the last fifth of the steps more than {LEARNING} nats below ln 10")
+    return "\n".join(line.rstrip() for line in lines + notes)
+
+
+def batch_norm_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None,
                     seeds: Optional[Sequence[int]] = None, device: torch.device | str | None = None,
                     progress: Optional[bool] = None, quiet: bool = True) -> list[RunResult]:
     """The batch-norm network's main run (``plans.BATCH_NORM``: VGG-11 with batch norm and the CIFAR head) over
@@ -249,7 +292,8 @@ def batch_norm_runs(data: Optional[CIFAR10], budget: str, store: str = "load",
     Args:
         data: CIFAR-10 (``None`` will do when every run is stored and ``store="load"``).
         budget: ``"smoke"``, ``"cpu"`` or ``"gpu"``.
-        store: ``"load"`` (stored runs, training what is missing), ``"train"`` or ``"record"``.
+        store: ``"load"`` (stored runs, training what is missing), ``"train"`` or ``"record"``; default
+            ``store_policy``: the environment's choice, else the plan's.
         seeds: default: the plan's ``seeds``.
         device: default ``pick_device()``.
         progress: passed to ``train`` (a line per epoch).
@@ -258,7 +302,7 @@ def batch_norm_runs(data: Optional[CIFAR10], budget: str, store: str = "load",
         One ``RunResult`` per seed, in the order of ``seeds``.
     """
     plan = pick(BATCH_NORM, budget)
-    check_store(store)
+    store = store_policy(plan.store, store)
     device = pick_device(device)
     out = []
     for seed in plan.seeds if seeds is None else seeds:

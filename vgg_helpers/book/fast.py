@@ -21,7 +21,7 @@ from ..models import build_vgg
 from ..runtime import pick_device, set_threads
 from ..training import History, evaluate
 from .plans import FAST_LADDER, Plan, pick
-from .store import RunResult, Trained, check_store, fit, need_data, train_or_load
+from .store import RunResult, Trained, store_policy, fit, need_data, train_or_load
 
 __all__ = ["TimedLoader", "fast_run", "run_ladder"]
 
@@ -46,7 +46,7 @@ class TimedLoader:
         self.seconds.append(time.perf_counter() - t0)
 
 
-def fast_run(data: Optional[CIFAR10], plan: Plan, *, budget: str, name: Optional[str] = None, store: str = "train",
+def fast_run(data: Optional[CIFAR10], plan: Plan, *, budget: str, name: Optional[str] = None, store: Optional[str] = None,
              eval_each_epoch: Optional[str] = None, progress: Optional[bool] = None,
              device: torch.device | str | None = None, quiet: bool = False) -> RunResult:
     """Train one run of ``plan`` (or load its stored history) and record test accuracy and timings.
@@ -71,7 +71,7 @@ def fast_run(data: Optional[CIFAR10], plan: Plan, *, budget: str, name: Optional
     if eval_each_epoch not in (None, "val", "test"):
         raise ValueError(f"eval_each_epoch must be None, 'val' or 'test'; got {eval_each_epoch!r}")
     name = plan.run_name() if name is None else name
-    check_store(store)
+    store = store_policy(plan.store, store)
 
     def train_run() -> Trained:
         data_ = need_data(data, name, budget)
@@ -112,7 +112,7 @@ def fast_run(data: Optional[CIFAR10], plan: Plan, *, budget: str, name: Optional
     return train_or_load(name, train_run, budget=budget, store=store, quiet=quiet)
 
 
-def run_ladder(data: Optional[CIFAR10], budget: str, store: str = "train", progress: Optional[bool] = None,
+def run_ladder(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, progress: Optional[bool] = None,
                device: torch.device | str | None = None, quiet: bool = False) -> list[dict]:
     """Train (or load) every rung of ``plans.FAST_LADDER`` and collect the results.
 

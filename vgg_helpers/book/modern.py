@@ -25,7 +25,7 @@ from ..modern import ModernVGG, build_modern_vgg, evaluate_modern, train_modern
 from ..runtime import pick_device
 from ..training import TTA_LEVELS
 from .plans import MODERN, MODERN_LADDER, MODERN_SHORT, Plan, pick
-from .store import RunResult, Trained, check_store, need_data, train_or_load
+from .store import RunResult, Trained, store_policy, need_data, train_or_load
 
 __all__ = ["EVAL_BATCH", "FINAL_PLANS", "modern_run", "ladder_runs", "ladder_table", "final_runs",
            "build_final_model"]
@@ -77,7 +77,7 @@ def modern_run(data: CIFAR10, plan: Plan, *, name: str, seed: int, measure_on: s
     return model, history
 
 
-def ladder_runs(data: Optional[CIFAR10], budget: str, store: str = "train", rungs: Optional[Sequence[str]] = None,
+def ladder_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, rungs: Optional[Sequence[str]] = None,
                 seeds: Optional[Sequence[int]] = None, device: torch.device | str | None = None,
                 progress: bool = False) -> dict[str, list[RunResult]]:
     """Every rung of the modern ladder over seeds: ``{rung name: [one RunResult per seed]}``.
@@ -95,7 +95,7 @@ def ladder_runs(data: Optional[CIFAR10], budget: str, store: str = "train", rung
         history (and network); read its accuracy from ``meta["acc_by_tta"]``.
     """
     ladder = pick(MODERN_LADDER, budget)
-    check_store(store)
+    store = store_policy(ladder.store, store)
     wanted = [r.name for r in ladder.rungs] if rungs is None else list(rungs)
     out: dict[str, list[RunResult]] = {}
     for name in wanted:
@@ -161,9 +161,9 @@ def build_final_model(budget: str, name: str = "modern-final") -> ModernVGG:
     return build_modern_vgg(plan.model["arch"], **{k: v for k, v in plan.model.items() if k != "arch"})
 
 
-def final_runs(data: Optional[CIFAR10], budget: str, store: str = "load", seeds: Optional[Sequence[int]] = None,
+def final_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, seeds: Optional[Sequence[int]] = None,
                device: torch.device | str | None = None, progress: bool = False,
-               name: str = "modern-final") -> list[RunResult]:
+               name: str = "modern-final", quiet: bool = False) -> list[RunResult]:
     """The final runs (all training images, measured on the test set), one per seed; seed 0 with its network
     where its weights are stored.
 
@@ -181,11 +181,12 @@ def final_runs(data: Optional[CIFAR10], budget: str, store: str = "load", seeds:
         progress: print every epoch while training.
         name: ``"modern-final"`` (the full 15 minutes) or ``"modern-short"`` (the schedule built for the blog
             post's 88.2%).
+        quiet: do not print the line that says seed 0's run was loaded rather than trained.
     Returns:
         The runs, seed 0 first.
     """
     plan = _final_plan(name, budget)
-    check_store(store)
+    store = store_policy(plan.store, store)
     if seeds is None:
         seeds = plan.seeds if store != "train" else plan.seeds[:1]
     out = []
@@ -196,6 +197,6 @@ def final_runs(data: Optional[CIFAR10], budget: str, store: str = "load", seeds:
             return modern_run(need_data(data, run, budget), plan, name=run, seed=seed, measure_on="test",
                               device=device, progress=progress)
 
-        out.append(train_or_load(run, train_run, budget=budget, store=store, quiet=seed != 0,
+        out.append(train_or_load(run, train_run, budget=budget, store=store, quiet=quiet or seed != 0,
                                  build_model=lambda: build_final_model(budget, name), keep_weights=seed == 0))
     return out

@@ -12,7 +12,7 @@ Every run goes through ``store.train_or_load``: a chapter shows the stored histo
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from ..paper import ScaleJitter, init_from_shallow, measure_test_methods
 from ..runtime import pick_device
 from ..training import History, evaluate
 from .plans import PAPER_INIT, PAPER_JITTER, PAPER_SCHEDULE, Plan, pick
-from .store import RunResult, Trained, check_store, fit, need_data, train_or_load
+from .store import RunResult, Trained, store_policy, fit, need_data, train_or_load
 
 __all__ = ["STEP_LOSS_EVERY", "init_runs", "jitter_runs", "schedule_runs"]
 
@@ -40,7 +40,7 @@ def _step_losses() -> tuple[list, Callable[[nn.Module, int, float], None]]:
     return losses, on_step
 
 
-def init_runs(data: Optional[CIFAR10], budget: str, store: str = "train", progress: Optional[bool] = None,
+def init_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, progress: Optional[bool] = None,
               device: torch.device | str | None = None, quiet: bool = True) -> dict[str, list[RunResult]]:
     """Train (or load) every start of the pre-initialisation experiment, each over the plan's seeds.
 
@@ -61,7 +61,7 @@ def init_runs(data: Optional[CIFAR10], budget: str, store: str = "train", progre
         ``{rung name: [one RunResult per seed]}``, in the plan's order.
     """
     plan = pick(PAPER_INIT, budget)
-    check_store(store)
+    store = store_policy(plan.store, store)
     device = pick_device(device)
     out: dict[str, list[RunResult]] = {}
     trained: dict[tuple[str, int], nn.Module] = {}
@@ -115,8 +115,9 @@ def _init_run(plan: Plan, variant: str, what: str, seed: int, teacher: Optional[
                allow_divergence=True, device=device, progress=progress, meta=meta, on_step=on_step)
 
 
-def jitter_runs(data: Optional[CIFAR10], budget: str, store: str = "train", progress: Optional[bool] = None,
-                device: torch.device | str | None = None, quiet: bool = True) -> list[RunResult]:
+def jitter_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, progress: Optional[bool] = None,
+                device: torch.device | str | None = None, quiet: bool = True,
+                seeds: Optional[Sequence[int]] = None) -> list[RunResult]:
     """Train (or load) the batch-norm VGG-11 trained with scale jittering, one run per seed.
 
     Training: crops of 32x32 from images rescaled to S in ``extra["train_scales"]`` and flipped at random
@@ -124,15 +125,20 @@ def jitter_runs(data: Optional[CIFAR10], budget: str, store: str = "train", prog
     the first ``extra["eval_images"]`` of a fixed random order of the test set (the same images for every seed and
     method); ``history.meta["test_methods"]`` holds the results.
 
+    Args:
+        seeds: only these of the plan's seeds (default: all of them), e.g. to record one more seed alone.
     Returns:
-        One ``RunResult`` per seed of the plan.
+        One ``RunResult`` per seed.
     """
     plan = pick(PAPER_JITTER, budget)
-    check_store(store)
+    store = store_policy(plan.store, store)
     dev = pick_device(device)
     x = plan.extra
     results = []
-    for seed in plan.seeds:
+    unknown = sorted(set(seeds or ()) - set(plan.seeds))
+    if unknown:
+        raise ValueError(f"the {budget} plan of {plan.name} has the seeds {list(plan.seeds)}; not {unknown}")
+    for seed in plan.seeds if seeds is None else seeds:
         name = plan.run_name(seed=seed)
 
         def train_run(seed: int = seed, name: str = name) -> Trained:
@@ -165,7 +171,7 @@ def jitter_runs(data: Optional[CIFAR10], budget: str, store: str = "train", prog
     return results
 
 
-def schedule_runs(data: Optional[CIFAR10], budget: str, store: str = "train", progress: Optional[bool] = None,
+def schedule_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, progress: Optional[bool] = None,
                   device: torch.device | str | None = None, quiet: bool = True) -> dict[str, list[RunResult]]:
     """Train (or load) the batch-norm VGG-11 with each schedule of ``plans.PAPER_SCHEDULE``, one run per seed.
 
@@ -177,7 +183,7 @@ def schedule_runs(data: Optional[CIFAR10], budget: str, store: str = "train", pr
         ``{schedule: [one RunResult per seed]}``; ``history.meta["test_acc"]`` is measured on the test set.
     """
     plan = pick(PAPER_SCHEDULE, budget)
-    check_store(store)
+    store = store_policy(plan.store, store)
     dev = pick_device(device)
     out: dict[str, list[RunResult]] = {}
     for rung in plan.rungs:

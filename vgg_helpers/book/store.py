@@ -26,11 +26,11 @@ from torch import nn
 from ..data import CIFAR10
 from ..files import atomic_write
 from ..runtime import BUDGETS, environment_info
-from ..settings import STORE_POLICIES
+from ..settings import STORE_POLICIES, settings
 from ..training import History, TrainConfig, TrainingDiverged, train
 
 __all__ = ["STORED_DIR", "stored_path", "stored_history", "stored_runs", "save_history", "weights_path",
-           "save_weights", "load_weights", "RunResult", "StoredRunError", "check_store", "need_data", "fit",
+           "save_weights", "load_weights", "RunResult", "StoredRunError", "check_store", "store_policy", "need_data", "fit",
            "train_or_load"]
 
 STORED_DIR = Path(__file__).with_name("stored_runs")
@@ -155,6 +155,13 @@ class RunResult:
         return "trained here" if self.trained else "stored run"
 
 
+def store_policy(plan_store: str, store: Optional[str] = None) -> str:
+    """What to do with a plan's runs: ``store`` when given; else what the environment asks
+    (``settings().store``: ``VGG_BOOK_USE_STORED``, ``VGG_BOOK_SAVE_REFERENCE``); else the plan's own
+    (``Plan.store``: the stored runs in the cpu budget). The chapters pass nothing, so no switch is on the page."""
+    return check_store(store or settings().store or plan_store)
+
+
 def check_store(store: str) -> str:
     """``store`` if it is one of ``STORE_POLICIES``, else a ``ValueError`` that lists them."""
     if store not in STORE_POLICIES:
@@ -210,9 +217,8 @@ def _loaded(name: str, budget: str, quiet: bool) -> Optional[RunResult]:
     if stored is None:
         return None
     if not quiet:
-        print(f"Loaded the stored {budget}-budget run '{name}'\n"   # two lines: fits the page
-              f"  measured on {stored.meta.get('device')}, torch {stored.meta.get('torch')}; "
-              f"set VGG_BOOK_USE_STORED=0 to train it yourself")
+        print(f"Loaded the stored {budget}-budget run '{name}' "
+              f"(measured on {stored.meta.get('device')}, torch {stored.meta.get('torch')})")
     return RunResult(name, stored, trained=False)
 
 
