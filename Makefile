@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: book test browser-deps student-copies timings slides clean
+.PHONY: book test browser-deps student-copies timings slides learner-check clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ timings: $(VENV)/.installed
 # _build/slides/ (index.html lists them); reveal.js is copied next to the decks, so they work offline.
 slides: $(VENV)/.installed
 	$(PY) tools/slides.py
+
+# A learner's install check (seconds): imports, torch version, device and precision, data, one training step.
+# Uses the project's .venv when there is one, else the python on the PATH (a learner's own environment).
+learner-check:
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m vgg_helpers.install_check
 
 clean:
 	rm -rf _build

@@ -177,6 +177,26 @@ def test_chapter_page(browser, site: str, path: Path):
         assert code.text.strip(), "the revealed solution is empty"
 
 
+@pytest.mark.parametrize("stem", ["06-batch-norm-fix", "10-many-gpus"])
+def test_formulas_render_offline(browser, site: str, stem: str):
+    """MathJax, served by the book itself, typesets every formula: no raw \\( ... \\) is left on the page."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _open(browser, f"{site}/notebooks/{stem}.html")
+    WebDriverWait(browser, 20).until(
+        lambda d: d.execute_script("return window.MathJax && MathJax.startup && MathJax.startup.promise"
+                                   " ? document.querySelectorAll('mjx-container').length : 0") > 0)
+    browser.execute_async_script("MathJax.startup.promise.then(arguments[arguments.length - 1]);")
+    typeset = browser.execute_script("return document.querySelectorAll('mjx-container').length")
+    raw = browser.execute_script("""
+        return Array.from(document.querySelectorAll('main span.math, main div.math'))
+            .filter(e => !e.querySelector('mjx-container')).length;""")
+    assert typeset > 0 and raw == 0, f"{stem}: {typeset} formulas typeset, {raw} left raw"
+    if stem.startswith("06"):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / f"{stem}-formulas.png"))
+
+
 @pytest.fixture(scope="module")
 def slides_site(tmp_path_factory) -> Iterator[str]:
     """Build every deck (as ``make slides`` does) into a temporary folder and serve it; yields the base URL."""

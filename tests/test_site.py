@@ -114,6 +114,21 @@ def test_chapter_page_has_launch_and_download_buttons(built_book: Path, path: Pa
     assert (built_book / "_sources" / "notebooks" / path.name).exists()
 
 
+def test_formulas_use_the_books_own_mathjax_and_no_launch_button_lacks_a_target(built_book: Path):
+    """The offline site: MathJax comes from _static/mathjax (no CDN), and there is no Binder button (the repository
+    has no Binder configuration)."""
+    assert CONFIG["sphinx"]["config"]["mathjax_path"] == "mathjax/tex-mml-chtml.js"
+    assert (ROOT / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+    assert list((ROOT / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    assert not CONFIG["launch_buttons"].get("binderhub_url")
+    for page in ("notebooks/06-batch-norm-fix", "notebooks/10-many-gpus", "book/intro"):
+        html = (built_book / f"{page}.html").read_text()
+        scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', html, flags=re.I)
+        assert scripts and all(src.startswith("../_static/mathjax/") for src in scripts), (page, scripts)
+        assert "mybinder.org" not in html, f"{page} has a Binder launch button"
+    assert (built_book / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_solutions_are_folded_in_the_book(built_book: Path, path: Path):
     html = (built_book / "notebooks" / f"{path.stem}.html").read_text()

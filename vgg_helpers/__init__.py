@@ -18,7 +18,8 @@ Two parts. **The library** is what the chapters teach, one module per concept, e
 * ``distributed`` -- training on several processes (torchrun + DDP, synced batch norm, kill-and-resume);
 * ``exercises``   -- the check cells of the build-it exercises, one module per topic;
 * ``settings``, ``runtime``, ``files``, ``checks`` -- the plumbing: the ``VGG_*`` environment variables, device,
-  budget, threads and bfloat16, atomic writes, the checks of argument values.
+  budget, threads and bfloat16, atomic writes, the checks of argument values;
+* ``install_check`` -- is this machine ready for the book? (``python -m vgg_helpers.install_check``).
 
 **The harness**, ``vgg_helpers.book``, is how the book records and replays its own experiments: the plans of every
 run per budget, the stored runs and the drivers that train or load them, and one record command. The library never
