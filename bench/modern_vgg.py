@@ -156,6 +156,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     add_data_and_out(ap)
     args = ap.parse_args(argv)
     recipe = ModernRecipe(epochs=args.epochs, **parse_settings(args.set))
+    if args.train_size is not None and args.train_size < recipe.batch_size:
+        ap.error(f"--train-size {args.train_size} is less than one batch of {recipe.batch_size} images, so nothing "
+                 f"would be trained: add --set batch_size={max(1, args.train_size)} or train on more images")
     if args.holdout and args.test_size is not None:
         ap.error("--holdout measures on its 5,000 validation images: drop --test-size")
     set_threads(args.threads)

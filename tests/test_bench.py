@@ -149,6 +149,13 @@ def test_modern_vgg_never_writes_into_the_package(tmp_path):
         modern_cmd.main(["--store", "modern-final"])     # the option is gone: the record command stores runs
 
 
+def test_modern_vgg_refuses_fewer_training_images_than_one_batch(capsys):
+    with pytest.raises(SystemExit):
+        modern_cmd.main(["--train-size", "500", "--epochs", "1"])
+    assert ("--train-size 500 is less than one batch of 1024 images, so nothing would be trained: add --set "
+            "batch_size=500") in capsys.readouterr().err
+
+
 def test_modern_vgg_settings_are_typed_and_checked():
     assert modern_cmd.parse_settings(["lr=10", "flip=random", "translate=1"]) == {
         "lr": 10.0, "flip": "random", "translate": 1}

@@ -266,3 +266,9 @@ def test_make_loaders_checks_the_budget():
     # sizes above what the data holds keep everything there is (the smoke budgets run on tiny test data)
     loaders = make_loaders(data, RunBudget(train_size=5000, val_size=50, epochs=1, batch_size=32, test_size=5000))
     assert (len(loaders.train_idx), len(loaders.test_idx)) == (250, 100)
+
+
+def test_loader_refuses_negative_labels_as_class_indices():
+    images = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"labels must be class indices 0 or more; got values from -1 to 2\."):
+        TensorLoader(images, torch.tensor([-1, 0, 1, 2]))

@@ -137,6 +137,20 @@ def test_history_load_names_the_file_and_refuses_what_is_not_a_history(tmp_path,
     assert bad.read_text() == text                                   # left as it was
 
 
+@pytest.mark.parametrize("history,match", [
+    (History(epoch=[1], train_loss=[]), r"this history \(not saved\) is damaged: 'train_loss' has 0 values for 1 "
+                                        r"epochs"),
+    (History(meta=["not", "a", "dict"]), r"this history \(not saved\): 'meta' must be an object; got list"),
+    (History(epoch=[], lr=0.1), r"'lr' must be a list; got float"),
+])
+def test_history_save_refuses_what_load_would_reject_and_writes_nothing(tmp_path, history, match):
+    path = tmp_path / "h.json"
+    path.write_text("the earlier file")
+    with pytest.raises(ValueError, match=match):
+        history.save(path)
+    assert path.read_text() == "the earlier file"                  # not replaced by an unreadable history
+
+
 def test_history_save_writes_valid_json_even_for_nan(tmp_path):
     h = History()
     h.append(epoch=1, train_loss=float("nan"), train_acc=0.1, val_loss=float("inf"), val_acc=None, lr=0.1,

@@ -56,6 +56,12 @@ train_loader, val_loader = toy_loaders()
 model = tiny_model()
 """
 
+# What the airbench-style cases need (not shown): the network, its recipe and some data.
+MODERN = ("from tests.helpers import tiny_cifar\n"
+          "from vgg_helpers.data import RunBudget, make_loaders\n"
+          "from vgg_helpers.modern import ModernConfig, ModernRecipe, ModernVGG, build_modern_vgg, train_modern\n"
+          "data = tiny_cifar(600, 100)")
+
 CASES = [
     Case("Setting an environment variable to a value it cannot have",
          'settings({"VGG_BOOK_BUDGET": "fast"})',
@@ -120,6 +126,41 @@ CASES = [
          "                  init='default', width=0.125)\n"
          "train(model, train_loader, config=TrainConfig(epochs=1, lr=1e6, schedule='constant'))",
          "Lower the learning rate by factors of 10, or add `batch_norm=True` (chapter 6)."),
+    Case("Training the airbench-style network on fewer images than one batch",
+         "loaders = make_loaders(data, RunBudget(train_size=500, val_size=0, epochs=1,\n"
+         "                                       batch_size=100))\n"
+         "train_modern(build_modern_vgg('modern-128'), loaders, ModernRecipe(epochs=1),\n"
+         "             measure_on=None)",
+         "Its recipe draws its own batches of `recipe.batch_size` images (1,024 by default): give it at least "
+         "that many training images, or a smaller batch, e.g. `ModernRecipe(epochs=1, batch_size=100)`.",
+         setup=MODERN),
+    Case("A layer list with more pools than the image has pixels for",
+         "layers = ['W', 64, 'M', 128, 'M', 256, 'M', 256, 'M', 512, 'M', 'G']\n"
+         "ModernVGG(ModernConfig(layers=layers))(torch.randn(8, 3, 32, 32))",
+         "Every `'M'` halves the image: 32x32 images take three pools after the whitening layer, as the "
+         "configurations in `MODERN_CONFIGS` have.", setup=MODERN),
+    Case("A misspelled name of a stored run",
+         "train_or_load('modern-fianl', train_run, budget='cpu', store='load')",
+         "Use the stored run's name; a run that is not stored is trained, which can take long, so a name one "
+         "letter away from a stored one is refused instead.",
+         setup="from vgg_helpers.book.store import train_or_load\ntrain_run = lambda: None"),
+    Case("Giving an exercise check your function's result instead of the function",
+         "check_conv_params(conv_params(3, 64, 3))",
+         "The check calls your function itself, with several inputs: pass it without parentheses, "
+         "`check_conv_params(conv_params)`.",
+         setup=("from vgg_helpers.exercises import check_conv_params\n"
+                "def conv_params(c_in, c_out, k):\n    return c_out * (c_in * k * k + 1)")),
+    Case("Passing the many-process launcher its options as one list",
+         "launch('runs/ddp', 2, ['--epochs', '1'])",
+         "Pass each option as its own string, `launch('runs/ddp', 2, '--epochs', '1')`, or unpack a list "
+         "with `*`: `launch('runs/ddp', 2, *options)`.",
+         setup="from vgg_helpers.distributed import launch"),
+    Case("Giving the paper's dense evaluation one test scale as a number",
+         "dense_evaluate(fc_to_conv(model), images, scales=48)",
+         "`scales` is a list of test scales Q (Table 3 uses several): write `scales=[48]`.",
+         setup=("from vgg_helpers.paper import dense_evaluate, fc_to_conv\n"
+                "model = build_vgg('vgg11', head='cifar', input_size=32, num_classes=10, width=0.125)\n"
+                "images = torch.randn(4, 3, 32, 32)")),
 ]
 
 
@@ -158,7 +199,8 @@ def render() -> str:
     """The section's markdown, from running every case."""
     parts = ["Every message below was produced by running the code above it (`tools/error_catalog.py` "
              "regenerates this list, and a test fails when a message changes). In the code, `model` is a network "
-             "from `build_vgg` and `train_loader` a `TensorLoader`, as in chapters 5 and 6."]
+             "from `build_vgg` and `train_loader` a `TensorLoader`, as in chapters 5 and 6, and `data` is CIFAR-10 as "
+             "`load_cifar10` returns it."]
     for case in CASES:
         parts.append(f"### {case.title}\n\n```python\n{case.code}\n```\n\n```text\n{_wrap(trigger(case))}\n```\n\n"
                      f"**Fix.** {case.fix}")

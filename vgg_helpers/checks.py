@@ -7,11 +7,13 @@ numbers here (``epochs=True`` is a slip, not 1). Plain Python: no torch needed.
 """
 from __future__ import annotations
 
+import difflib
 import math
 import operator
+from dataclasses import fields
 from typing import Any, Optional, Sequence
 
-__all__ = ["describe", "whole_number", "real_number", "flag", "choice"]
+__all__ = ["describe", "whole_number", "real_number", "flag", "choice", "known_fields"]
 
 
 def describe(value: Any) -> str:
@@ -160,3 +162,20 @@ def choice(name: str, value: Any, allowed: Sequence[str], fix: str = "") -> str:
         return value
     options = ", ".join(repr(a) for a in allowed)
     raise ValueError(f"{name} must be one of {options}; got {describe(value)}.{fix}")
+
+
+def known_fields(cls: type, changes: dict) -> None:
+    """Refuse keyword arguments that are not fields of the dataclass ``cls`` (with the closest field as a hint).
+
+    Args:
+        cls: a dataclass, e.g. ``VGGConfig`` or ``ModernRecipe``.
+        changes: keyword arguments meant for it.
+    Raises:
+        TypeError: a key is not a field name.
+    """
+    names = [f.name for f in fields(cls)]
+    for key in changes:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"{key!r} is not a {cls.__name__} field.{hint} Valid fields: {', '.join(names)}.")

@@ -21,13 +21,12 @@ The results of sec. 4 are here too: ``TABLE3`` (one test scale), ``TABLE4`` (sev
 """
 from __future__ import annotations
 
-import difflib
 import numbers
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Optional, Sequence, Union
 
-from .checks import choice, flag, real_number, whole_number
+from .checks import choice, flag, known_fields, real_number, whole_number
 
 LayerSpec = Union[int, tuple, str]
 
@@ -132,19 +131,8 @@ class VGGConfig:
 
 
 def check_fields(changes: dict) -> None:
-    """Refuse keyword arguments that are not fields of ``VGGConfig`` (with the closest field as a hint).
-
-    Args:
-        changes: keyword arguments meant for ``VGGConfig``.
-    Raises:
-        TypeError: a key is not a field name.
-    """
-    names = [f.name for f in fields(VGGConfig)]
-    for key in changes:
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise TypeError(f"{key!r} is not a VGGConfig field.{hint} Valid fields: {', '.join(names)}.")
+    """Refuse keyword arguments that are not fields of ``VGGConfig`` (``checks.known_fields``)."""
+    known_fields(VGGConfig, changes)
 
 
 def sizes_around(n: int) -> list[int]:

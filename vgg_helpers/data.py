@@ -39,7 +39,7 @@ from .settings import DEFAULT_CACHE_DIR
 
 __all__ = ["CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "DataNotFoundError", "CIFAR10", "load_cifar10",
            "RunBudget", "split_train_val", "random_subset", "normalize_images", "crop_windows", "flip_where",
-           "TensorLoader", "Loaders", "make_loaders"]
+           "TensorLoader", "Loaders", "make_loaders", "check_labelled_images"]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # Per-channel mean and std of the 50,000 training images (pixel values scaled to [0, 1]).
@@ -386,6 +386,40 @@ def _check_images(images: torch.Tensor) -> None:
                          "chose them (e.g. RunBudget.train_size, test_size).")
 
 
+def check_labelled_images(images: Any, labels: Any, num_classes: Optional[int] = None
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The checks every path from images to training shares (``TensorLoader``, ``modern.train_modern``).
+
+    Args:
+        images: uint8 pixel values (N, 3, H, W), N >= 1 (a numpy array works too).
+        labels: integer class indices (N,), each ``0 <= label < num_classes``.
+        num_classes: the network's number of outputs (``None``: only ``label >= 0`` is checked).
+    Returns:
+        ``(images, labels)`` as tensors.
+    Raises:
+        TypeError: not tensors, or labels that are not integers.
+        ValueError: images not uint8 (N, 3, H, W) or empty, labels not 1-D, not one per image, or out of range.
+    """
+    images, labels = _tensor("images", images), _tensor("labels", labels)
+    _check_images(images)
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise TypeError(f"labels must be integer class indices; got {labels.dtype}. If they hold whole numbers, "
+                        "pass labels.long().")
+    if labels.dim() != 1:
+        one_hot = " If they are one-hot, pass labels.argmax(1)." if labels.dim() == 2 else ""
+        raise ValueError(f"labels must be 1-D (N,), one class index per image; got shape "
+                         f"{tuple(labels.shape)}.{one_hot}")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels: give one label per image.")
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or (num_classes is not None and high >= num_classes):
+        allowed = f"0 to {num_classes - 1}" if num_classes is not None else "0 or more"
+        fix = (f" The network has {num_classes} outputs: build it with num_classes={high + 1} or more, or relabel "
+               "the images." if num_classes is not None and low >= 0 else "")
+        raise ValueError(f"labels must be class indices {allowed}; got values from {low} to {high}.{fix}")
+    return images, labels
+
+
 def _device(device: Any) -> torch.device:
     try:
         device = torch.device(device)
@@ -482,17 +516,7 @@ class TensorLoader:
                  augment: bool = False, seed: int = 0, device: str | torch.device = "cpu", drop_last: bool = False,
                  channels_last: bool = False, rank: int = 0, world_size: int = 1,
                  transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> None:
-        images, labels = _tensor("images", images), _tensor("labels", labels)
-        _check_images(images)
-        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-            raise TypeError(f"labels must be integer class indices; got {labels.dtype}. If they hold whole numbers, "
-                            "pass labels.long().")
-        if labels.dim() != 1:
-            one_hot = " If they are one-hot, pass labels.argmax(1)." if labels.dim() == 2 else ""
-            raise ValueError(f"labels must be 1-D (N,), one class index per image; got shape "
-                             f"{tuple(labels.shape)}.{one_hot}")
-        if len(images) != len(labels):
-            raise ValueError(f"{len(images)} images but {len(labels)} labels: give one label per image.")
+        images, labels = check_labelled_images(images, labels)
         batch_size = whole_number("batch_size", batch_size, 1)
         if drop_last and len(images) < batch_size:
             raise ValueError(f"drop_last=True with {len(images)} images and batch_size={batch_size} would give no "

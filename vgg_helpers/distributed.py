@@ -36,18 +36,19 @@ import time
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, NoReturn, Optional, Sequence
 
 import torch
 from torch import nn
 
-from .checks import choice, describe
+from .checks import choice, describe, flag, real_number, whole_number
+from .configs import VGGConfig
 from .data import RunBudget, load_cifar10, make_loaders
 from .files import atomic_write, write_json
 from .models import CIFAR_BN_MODEL, build_vgg
 from .runtime import environment_info, pick_device, process_world, set_threads, unwrap
 from .settings import Launch, Settings, child_environment, settings
-from .training import BATCH_NORM_RECIPE, TrainConfig, evaluate, read_checkpoint, train
+from .training import BATCH_NORM_RECIPE, CheckpointError, TrainConfig, evaluate, read_checkpoint, train
 
 __all__ = ["Process", "process_device", "setup", "cleanup", "CPUSyncBatchNorm", "convert_sync_batchnorm", "prepare_model",
            "weight_spread", "throughput", "allreduce_seconds", "ring_allreduce_seconds", "expected_speedup",
@@ -73,6 +74,37 @@ class Process:
         return self.rank == 0
 
 
+def _folder(name: str, value: Any) -> Path:
+    """``value`` as the path of a run's folder: a ``str`` or ``Path`` that is not an existing file."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a run's folder, a str or Path such as 'runs/ddp'; got {describe(value)}.")
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name}={str(value)!r} is a file, not a folder: a run keeps checkpoint.pt, history.json, "
+                         "weights.pt and summary.json in a folder. Pass a folder's path (the file is left as it is).")
+    return path
+
+
+def _check_model(model: Any) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (e.g. build_vgg(...)); got {describe(model)}.")
+    return model
+
+
+def _check_process(process: Any) -> Process:
+    if not isinstance(process, Process):
+        raise TypeError(f"process must be a Process, what setup() returns; got {describe(process)}.")
+    return process
+
+
+def _check_budget(run: Any) -> RunBudget:
+    if not isinstance(run, RunBudget):
+        raise TypeError(f"run must be a RunBudget (data sizes, epochs, batch size; e.g. DEFAULT_RUN or a plan's "
+                        f".run); got {describe(run)}. Build one: RunBudget(train_size=None, val_size=5000, epochs=2, "
+                        "batch_size=128).")
+    return run
+
+
 def process_device(launch: Launch, device: str | None = None) -> torch.device:
     """The device of one of torchrun's processes.
 
@@ -83,8 +115,16 @@ def process_device(launch: Launch, device: str | None = None) -> torch.device:
     Returns:
         ``cuda:LOCAL_RANK`` or ``cpu``.
     Raises:
+        TypeError: ``launch`` is not a ``Launch`` (``None`` outside torchrun), or ``device`` not a string.
         ValueError: a device that is not ``cpu``/``cuda``, or ``cuda`` asked for with fewer GPUs than processes.
     """
+    if not isinstance(launch, Launch):
+        raise TypeError(f"launch must be what torchrun told this process (settings().launch); got {describe(launch)}"
+                        ". Outside torchrun there is none: use setup(), or runtime.pick_device() for one process.")
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device is not None and not isinstance(device, str):
+        raise TypeError(f"device must be 'cpu', 'cuda' or None; got {describe(device)}.")
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if device is None:
         device = "cuda" if count >= launch.local_world_size else "cpu"
@@ -95,6 +135,9 @@ def process_device(launch: Launch, device: str | None = None) -> torch.device:
     choice("device", wanted, ("cpu", "cuda"))
     if wanted == "cpu":
         return torch.device("cpu")
+    if count == 0:
+        raise ValueError(f"device={device!r} but PyTorch sees no GPU on this machine: train on the CPU "
+                         "(--device cpu, or leave the device out).")
     if launch.local_rank >= count:
         raise ValueError(f"this process has LOCAL_RANK={launch.local_rank} but the machine has {count} GPU(s): "
                          f"start at most {count} processes per machine (torchrun --nproc-per-node={count}), or "
@@ -227,9 +270,11 @@ def prepare_model(model: nn.Module, process: Process, sync_batchnorm: bool = Tru
     Returns:
         ``DistributedDataParallel(model)``, or the model itself in a single process. ``runtime.unwrap`` gives
         back the network.
+    Raises:
+        TypeError: ``model`` is not a network, ``process`` not a ``Process``, ``sync_batchnorm`` not a bool.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module (e.g. build_vgg(...)); got {describe(model)}.")
+    _check_model(model)
+    process, sync_batchnorm = _check_process(process), flag("sync_batchnorm", sync_batchnorm)
     if process.backend is None:
         return model.to(process.device)
     if sync_batchnorm:
@@ -244,6 +289,7 @@ def weight_spread(model: nn.Module, device: torch.device | str = "cpu") -> float
 
     Every process must call it (it all-reduces the element-wise maximum and minimum over the processes).
     """
+    _check_model(model)
     if process_world()[1] == 1:
         return 0.0
     tensors = [t.detach().float().flatten() for t in unwrap(model).state_dict().values() if t.is_floating_point()]
@@ -259,8 +305,20 @@ def throughput(step_times: Sequence[float], batch_size: int) -> Optional[float]:
 
     The median step time is used: it ignores the first steps (warm-up) and the pauses for evaluation between
     epochs. ``None`` with fewer than three steps.
+
+    Raises:
+        TypeError: ``step_times`` is not a list of numbers, or ``batch_size`` not a whole number.
+        ValueError: the times do not increase, or ``batch_size`` < 1.
     """
-    gaps = [b - a for a, b in zip(step_times, step_times[1:])][1:]   # the first gap includes warm-up
+    if isinstance(step_times, (str, bytes)) or not isinstance(step_times, Sequence):
+        raise TypeError(f"step_times must be a list of times in seconds (time.perf_counter() after each step); got "
+                        f"{describe(step_times)}.")
+    times = [real_number(f"step_times[{i}]", t) for i, t in enumerate(step_times)]
+    batch_size = whole_number("batch_size", batch_size, 1, "the global batch, e.g. 128")
+    if any(b <= a for a, b in zip(times, times[1:])):
+        raise ValueError("step_times must increase (the time at which each step ended, in order); got "
+                         f"{describe(step_times)}.")
+    gaps = [b - a for a, b in zip(times, times[1:])][1:]   # the first gap includes warm-up
     return batch_size / statistics.median(gaps) if gaps else None
 
 
@@ -269,6 +327,8 @@ def allreduce_seconds(numel: int, device: torch.device | str = "cpu", repeats: i
 
     Every process must call it. ``None`` in a single process (there is nothing to exchange).
     """
+    numel = whole_number("numel", numel, 1, "the parameters to exchange")
+    repeats = whole_number("repeats", repeats, 1)
     if process_world()[1] == 1:
         return None
     x = torch.ones(numel, device=device)
@@ -296,8 +356,9 @@ def ring_allreduce_seconds(nbytes: float, processes: int, bandwidth: float) -> f
     >>> round(ring_allreduce_seconds(552e6, 4, 10e9), 4)      # VGG-16's gradients, 4 GPUs, 10 GB/s
     0.0828
     """
-    if processes < 1 or bandwidth <= 0:
-        raise ValueError(f"need processes >= 1 and bandwidth > 0; got {processes} and {bandwidth}.")
+    nbytes = real_number("nbytes", nbytes, 0, expected="a size in bytes >= 0 (4 per float32 parameter)")
+    processes = whole_number("processes", processes, 1, "GPUs taking part")
+    bandwidth = real_number("bandwidth", bandwidth, 0, low_ok=False, expected="bytes per second > 0, e.g. 10e9")
     return 2 * (processes - 1) / processes * nbytes / bandwidth
 
 
@@ -312,9 +373,9 @@ def expected_speedup(processes: int, step_seconds: float, exchange_seconds: floa
     >>> round(expected_speedup(4, 1.0, 0.0), 2), round(expected_speedup(4, 1.0, 0.0167), 2)
     (4.0, 3.75)
     """
-    if processes < 1 or step_seconds <= 0 or exchange_seconds < 0:
-        raise ValueError(f"need processes >= 1, step_seconds > 0, exchange_seconds >= 0; got {processes}, "
-                         f"{step_seconds}, {exchange_seconds}.")
+    processes = whole_number("processes", processes, 1, "data-parallel workers")
+    step_seconds = real_number("step_seconds", step_seconds, 0, low_ok=False, expected="seconds > 0")
+    exchange_seconds = real_number("exchange_seconds", exchange_seconds, 0, expected="seconds >= 0")
     return step_seconds / (step_seconds / processes + exchange_seconds)
 
 
@@ -334,18 +395,32 @@ def launch(out: str | os.PathLike, processes: Optional[int], *args: str, max_res
     Args:
         out: the run's folder.
         processes: how many processes torchrun starts on this machine; ``None``: no torchrun, one process.
-        args: more options for the script (``--budget``, ``--lr``, ``--crash RANK STEP`` ...).
+        args: more options for the script, each a separate string (``"--lr", "0.05"``; a path may be a ``Path``);
+            a list of options is unpacked with ``*``: ``launch(out, 2, *command_args(...))``.
         max_restarts: torchrun's ``--max-restarts``: how often it restarts all processes after one fails.
         threads: torch threads per process (default: torchrun's 1 per process, or torch's own for one process).
         timeout: seconds before the launch is stopped.
     Returns:
         A ``Launched`` with the summary the run wrote.
     Raises:
+        TypeError, ValueError: a bad argument, before anything is started.
         RuntimeError: the launch failed; the message ends with what it printed last.
     """
-    if processes is not None and processes < 1:
-        raise ValueError(f"processes must be None (no torchrun) or >= 1; got {processes}.")
-    script = ["-m", "vgg_helpers.distributed", "--out", str(out), *args]
+    out = _folder("out", out)
+    processes = whole_number("processes", processes, 1, none_means="no torchrun, one process")
+    for i, arg in enumerate(args):
+        if not isinstance(arg, (str, os.PathLike)):
+            unpack = (f" To pass a list of options, unpack it: launch(out, {processes}, *options)."
+                      if isinstance(arg, (list, tuple)) else "")
+            raise TypeError(f"launch's options must be separate strings, e.g. launch(out, {processes}, '--epochs', "
+                            f"'3'); option {i + 1} is {describe(arg)}.{unpack}")
+    max_restarts = whole_number("max_restarts", max_restarts, 0, "restarts after a failure, e.g. 1")
+    if max_restarts and processes is None:
+        raise ValueError(f"max_restarts={max_restarts} needs torchrun, which restarts the processes: give a number "
+                         "of processes (launch(out, 1, ...)), or leave max_restarts at 0.")
+    threads = whole_number("threads", threads, 1, none_means="the default")
+    timeout = real_number("timeout", timeout, 0, low_ok=False, expected="seconds > 0, e.g. 3600")
+    script = ["-m", "vgg_helpers.distributed", "--out", str(out), *map(os.fspath, args)]
     script += ["--threads", str(threads)] if threads is not None else []
     cmd = [sys.executable, *script] if processes is None else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
@@ -358,19 +433,40 @@ def launch(out: str | os.PathLike, processes: Optional[int], *args: str, max_res
     log = proc.stdout
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); it printed last:\n{log[-4000:]}")
-    return Launched(summary=json.loads((Path(out) / SUMMARY).read_text()), log=log, seconds=seconds)
+    return Launched(summary=json.loads((out / SUMMARY).read_text()), log=log, seconds=seconds)
 
 
 def weight_difference(a: str | os.PathLike, b: str | os.PathLike) -> float:
     """The largest absolute difference between the weights two runs saved (their ``weights.pt``).
 
+    Args:
+        a, b: the two runs' folders.
     Raises:
+        FileNotFoundError: a folder has no ``weights.pt`` (its run has not finished).
+        CheckpointError: a ``weights.pt`` is damaged or holds no weights (it is left as it is).
         ValueError: the two runs trained different networks.
     """
-    wa, wb = (torch.load(Path(d) / WEIGHTS, weights_only=True) for d in (a, b))
+    wa, wb = _saved_weights("a", a), _saved_weights("b", b)
     if wa.keys() != wb.keys() or any(wa[k].shape != wb[k].shape for k in wa):
         raise ValueError(f"{a} and {b} hold different networks: compare runs of the same --arch and --width.")
     return max(float((wa[k].double() - wb[k].double()).abs().max()) for k in wa if wa[k].numel())
+
+
+def _saved_weights(name: str, run_folder: Any) -> dict[str, torch.Tensor]:
+    """The ``state_dict`` a finished run saved in ``run_folder/weights.pt``."""
+    path = _folder(name, run_folder) / WEIGHTS
+    if not path.exists():
+        raise FileNotFoundError(f"No {WEIGHTS} in {name}={str(run_folder)!r}: a run writes it when it finishes. "
+                                "Pass the folder of a finished run (launch's out).")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"Cannot read {path}: it is damaged or not a PyTorch file ({type(e).__name__}). The "
+                              "file was left as it is.") from e
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} holds a {type(state).__name__}, not the weights a run saves (a state_dict). "
+                              "The file was left as it is.")
+    return state
 
 
 # What the command trains unless its flags say otherwise.
@@ -403,7 +499,7 @@ def run(out: str | os.PathLike, process: Process, run: RunBudget = DEFAULT_RUN,
     Returns:
         The summary (also in ``summary.json``).
     """
-    out = Path(out)
+    out, process, run = _folder("out", out), _check_process(process), _check_budget(run)
     out.mkdir(parents=True, exist_ok=True)
     model_kwargs = dict(DEFAULT_MODEL if model is None else model)
     config = TrainConfig(**{**asdict(config or TrainConfig(**BATCH_NORM_RECIPE)), "epochs": run.epochs})
@@ -514,12 +610,24 @@ def command_args(run: RunBudget, model: Mapping[str, Any], recipe: Mapping[str, 
     Returns:
         Flags for ``launch`` (or a torchrun command line).
     Raises:
+        TypeError: ``run`` is not a ``RunBudget``, ``model`` or ``recipe`` not a dict, or a value not a plain
+            string, number or bool.
         ValueError: a model setting the command has no flag for, or a recipe setting that is not a
             ``TrainConfig`` field.
 
     >>> command_args(DEFAULT_RUN, {"arch": "vgg11"}, {"lr": 0.05})[-4:]
     ['--arch', 'vgg11', '--lr', '0.05']
     """
+    run = _check_budget(run)
+    for name, given in (("model", model), ("recipe", recipe)):
+        if not isinstance(given, Mapping):
+            raise TypeError(f"{name} must be a dict of settings, e.g. {{'width': 0.5}} ({{}} for none); got "
+                            f"{describe(given)}.")
+        for key, value in given.items():
+            if value is not None and not isinstance(value, (str, int, float)):
+                raise TypeError(f"{name}[{key!r}] must be a string, number or bool (it becomes a flag's value); "
+                                f"got {describe(value)}.")
+    split_seed, augment = whole_number("split_seed", split_seed, 0), flag("augment", augment)
     unknown = sorted(set(model) - set(_MODEL_FLAGS))
     unknown += sorted(set(recipe) - {f.name for f in fields(TrainConfig)} | ({"epochs"} & set(recipe)))
     if unknown:
@@ -543,12 +651,36 @@ def parse_command(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace
     Returns:
         ``(args, sizes, model, config)``: every parsed flag, the data sizes, the ``build_vgg`` arguments and the
         recipe (its epochs are the sizes').
+    Raises:
+        SystemExit: a flag's value is refused, before any process group, data or network: argparse's usage and
+            ``error: argument --FLAG: what it needs`` (exit status 2).
     """
-    args = _parser().parse_args(argv)
-    sizes = RunBudget(**{f.name: getattr(args, f.name) for f in fields(RunBudget)})
-    model = {k: getattr(args, k) for k in _MODEL_FLAGS}
-    config = TrainConfig(epochs=sizes.epochs, **{f.name: getattr(args, f.name) for f in fields(TrainConfig)
-                                                 if f.name != "epochs"})
+    parser = _parser()
+    args = parser.parse_args(argv)
+
+    def refuse(error: Exception) -> NoReturn:
+        name = str(error).split(" ", 1)[0].split("=")[0]  # the checks' messages start with the field's name
+        parser.error(f"argument {_flag(name)}: {error}" if name in vars(args) else str(error))
+
+    launch = settings().launch
+    world = launch.world_size if launch else 1
+    try:
+        _folder("out", args.out)
+        sizes = RunBudget(**{f.name: getattr(args, f.name) for f in fields(RunBudget)})
+        model = {k: getattr(args, k) for k in _MODEL_FLAGS}
+        VGGConfig(**model)                                # checks the network's flags without building it
+        config = TrainConfig(epochs=sizes.epochs, **{f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                                                     if f.name != "epochs"})
+        whole_number("threads", args.threads, 1, none_means="torch's default")
+        whole_number("split_seed", args.split_seed, 0)
+    except (TypeError, ValueError) as e:
+        refuse(e)
+    if args.crash is not None and not (0 <= args.crash[0] < world and args.crash[1] >= 0):
+        parser.error(f"argument --crash: RANK must be one of the {world} process(es), 0 to {world - 1}, and STEP a "
+                     f"training step, 0 or more; got RANK {args.crash[0]}, STEP {args.crash[1]}.")
+    if sizes.batch_size % world:
+        parser.error(f"argument --batch-size: {sizes.batch_size} images do not split evenly over {world} processes: "
+                     f"use a multiple of {world}, e.g. {sizes.batch_size - sizes.batch_size % world or world}.")
     return args, sizes, model, config
 
 

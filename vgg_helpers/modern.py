@@ -43,8 +43,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checks import real_number, whole_number
-from .data import Loaders, crop_windows, flip_where, normalize_images
+from .checks import describe, flag, known_fields, real_number, whole_number
+from .data import Loaders, TensorLoader, check_labelled_images, crop_windows, flip_where, normalize_images
 from .diagnostics import shape_trace
 from .fast import FastModel
 from .runtime import autocast_dtype, environment_info, pick_device
@@ -92,12 +92,19 @@ class ModernConfig:
         if self.activation not in ("gelu", "relu"):
             raise ValueError(f"activation must be 'gelu' or 'relu'; got {self.activation!r}")
         real_number("logit_scale", self.logit_scale, 0.0, low_ok=False)
+        real_number("bn_momentum", self.bn_momentum, 0.0, 1.0)
+        real_number("bn_eps", self.bn_eps, 0.0, low_ok=False)
+        for name in ("whiten", "pool_first", "identity_init"):
+            flag(name, getattr(self, name))
         _check_modern_layers(self.layers)
 
 
 def _check_modern_layers(layers: Sequence[Union[int, str]]) -> None:
-    layers = list(layers)
     hint = f"e.g. {MODERN_CONFIGS['modern-128']}"
+    if isinstance(layers, str) or not isinstance(layers, Sequence):
+        raise TypeError(f"layers must be a list such as {MODERN_CONFIGS['modern-128']}; got {describe(layers)}. "
+                        f"For a named configuration use build_modern_vgg(name) ({', '.join(MODERN_CONFIGS)}).")
+    layers = list(layers)
     if not layers or layers[0] != WHITEN or layers[-1] != GLOBAL_POOL:
         raise ValueError(f"a modern VGG layer list starts with 'W' (whitening) and ends with 'G' (global pool); "
                          f"{hint}; got {layers}")
@@ -165,13 +172,44 @@ class ModernVGG(nn.Module):
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.classifier = nn.Linear(channels, config.num_classes, bias=False)
         self.logit_scale = config.logit_scale
+        # the smallest image side that leaves a pixel after the whitening patch and every pool
+        pools = sum(v == POOL for v in config.layers)
+        self.min_input_side = 2 ** pools + k - 1
 
     @property
     def whiten(self) -> nn.Conv2d:
         """The whitening layer (``features[0]``)."""
         return self.features[0]
 
+    def check_input(self, x: torch.Tensor) -> None:
+        """Refuse a batch this network cannot take, saying why (before torch fails deep inside).
+
+        Raises:
+            TypeError: not a floating-point tensor.
+            ValueError: not (N, 3, H, W), or smaller than ``min_input_side`` (too many ``"M"`` for the image).
+        """
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"ModernVGG expects a tensor of images shaped (N, 3, H, W); got {describe(x)}.")
+        if x.dim() != 4 or x.shape[1] != 3:
+            fix = (" For one image use x.unsqueeze(0)." if x.dim() == 3 else
+                   " They look like (N, H, W, 3): pass x.permute(0, 3, 1, 2)." if x.dim() == 4 and x.shape[-1] == 3
+                   else " Grayscale images: repeat the channel, x.expand(-1, 3, -1, -1)." if x.dim() == 4
+                   and x.shape[1] == 1 else "")
+            raise ValueError(f"ModernVGG expects RGB images shaped (N, 3, H, W); got shape {tuple(x.shape)}.{fix}")
+        if not x.is_floating_point():
+            raise TypeError(f"ModernVGG expects normalised floating-point images; got {x.dtype}. Convert uint8 "
+                            "images with data.normalize_images(x).")
+        side = min(x.shape[-2:])
+        if side < self.min_input_side:
+            pools = sum(v == POOL for v in self.config.layers)
+            raise ValueError(f"this ModernVGG pools {pools} times after its {self.config.whiten_kernel}x"
+                             f"{self.config.whiten_kernel} whitening, so it needs images of at least "
+                             f"{self.min_input_side}x{self.min_input_side} pixels; got {tuple(x.shape[-2:])}. "
+                             f"Use fewer 'M' in its layers (MODERN_CONFIGS pool 3 times for 32x32 images) or "
+                             "larger images.")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
         x = self.features(x)                 # (N, C, 3, 3) for 32x32 inputs
         x = self.pool(x).flatten(1)          # (N, C)
         return self.classifier(x) * self.logit_scale   # (N, num_classes)
@@ -188,6 +226,7 @@ def build_modern_vgg(arch: str = "modern-256", **kwargs) -> ModernVGG:
     """
     if arch not in MODERN_CONFIGS:
         raise ValueError(f"arch must be one of {', '.join(MODERN_CONFIGS)}; got {arch!r}")
+    known_fields(ModernConfig, kwargs)
     return ModernVGG(ModernConfig(layers=list(MODERN_CONFIGS[arch]), **kwargs))
 
 
@@ -206,8 +245,18 @@ def init_whitening(model: ModernVGG, images: torch.Tensor, eps: float = 5e-4) ->
     Returns:
         The eigenvalues, largest first.
     """
+    if not isinstance(model, ModernVGG):
+        raise TypeError(f"model must be a ModernVGG (build_modern_vgg); got {type(model).__name__}.")
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.dim() != 4 \
+            or images.shape[1] != 3:
+        raise ValueError(f"images must be normalised float images (N, 3, H, W), as data.normalize_images gives "
+                         f"them; got {describe(images)}" + (f" of {images.dtype}" if isinstance(images, torch.Tensor)
+                                                          else "") + ".")
     conv = model.whiten
     k = conv.kernel_size[0]
+    if len(images) == 0 or min(images.shape[-2:]) < k:
+        raise ValueError(f"images must hold at least one image of {k}x{k} pixels or more (the whitening patch); "
+                         f"got shape {tuple(images.shape)}.")
     x = images.float()
     patches = x.unfold(2, k, 1).unfold(3, k, 1)                  # (N, 3, H-k+1, W-k+1, k, k)
     patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3 * k * k)   # (patches, 3*k*k)
@@ -358,6 +407,10 @@ def orthogonalize(g: torch.Tensor, steps: int = 3) -> torch.Tensor:
     Returns:
         A float32 tensor of ``g``'s shape.
     """
+    if not isinstance(g, torch.Tensor) or g.dim() != 2:
+        raise ValueError(f"g must be a 2-D tensor (a filter bank's gradient as g.reshape(len(g), -1)); got "
+                         f"{describe(g)}.")
+    steps = whole_number("steps", steps, 0)
     a, b, c = 3.4445, -4.7750, 2.0315
     x = g.float() / (g.norm() + 1e-7)            # every singular value <= 1
     wide = x.shape[0] <= x.shape[1]
@@ -379,6 +432,8 @@ class Muon(torch.optim.Optimizer):
     """
 
     def __init__(self, params, lr: float, momentum: float) -> None:
+        real_number("lr", lr, 0.0, low_ok=False)
+        real_number("momentum", momentum, 0.0, 1.0, high_ok=False)
         super().__init__(params, dict(lr=lr, momentum=momentum))
 
     @torch.no_grad()
@@ -409,6 +464,43 @@ class _WeightAverage:
                 v.copy_(self.average[k])
 
 
+def _check_training(model: ModernVGG, loaders: Loaders, recipe: ModernRecipe, measure_on: Optional[str]
+                    ) -> Optional[TensorLoader]:
+    """``train_modern``'s checks of its inputs (those of ``TensorLoader`` and ``train``); the loader measured on."""
+    if not isinstance(model, ModernVGG):
+        raise TypeError(f"model must be a ModernVGG from build_modern_vgg (e.g. build_modern_vgg('modern-128')); "
+                        f"got {type(model).__name__}. A network from build_vgg trains with training.train.")
+    if not isinstance(recipe, ModernRecipe):
+        fix = ": write ModernRecipe(**recipe)" if isinstance(recipe, dict) else ", e.g. ModernRecipe(epochs=10)"
+        raise TypeError(f"recipe must be a ModernRecipe{fix}; got {describe(recipe)}.")
+    if not isinstance(loaders, Loaders):
+        raise TypeError(f"loaders must be the Loaders that data.make_loaders returns (train, val and test together); "
+                        f"got {type(loaders).__name__}. Pass make_loaders(data, run) whole, not one of its loaders.")
+    if measure_on not in ("val", "test", None):
+        raise ValueError(f"measure_on must be 'val', 'test' or None; got {measure_on!r}")
+    measured = {"val": loaders.val, "test": loaders.test, None: None}[measure_on]
+    if measure_on is not None and measured is None:
+        raise ValueError(f"measure_on={measure_on!r} but the loaders have no {measure_on} set (val_size=0): "
+                         "measure on 'test', or give the run a validation hold-out")
+    for name, loader in (("loaders.train", loaders.train), (f"loaders.{measure_on}", measured)):
+        if loader is None:
+            continue
+        if not isinstance(loader, TensorLoader):
+            raise TypeError(f"{name} must be a data.TensorLoader (as make_loaders builds it); got "
+                            f"{type(loader).__name__}.")
+        try:
+            images, _ = check_labelled_images(loader.images, loader.labels, model.config.num_classes)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{name}: {e}") from None
+        if min(images.shape[-2:]) < model.min_input_side:
+            model.check_input(images[:1].float())          # says why, in the network's words
+    n = len(loaders.train.images)
+    if n < recipe.batch_size:
+        raise ValueError(f"{n} training images give no full batch of recipe.batch_size={recipe.batch_size}, so "
+                         f"nothing would be trained: use more images or ModernRecipe(batch_size={n}) or smaller.")
+    return measured
+
+
 def train_modern(model: ModernVGG, loaders: Loaders, recipe: ModernRecipe, *, measure_on: Optional[str] = "val",
                  device: torch.device | str | None = None, eval_every_epoch: bool = False,
                  on_epoch: Optional[Callable[[dict], None]] = None) -> History:
@@ -431,14 +523,17 @@ def train_modern(model: ModernVGG, loaders: Loaders, recipe: ModernRecipe, *, me
         ``eval_every_epoch``), the learning rate and the training seconds so far; ``meta`` holds the recipe, the
         environment, ``final_acc`` (with test-time augmentation), ``train_seconds`` and ``total_seconds``.
     Raises:
-        ValueError: ``measure_on`` names a set the loaders do not have (``val`` when ``val_size`` is 0).
+        TypeError: ``model``, ``loaders`` or ``recipe`` of the wrong kind (e.g. a network from ``build_vgg``, a
+            recipe given as a dict, a single ``TensorLoader``).
+        ValueError: images or labels that ``data.TensorLoader`` would refuse, labels beyond the network's
+            ``num_classes``, images too small for its pools, fewer training images than one batch, or
+            ``measure_on`` naming a set the loaders do not have (``val`` when ``val_size`` is 0).
     """
-    if measure_on not in ("val", "test", None):
-        raise ValueError(f"measure_on must be 'val', 'test' or None; got {measure_on!r}")
-    measured = {"val": loaders.val, "test": loaders.test, None: None}[measure_on]
-    if measure_on is not None and measured is None:
-        raise ValueError(f"measure_on={measure_on!r} but the loaders have no {measure_on} set (val_size=0): "
-                         "measure on 'test', or give the run a validation hold-out")
+    measured = _check_training(model, loaders, recipe, measure_on)
+    eval_every_epoch = flag("eval_every_epoch", eval_every_epoch)
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(f"on_epoch must be a function of an epoch's row (e.g. print), or None; got "
+                        f"{describe(on_epoch)}.")
     device = pick_device(device)
     dtype = autocast_dtype(device)
     torch.manual_seed(recipe.seed)

@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .checks import describe, flag, whole_number
+from .models import check_module
 
 __all__ = ["rescale", "scale_jitter", "ScaleJitter", "FullyConvVGG", "fc_to_conv", "dense_evaluate",
            "crop_positions", "multi_crop_evaluate", "combine", "TEST_METHODS", "measure_test_methods",
@@ -45,6 +46,8 @@ def _check_batch(images: object, where: str) -> torch.Tensor:
                          f"{tuple(images.shape)}.{fix}")
     if not (images.dtype == torch.uint8 or images.is_floating_point()):
         raise TypeError(f"{where} expects uint8 or floating-point images; got {images.dtype}.")
+    if min(images.shape[-2:]) < 1:
+        raise ValueError(f"{where} expects images of at least 1x1 pixels; got shape {tuple(images.shape)}.")
     return images
 
 
@@ -126,7 +129,8 @@ def scale_jitter(images: torch.Tensor, s_min: int, s_max: int, crop: int,
         int64 tensors of shape ``(N,)``: ``scale`` (S), ``top`` and ``left`` (the crop's corner in the rescaled
         image) and ``flip`` (bool).
     Raises:
-        TypeError: ``images`` is not a uint8 or float tensor, or a size is not a whole number.
+        TypeError: ``images`` is not a uint8 or float tensor, a size is not a whole number, or ``generator`` is
+            not a ``torch.Generator``.
         ValueError: ``images`` is not 4-D, ``s_min > s_max``, or ``crop > s_min``.
 
     Example:
@@ -137,6 +141,9 @@ def scale_jitter(images: torch.Tensor, s_min: int, s_max: int, crop: int,
     images = _check_batch(images, "scale_jitter")
     s_min, s_max, crop = _jitter_args(s_min, s_max, crop)
     flip = flag("flip", flip)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None; got {describe(generator)}. For a seed, pass "
+                        "torch.Generator().manual_seed(seed), or use ScaleJitter(s_min, s_max, crop, seed=seed).")
     n, _, h, w = images.shape
     scales = torch.randint(s_min, s_max + 1, (n,), generator=generator)
     u = torch.rand(n, 2, generator=generator, dtype=torch.float64)       # crop position, as fractions
@@ -211,12 +218,17 @@ class FullyConvVGG(nn.Module):
         self.features = features
         self.classifier = classifier
         self.min_size = min_size
+        convs = [m for m in features.modules() if isinstance(m, nn.Conv2d)]
+        self.in_channels = convs[0].in_channels if convs else None     # what the images must have
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``(N, 3, H, W)`` -> class score map ``(N, classes, h, w)``; 1x1 at the net's own input size."""
         if x.dim() != 4 or min(x.shape[-2:]) < self.min_size:
             raise ValueError(f"FullyConvVGG expects images (N, 3, H, W) with both sides at least {self.min_size} "
                              f"(the size the net was trained at); got shape {tuple(x.shape)}.")
+        if self.in_channels is not None and x.shape[1] != self.in_channels:
+            raise ValueError(f"FullyConvVGG expects images with {self.in_channels} channels, as the net was trained "
+                             f"on; got shape {tuple(x.shape)}. Check the channel order is (N, C, H, W).")
         return self.classifier(self.features(x))
 
 
@@ -266,6 +278,11 @@ def fc_to_conv(model: nn.Module, ceil_mode: bool = True) -> FullyConvVGG:
             ``channels x side x side`` of the last conv's channels.
     """
     features, classifier = getattr(model, "features", None), getattr(model, "classifier", None)
+    if isinstance(features, nn.Module) and isinstance(classifier, nn.Linear):
+        raise TypeError(f"fc_to_conv converts the fully connected head of a VGG from build_vgg; this "
+                        f"{type(model).__name__} pools its features globally before one Linear layer (as "
+                        "build_modern_vgg's nets do), so it already takes images of any size and has no head to "
+                        "convert. Test it with multi_crop_evaluate, or run it on the whole images.")
     if not isinstance(features, nn.Module) or not isinstance(classifier, nn.Sequential):
         raise TypeError(f"fc_to_conv expects a VGG from build_vgg (with .features and .classifier); got "
                         f"{type(model).__name__}.")
@@ -314,12 +331,17 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _scales(scales: Optional[Sequence[int]]) -> list[Optional[int]]:
-    if scales is None:
+def _scales(scales: Optional[Sequence[int]], name: str = "scales", none_ok: bool = True) -> list[Optional[int]]:
+    """The test scales Q as a list of whole numbers (``[None]``: the images as they are, where ``none_ok``)."""
+    if scales is None and none_ok:
         return [None]
-    if isinstance(scales, int) or not len(scales):
-        raise ValueError(f"scales must be a non-empty list of test scales Q, e.g. [32, 40, 48]; got {scales!r}.")
-    return [whole_number("scales", q, 1, "a test scale Q in pixels") for q in scales]
+    expected = f"{name} must be a non-empty list of test scales Q, e.g. [32, 40, 48]"
+    if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence):
+        one = f" For one scale, write {name}=[{scales!r}]." if isinstance(scales, int) else ""
+        raise TypeError(f"{expected}; got {describe(scales)}.{one}")
+    if not len(scales):
+        raise ValueError(f"{expected}; got {scales!r}.")
+    return [whole_number(name, q, 1, "a test scale Q in pixels") for q in scales]
 
 
 def dense_evaluate(conv_model: nn.Module, images: torch.Tensor, flip: bool = True,
@@ -342,17 +364,24 @@ def dense_evaluate(conv_model: nn.Module, images: torch.Tensor, flip: bool = Tru
     Returns:
         Class posteriors ``(N, classes)``, each row summing to 1.
     Raises:
-        ValueError: the net ends in a soft-max, its output is not a 4-D map, or ``scales`` is empty.
+        TypeError: ``conv_model`` is not a network, or ``images`` not floating-point images.
+        ValueError: the net ends in a soft-max, its output is not a 4-D map, ``scales`` is empty or a scale is
+            smaller than the net's input size.
     """
+    check_module(conv_model, "dense_evaluate")
     images = _float_batch(images, "dense_evaluate")
     flip = flag("flip", flip)
+    qs, min_size = _scales(scales), getattr(conv_model, "min_size", 1)
+    if any(q is not None and q < min_size for q in qs):
+        raise ValueError(f"scales must be at least {min_size}, the smallest image side the net takes (its own input "
+                         f"size); got {list(scales)}.")
     last = list(conv_model.modules())[-1]
     if isinstance(last, nn.Softmax):
         raise ValueError("dense_evaluate averages class scores before the soft-max, but this net already ends in "
                          "nn.Softmax: convert a VGG built with softmax=False.")
     posteriors = []
     with _eval_mode(conv_model):
-        for q in _scales(scales):
+        for q in qs:
             x = images if q is None else rescale(images, q)
             for view in ([x, x.flip(-1)] if flip else [x]):
                 scores = conv_model(view)
@@ -418,8 +447,11 @@ def multi_crop_evaluate(model: nn.Module, images: torch.Tensor, crop: Optional[i
         Class posteriors ``(N, classes)``: at most ``grid ** 2 * (2 if flip else 1) * len(scales)`` network passes,
         one per distinct crop and flip.
     Raises:
-        ValueError: a crop larger than a rescaled image, ``grid`` < 1, or ``scales`` empty.
+        TypeError: ``model`` is not a network, or ``images`` not floating-point images.
+        ValueError: a crop larger than a rescaled image, ``grid`` < 1, ``scales`` empty, or the model gives no
+            ``(N, classes)`` scores.
     """
+    check_module(model, "multi_crop_evaluate")
     images = _float_batch(images, "multi_crop_evaluate")
     flip = flag("flip", flip)
     if crop is None:
@@ -438,7 +470,12 @@ def multi_crop_evaluate(model: nn.Module, images: torch.Tensor, crop: Optional[i
                 for left in crop_positions(w, crop, grid):
                     piece = x[:, :, top:top + crop, left:left + crop]
                     for view in ([piece, piece.flip(-1)] if flip else [piece]):
-                        posteriors.append(model(view).float().softmax(dim=1))
+                        scores = model(view)
+                        if scores.dim() != 2:
+                            raise ValueError(f"multi_crop_evaluate needs class scores (N, classes) from the model; "
+                                             f"got shape {tuple(scores.shape)}. Pass the VGG itself (a net from "
+                                             "fc_to_conv gives score maps: evaluate it with dense_evaluate).")
+                        posteriors.append(scores.float().softmax(dim=1))
             per_scale.append(torch.stack(posteriors).mean(0))
     return torch.stack(per_scale).mean(0)
 
@@ -452,8 +489,16 @@ def combine(*posteriors: torch.Tensor) -> torch.Tensor:
     Returns:
         Their element-wise mean, ``(N, classes)``.
     Raises:
+        TypeError: an argument is not a tensor.
         ValueError: fewer than two tensors, or tensors of different shapes.
     """
+    if len(posteriors) == 1 and isinstance(posteriors[0], (list, tuple)):
+        raise TypeError("combine takes the posteriors as separate arguments, combine(dense, crops); to combine a "
+                        "list of them, unpack it: combine(*posteriors).")
+    for i, p in enumerate(posteriors):
+        if not isinstance(p, torch.Tensor):
+            raise TypeError(f"combine averages tensors of class posteriors (N, classes); argument {i + 1} is "
+                            f"{describe(p)}. Pass what dense_evaluate or multi_crop_evaluate returned.")
     if len(posteriors) < 2:
         raise ValueError(f"combine averages two or more evaluations' posteriors, e.g. combine(dense, crops); got "
                          f"{len(posteriors)}.")
@@ -507,9 +552,25 @@ def measure_test_methods(model: nn.Module, images: torch.Tensor, labels: torch.T
         ``{method: {"acc": fraction, "seconds": evaluation time, "views": network passes per image}}``; the
         passes are counted as they are made (a repeated crop is never run: ``crop_positions``); "dense +
         multi-crop" reuses the two posteriors (its seconds and passes are their sums).
+    Raises:
+        TypeError: ``model`` is not a VGG, ``images`` not floating-point images, ``labels`` not a tensor.
+        ValueError: no images, ``labels`` not one per image, ``test_scales`` empty, ``crop_grid`` < 1.
     """
+    check_module(model, "measure_test_methods")
+    images = _float_batch(images, "measure_test_methods")
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels must be a tensor of class indices (N,); got {describe(labels)}. Convert a list "
+                        "with torch.tensor(labels).")
+    if len(images) == 0:
+        raise ValueError(f"measure_test_methods needs at least one test image; got shape {tuple(images.shape)}.")
+    if tuple(labels.shape) != (len(images),):
+        raise ValueError(f"labels must hold one class per image, shape ({len(images)},) for {len(images)} images; "
+                         f"got shape {tuple(labels.shape)}. Pass the labels of the same test images.")
+    qs = _scales(test_scales, "test_scales", none_ok=False)
+    if min(qs) < 32:
+        raise ValueError(f"test_scales must be at least 32, the net's input size (the crops are 32x32); got {qs}.")
+    grid = whole_number("crop_grid", crop_grid, 1, "crops per side, e.g. 5 as in the paper")
     model.eval()
-    qs, grid = list(test_scales), crop_grid
     net, conv = _CountedPasses(model), _CountedPasses(fc_to_conv(model).eval())
     runs = {
         "one view": (net, lambda x: net(x).softmax(1)),
@@ -565,8 +626,10 @@ def init_from_shallow(deep: nn.Module, shallow: nn.Module, conv_layers: int = 4)
     Returns:
         ``(shallow layer, deep layer)`` names of every layer copied, in order.
     Raises:
-        TypeError: either net is not a VGG (``features`` and ``classifier``).
-        ValueError: ``conv_layers`` is more than the shallow net has, or a copied layer's shape differs.
+        TypeError: either net is not a VGG (``features`` and ``classifier``), or ``conv_layers`` not a whole
+            number.
+        ValueError: ``shallow`` has more conv layers than ``deep``, ``conv_layers`` is more than the shallow net
+            has, or a copied layer's shape differs.
     """
     for which, net in (("deep", deep), ("shallow", shallow)):
         if not isinstance(getattr(net, "features", None), nn.Module) or not isinstance(
@@ -574,9 +637,10 @@ def init_from_shallow(deep: nn.Module, shallow: nn.Module, conv_layers: int = 4)
             raise TypeError(f"init_from_shallow expects VGGs from build_vgg; {which} is a {type(net).__name__}.")
     small, big = _convs_by_place(shallow.features), dict(
         (place, (name, m)) for place, name, m in _convs_by_place(deep.features))
-    if not isinstance(conv_layers, int) or isinstance(conv_layers, bool) or not 0 <= conv_layers <= len(small):
-        raise ValueError(f"conv_layers must be a whole number from 0 to {len(small)} (the shallow net's conv "
-                         f"layers); got {conv_layers!r}")
+    if len(small) > len(big):
+        raise ValueError(f"shallow has more conv layers ({len(small)}) than deep ({len(big)}): pass the deeper net "
+                         "first, init_from_shallow(deep, shallow).")
+    conv_layers = whole_number("conv_layers", conv_layers, 0, "the shallow net's conv layers", maximum=len(small))
     pairs: list[tuple[nn.Module, nn.Module, str, str]] = []
     for place, name, m in small[:conv_layers]:
         if place not in big:

@@ -99,8 +99,13 @@ class History:
             path: the ``.json`` file to write.
         Returns:
             The path written.
+        Raises:
+            ValueError: the history is one ``load`` would refuse (columns of different lengths, ``meta`` not a
+                dict); nothing is written, so no file is replaced by one that cannot be read back.
         """
-        return write_json(path, self.to_dict())
+        d = self.to_dict()
+        History.from_dict(d, source="this history (not saved)")
+        return write_json(path, d)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "History":

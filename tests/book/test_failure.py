@@ -270,7 +270,8 @@ def test_batch_norm_runs_load_the_first_seed_with_its_network(tmp_path, monkeypa
     assert torch.allclose(stored, next(trained.parameters()), rtol=1e-3, atol=1e-4)
     with pytest.raises(StoredRunError, match="holds no weights"):
         second.model
-    with pytest.raises(TypeError, match="'batch-norm-s2' must be trained .*needs the data set"):
+    with pytest.raises(TypeError, match="'batch-norm-s2' must be trained .*needs the data set"), \
+            pytest.warns(UserWarning, match="no stored cpu-budget run is called 'batch-norm-s2'"):
         batch_norm_runs(None, "cpu", seeds=[2])
 
 

@@ -145,7 +145,7 @@ def test_train_or_load_refuses_a_model_where_a_function_belongs_and_bad_names():
         fit(tiny_model(), train_loader)
     with pytest.raises(ValueError, match="file-name-safe label.*got '../x'"):
         train_or_load("../x", lambda: None, budget="smoke")
-    with pytest.raises(ValueError, match="budget must be one of smoke, cpu, gpu; got 'CPU '"):
+    with pytest.raises(ValueError, match="budget must be one of 'smoke', 'cpu', 'gpu'; got 'CPU '. Write budget='cpu'"):
         train_or_load("r", lambda: None, budget="CPU ")
 
 

@@ -8,22 +8,28 @@ One command for every topic; each part trains its runs with ``store="record"`` a
     python -m vgg_helpers.book.record modern --only final --threads 2
 
 A topic's runs take from minutes (``paper``) to hours (``failure``) on a 2-core CPU; two recordings can share the
-machine with ``--threads 1`` each.
+machine with ``--threads 1`` each. A recording survives a kill: run the same command again and it resumes, taking
+the runs that had finished from ``<cache>/recordings/`` (``store.resumable``) and training only the rest; the run
+that was cut short starts again from its beginning, and no stored file is ever half written (atomic writes).
+``--fresh`` starts over instead. The folder is removed when the recording completes.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import shutil
 import time
-from typing import Callable, Optional
+from pathlib import Path
+from typing import Callable, Optional, Sequence
 
 from ..data import load_cifar10
 from ..runtime import current_budget, pick_device, set_threads
 from ..settings import settings
-from . import failure, fast, modern, paper
+from . import failure, fast, modern, paper, store
 from .plans import (BATCH_NORM, BATCH_NORM_FIX, FAILURE_ABLATION, FAILURE_DEPTH, FAST, FAST_NO_AUGMENT,
                     MODERN_LADDER, pick)
 
-__all__ = ["PARTS", "main"]
+__all__ = ["PARTS", "main", "resume_folder"]
 
 
 def _summaries(runs: dict) -> list[str]:
@@ -112,7 +118,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--match", default="", help="only the runs whose stored name contains this text")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (default one per core; 1 when two recordings share the machine)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="start over: do not resume an interrupted recording of the same command")
     a = ap.parse_args(argv)
+    if a.threads is not None and a.threads < 1:
+        ap.error(f"--threads must be 1 or more; got {a.threads}")
     parts, record = PARTS[a.topic]
     unknown = sorted(set(a.only or ()) - set(parts))
     if unknown:
@@ -124,11 +134,26 @@ def main(argv: Optional[list[str]] = None) -> int:
     set_threads(a.threads)
     a.budget = current_budget(a.budget)
     print(f"recording the {a.topic} runs ({a.budget} budget) on {a.device} ({a.data.source})", flush=True)
+    folder = resume_folder(env.cache_dir, a.topic, a.budget, a.only or parts, a.match)
+    if a.fresh and folder.exists():
+        shutil.rmtree(folder)
     t0 = time.perf_counter()
-    for part in a.only or parts:
-        for line in record(part, a):
-            print(f"{line}  [{time.perf_counter() - t0:.0f} s]", flush=True)
+    with store.resumable(folder) as kept:
+        if kept:
+            print(f"resuming an interrupted recording: {len(kept)} finished run(s) are not trained again "
+                  f"({', '.join(kept)})", flush=True)
+        for part in a.only or parts:
+            for line in record(part, a):
+                print(f"{line}  [{time.perf_counter() - t0:.0f} s]", flush=True)
+    shutil.rmtree(folder)
     return 0
+
+
+def resume_folder(cache_dir: Path, topic: str, budget: str, parts: Sequence[str], match: str) -> Path:
+    """Where a recording keeps its finished runs until it completes: one folder per command (topic, budget,
+    parts and ``--match``), so that only the same command resumes it."""
+    key = hashlib.sha1(repr((topic, budget, sorted(parts), match)).encode()).hexdigest()[:10]
+    return Path(cache_dir) / "recordings" / f"{topic}-{budget}-{key}"
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ these runs is stored: they are trained every time, because what they show is the
 """
 from __future__ import annotations
 
+from ..checks import describe
 from ..distributed import command_args
 from .plans import SCALING, Plan, pick
 
@@ -14,7 +15,14 @@ __all__ = ["script_args", "scaling_args"]
 
 def script_args(plan: Plan) -> list[str]:
     """The flags that make the training command train ``plan``: its data sizes, network, recipe, split and
-    augmentation (the seed is the caller's: ``--seed``)."""
+    augmentation (the seed is the caller's: ``--seed``).
+
+    Raises:
+        TypeError: ``plan`` is not a ``Plan`` (for a budget's name, use ``scaling_args``).
+    """
+    if not isinstance(plan, Plan):
+        hint = f" For a budget's plan, use scaling_args({plan!r})." if isinstance(plan, str) else ""
+        raise TypeError(f"plan must be a Plan, e.g. plans.SCALING['smoke']; got {describe(plan)}.{hint}")
     return command_args(plan.run, plan.model, plan.recipe, split_seed=plan.split_seed, augment=plan.augment)
 
 

@@ -11,14 +11,23 @@ the trained network without training it. What happens to a run is one explicit a
 * ``"record"`` -- train it and store the history as the new reference (maintainers re-running the book; never
   in the smoke budget).
 
+A recording can take hours; inside ``resumable(folder)`` (what the record command uses) every run that finishes
+is also kept in ``folder`` with its network, so that the same command, run again after a kill, takes the finished
+runs from there instead of training them again; only the run that was cut short starts again.
+
 ``train_or_load`` is the one way to a stored run: it takes the training as a function, called only when the run
 is trained, so a caller builds its data inside that function and never checks for a stored run first.
 """
 from __future__ import annotations
 
+import contextlib
+import difflib
+import os
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -31,7 +40,7 @@ from ..training import History, TrainConfig, TrainingDiverged, train
 
 __all__ = ["STORED_DIR", "stored_path", "stored_history", "stored_runs", "save_history", "weights_path",
            "save_weights", "load_weights", "RunResult", "StoredRunError", "check_store", "store_policy", "need_data", "fit",
-           "train_or_load"]
+           "train_or_load", "resumable"]
 
 STORED_DIR = Path(__file__).with_name("stored_runs")
 
@@ -49,9 +58,17 @@ def _check_run_name(name: str) -> str:
     return name
 
 
+def _check_budget(budget: str) -> str:
+    if budget not in BUDGETS:
+        hint = f" Write budget={budget.strip().lower()!r}." if isinstance(budget, str) and \
+            budget.strip().lower() in BUDGETS else ""
+        raise ValueError(f"budget must be one of {', '.join(map(repr, BUDGETS))}; got {budget!r}.{hint}")
+    return budget
+
+
 def stored_path(name: str, budget: str) -> Path:
     """Where the stored history of run ``name`` in ``budget`` lives (shipped inside the package)."""
-    return STORED_DIR / f"{_check_run_name(name)}-{budget}.json"
+    return STORED_DIR / f"{_check_run_name(name)}-{_check_budget(budget)}.json"
 
 
 def stored_history(name: str, budget: str) -> Optional[History]:
@@ -83,7 +100,7 @@ def save_history(history: History, name: str, budget: str) -> Optional[Path]:
 
 def weights_path(name: str, budget: str) -> Path:
     """Where the stored weights of run ``name`` in ``budget`` live (beside its history, ``.pt``)."""
-    return STORED_DIR / f"{_check_run_name(name)}-{budget}.pt"
+    return STORED_DIR / f"{_check_run_name(name)}-{_check_budget(budget)}.pt"
 
 
 def save_weights(model: nn.Module, name: str, budget: str) -> Optional[Path]:
@@ -111,12 +128,24 @@ def load_weights(model: nn.Module, name: str, budget: str) -> bool:
     Returns:
         ``True`` when weights were loaded, ``False`` when the run stores none.
     Raises:
-        ValueError: the stored weights do not fit ``model`` (another architecture or width).
+        TypeError: ``model`` is not a network.
+        ValueError: a budget that does not exist (``'CPU'``), a file that is damaged or not stored weights (the
+            message names it; it is left as it is), or weights that do not fit ``model`` (another architecture).
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a network built like the run's (an nn.Module); got {type(model).__name__}.")
     path = weights_path(name, budget)
     if not path.exists():
         return False
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"cannot read the stored weights of '{name}' ({budget}) in {path.name}: the file is "
+                         f"damaged or not a PyTorch file ({type(e).__name__}). It was left as it is; restore it "
+                         f"with git (git checkout -- {path.name}) or record the run again.") from e
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path.name} does not hold stored weights (a dict of tensors, as save_weights writes); "
+                         f"it holds a {type(state).__name__}. It was left as it is; record the run again.")
     own = model.state_dict()
     if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
         raise ValueError(f"the stored weights of '{name}' ({budget}) do not fit this network: build it with the "
@@ -212,6 +241,50 @@ def fit(build_model: Callable[[], nn.Module], train_loader: Iterable, val_loader
     return model, history
 
 
+_RESUME: Optional[Path] = None        # the folder of the recording in progress (``resumable``), if any
+
+
+@contextlib.contextmanager
+def resumable(folder: str | os.PathLike) -> Iterator[list[str]]:
+    """Record runs so that a killed recording can resume: inside the block, every run recorded by
+    ``train_or_load(store="record")`` is also kept in ``folder`` (its history, then its network), and a run
+    already kept there is returned from it instead of being trained again.
+
+    Args:
+        folder: where the finished runs are kept; the same command must use the same folder.
+    Yields:
+        The names of the runs kept from an earlier, interrupted attempt (empty on a fresh start).
+    """
+    global _RESUME
+    if _RESUME is not None:
+        raise RuntimeError(f"a resumable recording is already in progress (in {_RESUME}); they do not nest")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _RESUME = folder
+    try:
+        yield sorted(p.name[:-len(".json")] for p in folder.glob("*.json"))
+    finally:
+        _RESUME = None
+
+
+def _resumed(name: str, budget: str) -> Optional[RunResult]:
+    """The run kept by an interrupted recording (``resumable``), or ``None``."""
+    if _RESUME is None or not (_RESUME / f"{name}-{budget}.json").exists():
+        return None
+    model = torch.load(_RESUME / f"{name}-{budget}.pt", weights_only=False)   # written by this package itself
+    return RunResult(name, History.load(_RESUME / f"{name}-{budget}.json"), trained=True, _model=model)
+
+
+def _keep(result: RunResult, budget: str) -> None:
+    """Keep a finished run in the resumable recording's folder: the network first, the history last (the mark
+    that the run is complete)."""
+    if _RESUME is None:
+        return
+    stem = f"{result.name}-{budget}"
+    atomic_write(_RESUME / f"{stem}.pt", lambda f: torch.save(result._model, f))
+    result.history.save(_RESUME / f"{stem}.json")
+
+
 def _loaded(name: str, budget: str, quiet: bool) -> Optional[RunResult]:
     stored = stored_history(name, budget)
     if stored is None:
@@ -220,6 +293,25 @@ def _loaded(name: str, budget: str, quiet: bool) -> Optional[RunResult]:
         print(f"Loaded the stored {budget}-budget run '{name}' "
               f"(measured on {stored.meta.get('device')}, torch {stored.meta.get('torch')})")
     return RunResult(name, stored, trained=False)
+
+
+def _no_stored_run(name: str, budget: str) -> None:
+    """Before training a run that ``store="load"`` found no stored history for: refuse a misspelled name (a
+    long run spent by a typo), and say so when the budget has stored runs but not this one."""
+    suffix = f"-{budget}"
+    names = [stem[:-len(suffix)] for stem in stored_runs() if stem.endswith(suffix)]
+    if not names:
+        return                                   # nothing is stored for this budget (smoke, gpu): train, as asked
+    def base(run: str) -> str:                   # a run's name without its seed ("batch-norm-s2" -> "batch-norm")
+        return re.sub(r"-s\d+$", "", run)
+
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.8)
+    close = [c for c in close if base(c) == c] or close           # name the first seed of a stored run
+    if close and base(name) not in {base(n) for n in names}:     # another seed of a stored run is no typo
+        raise ValueError(f"no stored {budget}-budget run is called '{name}'; did you mean "
+                         f"{' or '.join(map(repr, close))}? To train '{name}' on purpose, pass store='train'.")
+    warnings.warn(f"no stored {budget}-budget run is called '{name}' ({len(names)} are stored): training it "
+                  "instead, which may take long.", stacklevel=3)
 
 
 def train_or_load(name: str, train_run: Callable[[], Trained], *, budget: str, store: str = "train",
@@ -242,23 +334,30 @@ def train_or_load(name: str, train_run: Callable[[], Trained], *, budget: str, s
     """
     check_store(store)
     _check_run_name(name)
-    if budget not in BUDGETS:
-        raise ValueError(f"budget must be one of {', '.join(BUDGETS)}; got {budget!r}")
+    _check_budget(budget)
     if not callable(train_run) or isinstance(train_run, nn.Module):
         raise TypeError(f"train_run must be a function that trains the run and returns (model, history); got "
                         f"{type(train_run).__name__}. It is only called when the run is trained, not loaded.")
     if store == "load":
         stored = _loaded(name, budget, quiet)
+        if stored is None:
+            _no_stored_run(name, budget)
         if stored is not None:
             if build_model is not None and weights_path(name, budget).exists():
                 model = build_model()
                 load_weights(model, name, budget)
                 stored._model = model.eval()
             return stored
+    if store == "record":
+        resumed = _resumed(name, budget)
+        if resumed is not None:
+            return resumed
     model, history = train_run()
     history.meta = {"run": name, "budget": budget, **history.meta}
+    result = RunResult(name, history, trained=True, _model=model)
     if store == "record":
         if keep_weights and model is not None:
             save_weights(model, name, budget)
         save_history(history, name, budget)
-    return RunResult(name, history, trained=True, _model=model)
+        _keep(result, budget)
+    return result

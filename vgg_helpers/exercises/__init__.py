@@ -4,6 +4,8 @@ A build-it exercise asks the learner to *write* a piece (a function, a hook, a c
 calls one of these checks on the learner's answer. A check prints one line starting with ``correct:`` when the
 answer is right, and raises ``ExerciseError`` (an ``AssertionError``) whose message names what is wrong and
 what to look at, when it is not. Checks return nothing, so a cell that ends with one shows only that line.
+Each check first makes sure it was given a function it can call (``common.expect_function``): ``None``, the
+function's result, its name in quotes or a network get a message that names the slip.
 ``tests/exercises/`` proves that every check accepts the reference solution and rejects planted mistakes.
 
 One module per topic, in the book's order: ``architecture`` (the paper's table and the model), ``training`` (the

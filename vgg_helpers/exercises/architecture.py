@@ -9,7 +9,7 @@ from torch import nn
 
 from ..configs import CONFIGS, FC_WIDTH, LRN, NUM_POOLS, PAPER_NAMES, POOL, VGGConfig, layers_for, params_from_config
 from ..models import make_layers as reference_make_layers
-from .common import correct, fail
+from .common import correct, expect_function, fail
 
 __all__ = ["check_conv_params", "check_param_count", "check_make_layers"]
 
@@ -48,6 +48,7 @@ def check_conv_params(conv_params: Callable[[int, int, int], Any]) -> None:
             ``kernel_size ** 2`` weights per input channel, gives one bias per input channel or per
             layer, or differs from ``nn.Conv2d`` in another way.
     """
+    expect_function(conv_params, "check_conv_params", "conv_params(in_channels, out_channels, kernel_size)")
     for i, o, k in ((3, 64, 3), (64, 128, 3), (256, 256, 1), (512, 512, 3), (3, 64, 7)):
         call = f"conv_params({i}, {o}, {k})"
         got = _as_count(conv_params(i, o, k), call)
@@ -110,6 +111,7 @@ def check_param_count(vgg_params: Callable[[list], Any]) -> None:
             layer, leaves out the classifier or its biases, flattens without the 7x7, hard-codes
             512 channels, or differs from Table 2 in another way.
     """
+    expect_function(vgg_params, "check_param_count", "vgg_params(layers)")
     cases = [(f"CONFIGS[{name!r}]", layers_for(name), params_from_config(name))
              for name in CONFIGS]
     cases.append(("layers_for('vgg11', width=0.5)", layers_for("vgg11", 0.5),
@@ -173,6 +175,7 @@ def check_make_layers(make_layers: Callable[..., Any]) -> None:
             ReLU, pools with stride 1, does not update the input channels, nests its blocks, or
             computes something else.
     """
+    expect_function(make_layers, "check_make_layers", "my_make_layers(layers, batch_norm=False)")
     if make_layers is reference_make_layers:
         fail("this is vgg_helpers' own make_layers, imported rather than written",
              "write the loop yourself in a new function, e.g. my_make_layers")

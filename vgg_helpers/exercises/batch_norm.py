@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..diagnostics import activation_stats
-from .common import correct, fail, tiny_convnet, toy_batches
+from .common import correct, expect_function, fail, tiny_convnet, toy_batches
 
 __all__ = ["check_activation_hook"]
 
@@ -51,9 +51,7 @@ def check_activation_hook(record_stds: Callable) -> None:
             values are not floats, or they are the std of the layer's input or of one image instead of
             the batch's output.
     """
-    if not callable(record_stds):
-        fail(f"check_activation_hook expects your function, got {type(record_stds).__name__}",
-             "pass the function itself: check_activation_hook(record_stds)")
+    expect_function(record_stds, "check_activation_hook", "record_stds(model, images)")
     model = tiny_convnet(seed=7).eval()
     images = toy_batches(seed=8, n_batches=1, batch_size=16)[0][0]
     result = record_stds(model, images)

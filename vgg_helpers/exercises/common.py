@@ -1,13 +1,17 @@
-"""What every check shares: the error a wrong answer raises, the line a right one prints, the toy networks."""
+"""What every check shares: the error a wrong answer raises, the line a right one prints, the guard that the
+answer is a function, the toy networks."""
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
 
-__all__ = ["ExerciseError", "correct", "fail", "tiny_convnet", "toy_batches"]
+from ..checks import describe
+
+__all__ = ["ExerciseError", "correct", "expect_function", "fail", "tiny_convnet", "toy_batches"]
 
 
 class ExerciseError(AssertionError):
@@ -28,6 +32,54 @@ def correct(message: str) -> None:
 def fail(what: str, hint: str) -> NoReturn:
     """Raise the error a check raises for a wrong answer (``what`` is wrong; ``hint`` says where to look)."""
     raise ExerciseError(f"not yet: {what}. Hint: {hint}")
+
+
+def expect_function(answer: Any, check: str, signature: str) -> None:
+    """``fail`` unless ``answer`` is a function that the check can call as ``signature`` says.
+
+    The first line of every check: passing the function's result (``check_x(x(...))``), its name in quotes, a
+    network, a class or ``None`` gets a message that names the slip instead of ``'int' object is not callable``.
+
+    Args:
+        answer: what the learner passed to the check.
+        check: the check's name, e.g. ``"check_conv_params"``.
+        signature: how the check calls the answer, as the book writes the function, e.g.
+            ``"conv_params(in_channels, out_channels, kernel_size)"``; ``name=default`` entries are passed by keyword.
+    Raises:
+        ExerciseError: ``answer`` is not a function, or takes other arguments than ``signature``.
+    """
+    name, params = signature.rstrip(")").split("(")
+    example = f"{check}({name})"
+    got = f"{check} expects your function, got"
+    without_calling = f"pass the function itself, without calling it: {example}"
+    if answer is None:
+        fail(f"{got} None", f"None is what a function without `return` gives, or a name set to None; "
+             f"{without_calling}")
+    if isinstance(answer, str):
+        fail(f"{got} the string {answer!r}", f"pass the function, not its name in quotes: {example}")
+    if isinstance(answer, type):
+        fail(f"{got} the class {answer.__name__}", f"write a function, def {signature}: ..., and pass it: {example}")
+    if isinstance(answer, nn.Module):
+        fail(f"{got} a {type(answer).__name__}: a network, not a function",
+             f"if it is what your function returned, {without_calling}")
+    if not callable(answer):
+        fail(f"{got} {describe(answer)}: a value, such as a function's result", without_calling)
+    entries = [p.strip() for p in params.split(",") if p.strip()]
+    keywords = [p.split("=")[0] for p in entries if "=" in p]
+    try:
+        takes = inspect.signature(answer)
+    except (TypeError, ValueError):     # a built-in without a signature: let the call itself tell
+        return
+    try:
+        takes.bind(*(None for p in entries if "=" not in p), **dict.fromkeys(keywords))
+    except TypeError:
+        accepts_any = any(p.kind is p.VAR_KEYWORD for p in takes.parameters.values())
+        missing = [k for k in keywords if k not in takes.parameters and not accepts_any]
+        shown = takes.replace(parameters=[p.replace(annotation=p.empty) for p in takes.parameters.values()],
+                              return_annotation=takes.empty)
+        lacks = f": it has no {', '.join(missing)} argument{'s' * (len(missing) > 1)}" if missing else ""
+        fail(f"{check} calls your function as {signature}, but it takes {shown}{lacks}",
+             f"define it as def {signature}: ...")
 
 
 def tiny_convnet(seed: int) -> nn.Module:

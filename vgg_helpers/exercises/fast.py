@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..training import tta_logits as reference
-from .common import correct, fail
+from .common import correct, expect_function, fail
 
 __all__ = ["check_tta"]
 
@@ -31,6 +31,7 @@ def check_tta(tta_logits: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> 
         ExerciseError: the answer flips the wrong axis, sums instead of averaging, averages probabilities, or
             differs from ``training.tta_logits`` in another way.
     """
+    expect_function(tta_logits, "check_tta", "tta_logits(model, images)")
     net = _tiny_net().eval()
     gen = torch.Generator().manual_seed(1)
     images = torch.randn(5, 3, 6, 8, generator=gen)   # height 6 != width 8, so a wrong flip cannot hide

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..models import build_vgg
 from ..paper import fc_to_conv as reference
-from .common import correct, fail
+from .common import correct, expect_function, fail
 
 __all__ = ["check_lrn", "check_fc_to_conv"]
 
@@ -43,6 +43,7 @@ def check_fc_to_conv(fc_to_conv: Callable[[nn.Module], nn.Module]) -> None:
             height, width, channels), drops or does not copy a bias, changes the VGG it was given, flattens the
             score map, or computes other scores.
     """
+    expect_function(fc_to_conv, "check_fc_to_conv", "fc_to_conv(model)")
     if fc_to_conv is reference:
         fail("this is vgg_helpers.paper.fc_to_conv, imported rather than written",
              "write the conversion yourself in a new function")
@@ -158,6 +159,7 @@ def check_lrn(lrn: Callable[..., torch.Tensor]) -> None:
         ExerciseError: the answer divides alpha by n (PyTorch's convention), sums over all channels, leaves out
             beta or k, returns another shape, or computes something else.
     """
+    expect_function(lrn, "check_lrn", "lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75)")
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(2, 7, 3, 3, generator=gen, dtype=torch.float64) * 40   # alpha * sum a^2 is about k
     for n, k, alpha, beta in ((5, 2.0, 1e-4, 0.75), (3, 1.0, 1e-3, 0.5)):

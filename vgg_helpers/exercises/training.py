@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..training import TrainConfig, train
-from .common import correct, fail, tiny_convnet, toy_batches
+from .common import correct, expect_function, fail, tiny_convnet, toy_batches
 
 __all__ = ["check_train_step", "check_train_loop"]
 
@@ -64,9 +64,7 @@ def check_train_step(train_step: Callable) -> None:
             ``zero_grad`` between them), lets gradients pile up across steps (no ``zero_grad``), updates
             the weights differently from SGD's step, or returns something other than the loss as a float.
     """
-    if not callable(train_step):
-        fail(f"check_train_step expects your function, got {type(train_step).__name__}",
-             "pass the function itself: check_train_step(train_step)")
+    expect_function(train_step, "check_train_step", "train_step(model, optimizer, loss_fn, images, labels)")
     model = tiny_convnet(seed=5)
     reference = copy.deepcopy(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -156,9 +154,7 @@ def check_train_loop(train_loop: Callable) -> None:
             the number of steps is wrong, the loop stops at the end of the loader, or the results are not
             floats.
     """
-    if not callable(train_loop):
-        fail(f"check_train_loop expects your function, got {type(train_loop).__name__}",
-             "pass the function itself: check_train_loop(train_loop)")
+    expect_function(train_loop, "check_train_loop", "train_loop(model, train_loader, optimizer, steps)")
     steps, batches = 7, toy_batches(seed=7, n_batches=3)
     model, reference = tiny_convnet(seed=8), tiny_convnet(seed=8)
     ref_losses: list[float] = []
