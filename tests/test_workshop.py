@@ -18,7 +18,6 @@ from tools import slides, sync_notebooks, time_notebooks, workshop
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 GUIDE = ROOT / "book" / "instructor-guide.md"
-WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
 
 
 def _chapter(*cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -429,25 +428,6 @@ def test_make_slides_target():
 
 
 # ---- publishing: the GitHub Pages workflow ----
-
-def test_pages_workflow_builds_with_the_readme_command_and_deploys():
-    wf = yaml.safe_load(WORKFLOW.read_text())
-    on = wf.get("on", wf.get(True))             # YAML 1.1 reads the key "on" as True
-    assert "main" in on["push"]["branches"]
-    assert wf["permissions"]["pages"] == "write" and wf["permissions"]["id-token"] == "write"
-    build = wf["jobs"]["build"]["steps"]
-    readme = (ROOT / "README.md").read_text()
-    assert "make book" in readme
-    assert any(s.get("run", "").strip() == "make book" for s in build), "a step must run the README's `make book`"
-    uses = [s.get("uses", "") for s in build]
-    assert any(u.startswith("actions/checkout@") for u in uses)
-    assert any(u.startswith("actions/setup-python@") for u in uses)
-    upload = next(s for s in build if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
-    assert upload["with"]["path"] == "_build/html"
-    deploy = wf["jobs"]["deploy"]
-    assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
-    assert any(s.get("uses", "").startswith("actions/deploy-pages@") for s in deploy["steps"])
-
 
 def test_repository_url_matches_the_colab_badges():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())

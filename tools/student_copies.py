@@ -7,13 +7,15 @@ Usage:
 
 A solution is a code cell tagged ``solution`` (in the book it is also tagged ``hide-cell``; in Colab it is a
 collapsed form cell, see ``tools/sync_notebooks.py``). In the student copy its source becomes ``PLACEHOLDER``, an
-ordinary visible cell to write in, and it keeps its tags, so an instructor can still find it; every code cell
+ordinary visible cell to write in (for a build-it exercise, whose next cell checks it, with a stand-in per checked
+name: ``not_attempted``, so that the check says "not attempted yet" and Run All goes on), and it keeps its tags, so an instructor can still find it; every code cell
 loses its outputs and execution count, so students start from a clean notebook. The copy's "Open in Colab" badge
 opens the copy itself, and a line under it links the full chapter.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 from pathlib import Path
 
@@ -27,10 +29,15 @@ except ModuleNotFoundError:          # run as a script: tools/ is on sys.path, t
 ROOT = Path(__file__).resolve().parents[1]
 STUDENT_DIR = ROOT / "student"
 PLACEHOLDER = "# Your solution here\n"
+# A build-it exercise (its check cell follows) gets stand-ins for the pieces it asks for, so that until they are
+# written the check says "not attempted yet" and Run All goes on through the chapter.
+OPEN_EXERCISE = ("# Your solution here: write {names}. Until you do, the check below\n"
+                 "# says \"not attempted yet\" and the rest of the chapter runs on.\n"
+                 "from vgg_helpers.exercises import not_attempted\n\n")
 STUDENT_NOTE = ("*Student copy: the exercise solutions are removed and the outputs cleared. "
                 "The full chapter, with solutions: {link}.*")
 
-__all__ = ["is_solution", "student_copy", "write_student_copies", "stale_copies", "main"]
+__all__ = ["is_solution", "checked_names", "placeholder", "student_copy", "write_student_copies", "stale_copies", "main"]
 
 
 def _retarget_badge(nb: nbformat.NotebookNode, source: Path, target: Path) -> None:
@@ -62,18 +69,39 @@ def student_copy(nb: nbformat.NotebookNode, source: Path | None = None,
     if source is not None and target is not None:
         _retarget_badge(out, source, target)
     hidden = 0
-    for cell in out.cells:
-        if cell.cell_type != "code":
-            continue
+    code = [c for c in out.cells if c.cell_type == "code"]
+    for i, cell in enumerate(code):
         cell.outputs = []
         cell.execution_count = None
         cell.metadata.pop("execution", None)
         if is_solution(cell):
-            cell.source = PLACEHOLDER.rstrip("\n")
+            checked = checked_names(cell.source, code[i + 1].source if i + 1 < len(code) else "")
+            cell.source = placeholder(checked)
             cell.metadata.pop("cellView", None)          # a cell to write in, not a folded form
             hidden += 1
     out.metadata.pop("widgets", None)
     return out, hidden
+
+
+def checked_names(solution: str, next_cell: str) -> list[str]:
+    """The names a solution defines that the next cell hands to a ``check_*`` call (a build-it exercise)."""
+    try:
+        defined = {n.name for n in ast.parse(solution).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        defined |= {t.id for n in ast.parse(solution).body if isinstance(n, ast.Assign)
+                    for t in n.targets if isinstance(t, ast.Name)}
+        calls = [n for n in ast.walk(ast.parse(next_cell)) if isinstance(n, ast.Call)
+                 and isinstance(n.func, ast.Name) and n.func.id.startswith("check_")]
+    except SyntaxError:
+        return []
+    names = [a.id for c in calls for a in c.args if isinstance(a, ast.Name) and a.id in defined]
+    return list(dict.fromkeys(names))
+
+
+def placeholder(names: list[str]) -> str:
+    """The student copy's cell for a solution: a stand-in per checked name (``not_attempted``), or a bare line."""
+    if not names:
+        return PLACEHOLDER.rstrip("\n")
+    return OPEN_EXERCISE.format(names=" and ".join(names)) + "\n".join(f"{n} = not_attempted({n!r})" for n in names)
 
 
 def write_student_copies(notebooks: list[Path], out_dir: Path) -> dict[Path, int]:

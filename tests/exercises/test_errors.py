@@ -53,7 +53,8 @@ def test_the_sweep_covers_every_check_and_each_starts_with_the_guard():
         body = ast.parse(textwrap.dedent(inspect.getsource(getattr(exercises, name)))).body[0].body
         docstring = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
         first = body[1] if docstring else body[0]
-        assert ast.unparse(first).startswith("expect_function("), f"{name} does not start with expect_function"
+        assert ast.unparse(first).startswith("if not expect_function("), f"{name} does not start with the guard"
+        assert ast.unparse(first.body[0]) == "return", f"{name}: an exercise not attempted yet ends the check"
         assert SIGNATURES[name] in ast.unparse(first), f"{name}'s guard shows another signature"
 
 
@@ -128,4 +129,12 @@ class _Record:
     pytest.param(max, id="builtin-without-signature"),
 ])
 def test_any_function_that_takes_the_arguments_passes_the_guard(answer):
-    assert expect_function(answer, "check_tta", "tta_logits(model, images)") is None
+    assert expect_function(answer, "check_tta", "tta_logits(model, images)") is True
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_an_exercise_not_attempted_yet_is_said_and_the_notebook_goes_on(name, capsys):
+    stand_in = exercises.not_attempted(SIGNATURES[name].split("(")[0])
+    assert getattr(exercises, name)(stand_in) is None                          # no error: Run All goes on
+    out = capsys.readouterr().out
+    assert out.startswith(f"not attempted yet: {name} checks your {stand_in.name} -- write it") and "correct" not in out

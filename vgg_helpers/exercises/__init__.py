@@ -10,9 +10,11 @@ function's result, its name in quotes or a network get a message that names the 
 
 One module per topic, in the book's order: ``architecture`` (the paper's table and the model), ``training`` (the
 training loop), ``batch_norm``, ``paper`` (the paper's methods), ``fast`` (the test-time flip), ``modern`` (the
-whitening layer) and ``scaling`` (several processes); ``common`` holds what they share.
+whitening layer) and ``scaling`` (several processes); ``common`` holds what they share. In a student copy an
+exercise not written yet is a stand-in, ``not_attempted(name)``: its check says "not attempted yet", and the cells
+that use the piece run the book's version (``references``), so that Run All goes on through the chapter.
 """
-from .common import ExerciseError, correct
+from .common import ExerciseError, correct, not_attempted
 from .architecture import check_conv_params, check_make_layers, check_param_count
 from .training import check_train_loop, check_train_step
 from .batch_norm import check_activation_hook
@@ -21,7 +23,7 @@ from .fast import check_tta
 from .modern import check_whitening
 from .scaling import check_batch_stats, check_shard
 
-__all__ = ["ExerciseError", "correct",
+__all__ = ["ExerciseError", "correct", "not_attempted",
            "check_conv_params", "check_param_count", "check_make_layers",
            "check_train_step", "check_train_loop", "check_activation_hook",
            "check_lrn", "check_fc_to_conv",

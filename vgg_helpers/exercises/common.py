@@ -11,7 +11,8 @@ from torch import nn
 
 from ..checks import describe
 
-__all__ = ["ExerciseError", "correct", "expect_function", "fail", "tiny_convnet", "toy_batches"]
+__all__ = ["ExerciseError", "NotAttempted", "correct", "expect_function", "fail", "not_attempted",
+           "tiny_convnet", "toy_batches"]
 
 
 class ExerciseError(AssertionError):
@@ -34,21 +35,60 @@ def fail(what: str, hint: str) -> NoReturn:
     raise ExerciseError(f"not yet: {what}. Hint: {hint}")
 
 
-def expect_function(answer: Any, check: str, signature: str) -> None:
+class NotAttempted:
+    """What a student copy's exercise cell holds until the learner writes the piece (``not_attempted``): called,
+    it runs the book's version (``references``) and says so once."""
+
+    def __init__(self, name: str) -> None:
+        from .references import reference        # (imported here: the references import the checks)
+        self.name = name
+        self._reference = reference(name)
+        self._said = False
+
+    def __repr__(self) -> str:
+        return f"not_attempted({self.name!r})"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._said:
+            print(f"using the book's version of {self.name}: your exercise is still open")
+            self._said = True
+        return self._reference(*args, **kwargs)
+
+
+def not_attempted(name: str) -> NotAttempted:
+    """A stand-in for an exercise the learner has not written yet: its check cell says "not attempted yet"
+    instead of stopping the notebook, and the cells that use the piece run the book's version, saying so, so
+    that Run All goes on through the chapter.
+
+    Args:
+        name: the function the exercise asks for, e.g. ``"conv_params"`` (a key of ``references.REFERENCES``).
+    """
+    return NotAttempted(name)
+
+
+def expect_function(answer: Any, check: str, signature: str) -> bool:
     """``fail`` unless ``answer`` is a function that the check can call as ``signature`` says.
 
     The first line of every check: passing the function's result (``check_x(x(...))``), its name in quotes, a
     network, a class or ``None`` gets a message that names the slip instead of ``'int' object is not callable``.
+    An exercise not written yet (``not_attempted``) prints one line saying so and returns ``False``: the check
+    then stops without an error.
 
     Args:
         answer: what the learner passed to the check.
         check: the check's name, e.g. ``"check_conv_params"``.
         signature: how the check calls the answer, as the book writes the function, e.g.
             ``"conv_params(in_channels, out_channels, kernel_size)"``; ``name=default`` entries are passed by keyword.
+    Returns:
+        ``True`` when the check should go on, ``False`` for an exercise not attempted yet.
     Raises:
         ExerciseError: ``answer`` is not a function, or takes other arguments than ``signature``.
     """
     name, params = signature.rstrip(")").split("(")
+    if isinstance(answer, NotAttempted):
+        print(f"not attempted yet: {check} checks your {name} -- write it in the cell above, run that cell, "
+              "then this one")
+        return False
     example = f"{check}({name})"
     got = f"{check} expects your function, got"
     without_calling = f"pass the function itself, without calling it: {example}"
@@ -69,7 +109,7 @@ def expect_function(answer: Any, check: str, signature: str) -> None:
     try:
         takes = inspect.signature(answer)
     except (TypeError, ValueError):     # a built-in without a signature: let the call itself tell
-        return
+        return True
     try:
         takes.bind(*(None for p in entries if "=" not in p), **dict.fromkeys(keywords))
     except TypeError:
@@ -80,6 +120,7 @@ def expect_function(answer: Any, check: str, signature: str) -> None:
         lacks = f": it has no {', '.join(missing)} argument{'s' * (len(missing) > 1)}" if missing else ""
         fail(f"{check} calls your function as {signature}, but it takes {shown}{lacks}",
              f"define it as def {signature}: ...")
+    return True
 
 
 def tiny_convnet(seed: int) -> nn.Module:

@@ -36,7 +36,8 @@ def check_shard(shard: Callable[[torch.Tensor, int, int], torch.Tensor]) -> None
         ExerciseError: the parts are not tensors, overlap, leave items out, are strided instead of contiguous,
             are unbalanced, or are balanced but split differently from the loader.
     """
-    expect_function(shard, "check_shard", "shard(batch, rank, world_size)")
+    if not expect_function(shard, "check_shard", "shard(batch, rank, world_size)"):
+        return
     for n, world_size in ((10, 3), (128, 2), (7, 4), (12, 4), (6, 1)):
         batch = torch.stack([torch.arange(n), -torch.arange(n)], 1)   # (n, 2): row i holds item i
         before = batch.clone()
@@ -105,7 +106,8 @@ def check_batch_stats(batch_stats: Callable[[list, list, list], Any], parts: Opt
         ExerciseError: the answer returns the unbiased variance (n - 1), the mean of the processes' variances,
             the mean of the processes' means (wrong with unequal counts), or another wrong value or shape.
     """
-    expect_function(batch_stats, "check_batch_stats", "batch_stats(counts, sums, squares)")
+    if not expect_function(batch_stats, "check_batch_stats", "batch_stats(counts, sums, squares)"):
+        return
     def inputs(shares: list) -> tuple[list, list, list]:
         return ([s[:, 0].numel() for s in shares], [s.sum(dims) for s in shares],
                 [(s * s).sum(dims) for s in shares])

@@ -64,7 +64,8 @@ def check_train_step(train_step: Callable) -> None:
             ``zero_grad`` between them), lets gradients pile up across steps (no ``zero_grad``), updates
             the weights differently from SGD's step, or returns something other than the loss as a float.
     """
-    expect_function(train_step, "check_train_step", "train_step(model, optimizer, loss_fn, images, labels)")
+    if not expect_function(train_step, "check_train_step", "train_step(model, optimizer, loss_fn, images, labels)"):
+        return
     model = tiny_convnet(seed=5)
     reference = copy.deepcopy(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -154,7 +155,8 @@ def check_train_loop(train_loop: Callable) -> None:
             the number of steps is wrong, the loop stops at the end of the loader, or the results are not
             floats.
     """
-    expect_function(train_loop, "check_train_loop", "train_loop(model, train_loader, optimizer, steps)")
+    if not expect_function(train_loop, "check_train_loop", "train_loop(model, train_loader, optimizer, steps)"):
+        return
     steps, batches = 7, toy_batches(seed=7, n_batches=3)
     model, reference = tiny_convnet(seed=8), tiny_convnet(seed=8)
     ref_losses: list[float] = []
@@ -195,3 +197,7 @@ def check_train_loop(train_loop: Callable) -> None:
              "step, over every image seen)",
              "count (outputs.argmax(1) == labels).sum().item() and len(labels) at every step; return a float")
     return correct(f"train_loop: {steps} steps over 3 passes, the same losses and weights as train()")
+
+
+# The book's version of this module's piece, for a student copy's stand-in (``references``).
+REFERENCES = {"train_step": _reference_train_step}

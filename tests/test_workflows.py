@@ -1,0 +1,83 @@
+"""The GitHub workflows are valid and do what the README promises (issue 33): the README's test command on every
+push and pull request, the unit tests on macOS and Windows with pip only, and the site published from main only
+after the tests passed on it."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vgg_helpers.settings import DEFAULT_CACHE_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+README = (ROOT / "README.md").read_text()
+
+
+def _load(name: str) -> dict:
+    wf = yaml.safe_load((WORKFLOWS / name).read_text())
+    wf["on"] = wf.get("on", wf.pop(True, None))          # YAML 1.1 reads the key "on" as True
+    return wf
+
+
+def _runs(job: dict) -> list[str]:
+    return [s["run"] for s in job["steps"] if "run" in s]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
+def test_every_workflow_is_valid(name):
+    wf = _load(name)
+    assert wf["name"] and wf["on"] and wf["jobs"], name
+    for job_name, job in wf["jobs"].items():
+        assert "runs-on" in job and job["steps"], f"{name}: job {job_name}"
+        for step in job["steps"]:
+            assert ("run" in step) != ("uses" in step), f"{name}: a step runs a command or uses an action: {step}"
+            if "uses" in step:
+                assert re.fullmatch(r"[\w-]+/[\w-]+@v\d+", step["uses"]), f"{name}: pin a major version: {step}"
+        for needed in [job.get("needs")] if isinstance(job.get("needs"), str) else job.get("needs", []):
+            assert needed in wf["jobs"], f"{name}: {job_name} needs an unknown job {needed}"
+
+
+def test_the_readme_test_command_runs_on_every_push_and_pull_request():
+    wf = _load("tests.yml")
+    assert "push" in wf["on"] and "pull_request" in wf["on"]
+    assert wf["on"]["push"] is None or "branches" not in wf["on"]["push"]      # every branch, not main only
+    job = wf["jobs"]["test"]
+    assert "make test" in README and [r.strip() for r in _runs(job)][-1] == "make test"
+    assert job["env"]["CI"] == "true"                                   # a missing tool fails, not skips
+    assert job["env"]["PIP_EXTRA_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+    cached = [s["with"]["path"] for s in job["steps"] if s.get("uses", "").startswith("actions/cache@")]
+    data_cache = "~/" + DEFAULT_CACHE_DIR.relative_to(Path.home()).as_posix()
+    assert data_cache in cached, "cache the official CIFAR-10 download between runs"
+
+
+def test_the_unit_tests_run_on_macos_and_windows_with_pip_only():
+    job = _load("tests.yml")["jobs"]["unit"]
+    assert {"macos-latest", "windows-latest"} <= set(job["strategy"]["matrix"]["os"])
+    commands = " ".join(_runs(job))
+    assert "make" not in commands.split() and "bash" not in commands
+    assert "pip install -r requirements-dev.txt" in commands and "pip install --no-deps -e ." in commands
+    pytest_line = next(r for r in _runs(job) if "pytest" in r)
+    assert "notebooks" not in pytest_line and " tests" in pytest_line
+    for ignored in re.findall(r"--ignore=(\S+)", pytest_line):
+        assert (ROOT / ignored).exists(), f"the unit job ignores {ignored}, which does not exist (renamed?)"
+
+
+def test_the_site_is_published_from_main_only_after_the_tests_passed():
+    tests, book = _load("tests.yml"), _load("book.yml")
+    trigger = book["on"]["workflow_run"]
+    assert trigger["workflows"] == [tests["name"]] and trigger["types"] == ["completed"]
+    assert trigger["branches"] == ["main"] and "push" not in book["on"]
+    build = book["jobs"]["build"]
+    assert "workflow_run.conclusion == 'success'" in build["if"]
+    checkout = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert "workflow_run.head_sha" in checkout["with"]["ref"]           # the commit that passed
+    assert "make book" in README and "make book" in [r.strip() for r in _runs(build)]
+    upload = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
+    assert upload["with"]["path"] == "_build/html"
+    assert book["permissions"]["pages"] == "write" and book["permissions"]["id-token"] == "write"
+    deploy = book["jobs"]["deploy"]
+    assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
+    assert any(s.get("uses", "").startswith("actions/deploy-pages@") for s in deploy["steps"])
