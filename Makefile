@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: book test browser-deps student-copies timings slides learner-check clean
+.PHONY: book test test-oldest browser-deps student-copies timings slides learner-check clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,18 @@ browser-deps:
 
 test: $(VENV)/.installed browser-deps
 	$(PY) -m pytest
+
+# The lowest versions requirements.txt allows (.ci/oldest.txt), in their own venv: the unit tests and chapters
+# 1-4 (CI's `oldest` job runs it on the lowest Python pyproject.toml allows).
+OLDEST := .venv-oldest
+test-oldest:
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install --quiet --upgrade pip
+	$(OLDEST)/bin/python -m pip install --quiet -r requirements-dev.txt -c .ci/oldest.txt
+	$(OLDEST)/bin/python -m pip install --quiet --no-deps -e .
+	$(OLDEST)/bin/python -m pip check
+	$(OLDEST)/bin/python -m pytest --unit
+	$(OLDEST)/bin/python -m pytest notebooks/01-*.ipynb notebooks/02-*.ipynb notebooks/03-*.ipynb notebooks/04-*.ipynb
 
 # Workshop helpers (book/instructor-guide.md): copies without solutions, the measured times per chapter,
 # and the slides.

@@ -39,3 +39,25 @@ def built_book(tmp_path_factory) -> Path:
     assert (html / "index.html").exists(), log[-3000:]
     (out / "build.log").write_text(log)
     return html
+
+
+# `pytest --unit`: the unit tests and docstring examples only, with nothing but pip's packages (no make, bash,
+# browser, book build or torchrun): what the macOS and Windows jobs and `make test-oldest` run. Left out:
+# the notebooks and these files.
+NOT_UNIT = ("tests/test_browser.py", "tests/test_site.py", "tests/test_book.py", "tests/test_student_copies.py",
+            "tests/test_distributed.py", "tests/test_setup_cell.py", "tests/test_workshop.py", "tests/test_hygiene.py",
+            "tests/test_tools.py", "tests/test_gpu_check.py")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--unit", action="store_true",
+                     help="only the unit tests and docstring examples (no notebooks, browser, book build, torchrun)")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if not config.getoption("--unit"):
+        return None
+    path = collection_path.resolve()
+    if path.suffix == ".ipynb" or path in {ROOT / p for p in NOT_UNIT}:
+        return True
+    return None

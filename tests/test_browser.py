@@ -177,6 +177,53 @@ def test_chapter_page(browser, site: str, path: Path):
         assert code.text.strip(), "the revealed solution is empty"
 
 
+# Every page of the site, as its address under the site's root (without .html).
+PAGES = ([f"notebooks/{p.stem}" for p in NOTEBOOKS] + [f"book/{p.stem}" for p in sorted((ROOT / "book").glob("*.md"))]
+         + [f"book/how-made/{p.stem}" for p in sorted((ROOT / "book" / "how-made").glob("*.md"))])
+# Pages whose screenshot at 1280 px is kept (the widest tables of the book).
+WIDE = {"book/fidelity-ledger", "book/instructor-guide", "notebooks/06-batch-norm-fix"}
+
+# Tables, code and outputs wider than the text column that are neither scrollable themselves nor inside a
+# scrollable box (the theme puts every table in one): cut off at the window's edge.
+CUT = """
+const main = document.querySelector('main') || document.body;
+const right = main.getBoundingClientRect().right;
+const cut = [];
+if (document.documentElement.scrollWidth > document.documentElement.clientWidth + 1)
+    cut.push('the whole page scrolls sideways');
+for (const el of main.querySelectorAll('table, pre, div.cell_output')) {
+    let box = el, scrolls = false;
+    while (box && box !== main.parentElement) {
+        const o = getComputedStyle(box).overflowX;
+        if (o === 'auto' || o === 'scroll') { scrolls = true; break; }
+        box = box.parentElement;
+    }
+    if (!scrolls && el.getBoundingClientRect().right > right + 1)
+        cut.push(el.tagName.toLowerCase() + ' ' + el.getBoundingClientRect().width.toFixed(0) + ' px wide: '
+                 + el.textContent.trim().slice(0, 50));
+}
+return cut;
+"""
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_nothing_is_cut_on_a_1280_pixel_screen(browser, site: str, page: str):
+    """Wide tables, code and outputs scroll inside their own box; none runs past the window's edge."""
+    browser.set_window_size(1280, 800)
+    _open(browser, f"{site}/{page}.html")
+    assert browser.execute_script("return window.innerWidth") <= 1280
+    if page in WIDE:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / f"{page.replace('/', '-')}-1280.png"))
+    assert browser.execute_script(CUT) == [], f"cut at 1280 px on {page}"
+    if page == PAGES[0]:            # the measurement can fail: a wide table in a box that does not scroll
+        browser.execute_script("""const box = document.createElement('div');
+            box.innerHTML = '<table style="width: 3000px"><tr><td>wide</td></tr></table>';
+            box.firstChild.style.display = 'table';
+            (document.querySelector('main') || document.body).appendChild(box);""")
+        assert any("3000 px wide" in c for c in browser.execute_script(CUT))
+
+
 @pytest.mark.parametrize("stem", ["06-batch-norm-fix", "10-many-gpus"])
 def test_formulas_render_offline(browser, site: str, stem: str):
     """MathJax, served by the book itself, typesets every formula: no raw \\( ... \\) is left on the page."""

@@ -1,5 +1,6 @@
 """Packaging and test configuration: the docstring examples run with the README's test command, and the package
 ships its type-hint marker."""
+import ast
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,37 @@ def test_pytest_runs_the_docstring_examples():
 def test_py_typed_marker_is_shipped():
     assert (ROOT / "vgg_helpers" / "py.typed").is_file()
     assert "py.typed" in PYPROJECT["tool"]["setuptools"]["package-data"]["vgg_helpers"]
+
+
+def _python_files() -> list[Path]:
+    root = Path(__file__).resolve().parents[1]
+    return sorted([root / "conftest.py", *[p for d in ("vgg_helpers", "tools", "bench", "tests")
+                                          for p in (root / d).rglob("*.py")]])
+
+
+def _annotations(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield from [a.annotation for a in node.args.args + node.args.kwonlyargs + node.args.posonlyargs
+                        if a.annotation is not None]
+            if node.returns is not None:
+                yield node.returns
+        elif isinstance(node, ast.AnnAssign):
+            yield node.annotation
+
+
+def test_the_code_is_python_3_9_as_pyproject_claims():
+    """The syntax is Python 3.9's, and `X | None` in an annotation (3.10) comes with `from __future__ import
+    annotations`, which keeps it unevaluated on 3.9."""
+    later = []
+    for path in _python_files():
+        source = path.read_text()
+        tree = ast.parse(source, feature_version=(3, 9))           # a SyntaxError names the file and line
+        future = "from __future__ import annotations" in source
+        for annotation in _annotations(tree):
+            if not future and any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.BitOr)
+                                  for n in ast.walk(annotation)):
+                later.append(f"{path.name}:{annotation.lineno}")
+    assert not later, f"X | Y in an annotation without `from __future__ import annotations`: {later}"
+    with pytest.raises(SyntaxError):                                # the check can fail: 3.10's match
+        ast.parse("match x:\n    case 1:\n        pass\n", feature_version=(3, 9))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import NOT_UNIT
 from vgg_helpers.settings import DEFAULT_CACHE_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,10 +60,36 @@ def test_the_unit_tests_run_on_macos_and_windows_with_pip_only():
     commands = " ".join(_runs(job))
     assert "make" not in commands.split() and "bash" not in commands
     assert "pip install -r requirements-dev.txt" in commands and "pip install --no-deps -e ." in commands
-    pytest_line = next(r for r in _runs(job) if "pytest" in r)
-    assert "notebooks" not in pytest_line and " tests" in pytest_line
-    for ignored in re.findall(r"--ignore=(\S+)", pytest_line):
-        assert (ROOT / ignored).exists(), f"the unit job ignores {ignored}, which does not exist (renamed?)"
+    assert _runs(job)[-1].strip() == "python -m pytest --unit"
+    for left_out in NOT_UNIT:
+        assert (ROOT / left_out).exists(), f"--unit leaves out {left_out}, which does not exist (renamed?)"
+
+
+def test_unit_leaves_out_the_notebooks_and_what_needs_more_than_pip(pytestconfig):
+    import subprocess
+    import sys
+    listed = subprocess.run([sys.executable, "-m", "pytest", "--unit", "--collect-only", "-q"], cwd=ROOT,
+                            capture_output=True, text=True).stdout
+    files = {line.split("::")[0] for line in listed.splitlines() if "::" in line}
+    assert files and not any(f.endswith(".ipynb") for f in files)
+    assert not files & set(NOT_UNIT) and "tests/test_models.py" in files
+
+
+def _lower_bounds(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^([\w-]+)>=([\d.]+)", text, re.M))
+
+
+def test_the_oldest_job_tests_the_lowest_versions_we_claim():
+    job = _load("tests.yml")["jobs"]["oldest"]
+    python = next(s["with"]["python-version"] for s in job["steps"] if s.get("uses", "").startswith(
+        "actions/setup-python@"))
+    requires = re.search(r'requires-python = ">=([\d.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert python == requires and _runs(job)[-1].strip() == "make test-oldest"
+    pins = dict(re.findall(r"^([\w-]+)==([\d.]+)", (ROOT / ".ci" / "oldest.txt").read_text(), re.M))
+    bounds = _lower_bounds((ROOT / "requirements.txt").read_text())
+    assert set(pins) == set(bounds), "pin every runtime dependency at its lower bound in .ci/oldest.txt"
+    for name, bound in bounds.items():
+        assert pins[name].split(".")[:len(bound.split("."))] == bound.split("."), f"{name}: {pins[name]} vs >={bound}"
 
 
 def test_the_site_is_published_from_main_only_after_the_tests_passed():

@@ -8,8 +8,9 @@ Usage:
 A solution is a code cell tagged ``solution`` (in the book it is also tagged ``hide-cell``; in Colab it is a
 collapsed form cell, see ``tools/sync_notebooks.py``). In the student copy its source becomes ``PLACEHOLDER``, an
 ordinary visible cell to write in (for a build-it exercise, whose next cell checks it, with a stand-in per checked
-name: ``not_attempted``, so that the check says "not attempted yet" and Run All goes on), and it keeps its tags, so an instructor can still find it; every code cell
-loses its outputs and execution count, so students start from a clean notebook. The copy's "Open in Colab" badge
+name: ``not_attempted``, so that the check says "not attempted yet" and Run All goes on), and it keeps its tags,
+so an instructor can still find it; every code cell loses its outputs and execution count, so students start from
+a clean notebook. The copy's "Open in Colab" badge
 opens the copy itself, and a line under it links the full chapter.
 """
 from __future__ import annotations
@@ -37,7 +38,8 @@ OPEN_EXERCISE = ("# Your solution here: write {names}. Until you do, the check b
 STUDENT_NOTE = ("*Student copy: the exercise solutions are removed and the outputs cleared. "
                 "The full chapter, with solutions: {link}.*")
 
-__all__ = ["is_solution", "checked_names", "placeholder", "student_copy", "write_student_copies", "stale_copies", "main"]
+__all__ = ["is_solution", "checked_names", "placeholder", "student_copy", "write_student_copies", "stale_copies",
+           "main"]
 
 
 def _retarget_badge(nb: nbformat.NotebookNode, source: Path, target: Path) -> None:

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -397,8 +398,8 @@ def _plain_data_globals() -> list:
     core = getattr(np, "_core", None) or np.core
     safe = [core.multiarray.scalar, core.multiarray._reconstruct, np.ndarray, np.dtype, pathlib.PosixPath,
             pathlib.WindowsPath, pathlib.PurePosixPath, pathlib.PureWindowsPath]
-    dtypes = getattr(np, "dtypes", None)
-    return safe + [getattr(dtypes, n) for n in dir(dtypes) if n.endswith("DType")] if dtypes else safe
+    # numpy's dtype classes (numpy.dtypes.Float64DType, ...; found this way on numpy 1.24 too, which lacks np.dtypes)
+    return safe + sorted({type(np.dtype(t)) for t in set(np.sctypeDict.values())}, key=str)
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module,
@@ -442,8 +443,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     except Exception as e:
         try:
             objects = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        except Exception:
-            objects = None
+        except Exception:        # (torch < 2.6 has no such function: its message names the first object)
+            objects = re.findall(r"Unsupported global: GLOBAL ([\w.]+)", str(e)) or None
         if objects:
             what = (f"it holds Python objects that are not plain data ({', '.join(objects[:4])}), which torch does "
                     "not unpickle with weights_only=True. If you wrote it yourself and trust it, open it with "
