@@ -2,6 +2,7 @@
 pass. The download site is never contacted here: reachability is passed in."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,8 @@ def test_the_packages_import_and_a_missing_one_is_named():
     assert not missing.ok and "no_such_package_here" in missing.detail and "requirements.txt" in missing.fix
 
 
-@pytest.mark.parametrize("version, ok", [("2.14.1+cu130", True), ("2.2.0", True), ("2.10.0", True),
-                                         ("2.1.2", False), ("1.13.1+cpu", False)])
+@pytest.mark.parametrize("version, ok", [("2.14.1+cu130", True), ("2.5.1", True), ("2.10.0", True),
+                                         ("2.4.1", False), ("2.2.0", False), ("1.13.1+cpu", False)])
 def test_torch_must_be_at_least_the_lowest_the_book_accepts(version, ok):
     item = check_torch_version(version)
     assert item.ok is ok and version in item.detail
@@ -98,3 +99,9 @@ def test_a_failed_import_stops_the_checks(monkeypatch):
                         lambda packages=install_check.PACKAGES: Item("imports", False, "cannot import", "pip"))
     items = run_checks()
     assert len(items) == 1 and not items[0].ok
+
+
+def test_the_lowest_torch_is_the_one_requirements_txt_names():
+    text = (Path(__file__).resolve().parents[1] / "requirements.txt").read_text()
+    bound = re.search(r"^torch>=([\d.]+)", text, re.M).group(1)
+    assert install_check.LOWEST_TORCH == tuple(int(x) for x in bound.split("."))

@@ -20,7 +20,7 @@ from typing import Callable, Optional, Sequence
 __all__ = ["Item", "LOWEST_TORCH", "PACKAGES", "check_imports", "check_torch_version", "check_device",
            "check_data", "check_training_step", "run_checks", "main"]
 
-LOWEST_TORCH = (2, 2)        # requirements.txt: torch>=2.2
+LOWEST_TORCH = (2, 5)        # requirements.txt: torch>=2.5 (tested: make test-oldest)
 PACKAGES = ("torch", "torchvision", "torchinfo", "numpy", "matplotlib", "tqdm", "PIL")
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"   # torchvision's CIFAR10.url
 
@@ -71,7 +71,7 @@ def check_torch_version(version: Optional[str] = None) -> Item:
     lowest = ".".join(map(str, LOWEST_TORCH))
     if _parse(version) < LOWEST_TORCH:
         return Item("torch", False, f"{version} is older than {lowest}",
-                    f"pip install 'torch>={lowest}' 'torchvision>=0.17' (in Colab: keep Colab's own torch)")
+                    f"pip install 'torch>={lowest}' 'torchvision>=0.20' (in Colab: keep Colab's own torch)")
     return Item("torch", True, f"{version} (the book accepts {lowest} and later)")
 
 
