@@ -106,8 +106,8 @@ def _open(driver, url: str) -> None:
 
 
 def _broken_local_images(driver) -> list[str]:
-    """Images served by the book itself that did not load (remote ones, e.g. the Colab badge, are not checked:
-    the test machine is offline)."""
+    """Images served by the book itself that did not load (remote ones are not checked: the test machine is
+    offline; the Colab badge is the book's own)."""
     return driver.execute_script("""
         return Array.from(document.images)
             .filter(i => i.src.startsWith(location.origin) && !(i.complete && i.naturalWidth > 0))
@@ -152,6 +152,10 @@ def test_chapter_page(browser, site: str, path: Path):
     rendered = browser.find_elements(By.CSS_SELECTOR, "div.cell_output img")
     assert len(rendered) >= images, f"{len(rendered)} figures rendered, the notebook has {images}"
     assert all(img.get_property("naturalWidth") > 0 for img in rendered)
+
+    # the Colab badge is the book's own image, served by the site (it shows offline)
+    badge = browser.find_element(By.CSS_SELECTOR, "img[alt='Open In Colab']")
+    assert badge.get_attribute("src").startswith(site) and badge.get_property("naturalWidth") > 0
 
     # the Colab launch button (and the badge) open this very notebook from the repository in _config.yml
     colab = sync_notebooks.colab_url(path)

@@ -19,7 +19,7 @@ are only read. Slide metadata is set on every cell:
 
 The MyST syntax of the book that a notebook viewer does not know is rewritten: admonitions become block quotes,
 cross-reference roles their text, ``$...$`` math MathML (``latex2mathml``: no MathJax, so no network), and the
-Colab badge (a remote image) is dropped. The notebook is then converted exactly as by ``jupyter nbconvert --to
+Colab badge is dropped. The notebook is then converted exactly as by ``jupyter nbconvert --to
 slides`` (nbconvert's ``SlidesExporter``), with a small template that loads reveal.js with plain script tags
 from a copy next to the decks (``reveal.js/``, taken from the installed ``sphinx-revealjs`` package), so the
 decks open without a network, from a web server or straight from the disk.

@@ -22,7 +22,11 @@ import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-BADGE_IMG = "https://colab.research.google.com/assets/colab-badge.svg"
+# The badge image is the book's own (_static/), relative to notebooks/ and student/: the offline site and GitHub
+# show it without a network (Colab itself shows the alt text: the reader is in Colab already).
+BADGE_IMG = "../_static/colab-badge.svg"
+# A badge line, whatever image it shows (an earlier version used Colab's remote image).
+BADGE_LINE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)\s*$")
 
 
 def repository() -> tuple[str, str]:
@@ -120,7 +124,7 @@ def sync_notebook(nb: nbformat.NotebookNode, path: Path) -> bool:
     if first.cell_type != "markdown" or not first.source.lstrip().startswith("# "):
         raise SystemExit(f"{path}: the first cell must be markdown starting with the chapter title '# ...'")
     lines = first.source.split("\n")
-    lines = [line for line in lines if BADGE_IMG not in line]
+    lines = [line for line in lines if not BADGE_LINE.match(line)]
     title_at = next(i for i, line in enumerate(lines) if line.startswith("# "))
     new = lines[: title_at + 1] + ["", badge(path)] + [line for line in lines[title_at + 1:]]
     # collapse the blank lines we may have doubled around the badge
