@@ -199,5 +199,27 @@ def check_train_loop(train_loop: Callable) -> None:
     return correct(f"train_loop: {steps} steps over 3 passes, the same losses and weights as train()")
 
 
-# The book's version of this module's piece, for a student copy's stand-in (``references``).
-REFERENCES = {"train_step": _reference_train_step}
+def _train_loop(model: nn.Module, train_loader, optimizer: torch.optim.Optimizer,
+                steps: int) -> tuple[list[float], float]:
+    """``steps`` optimiser steps, passing over ``train_loader`` again when it ends: (losses, running accuracy)."""
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+    losses: list[float] = []
+    correct = seen = 0
+    while len(losses) < steps:
+        for images, labels in train_loader:
+            if len(losses) == steps:
+                break
+            outputs = model(images)
+            loss = loss_fn(outputs, labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            correct += (outputs.argmax(1) == labels).sum().item()
+            seen += len(labels)
+    return losses, correct / seen
+
+
+# The book's version of this module's pieces, for a student copy's stand-ins (``references``).
+REFERENCES = {"train_step": _reference_train_step, "train_loop": _train_loop}
