@@ -224,3 +224,23 @@ def test_a_result_without_a_store_name_is_sorted_by_its_network_and_epochs():
     final = {"settings": {"arch": "modern-128-256", "recipe": {"epochs": 13}}}
     named = {"settings": {"arch": "modern-128", "recipe": {"epochs": 8}, "store": "modern-short"}}
     assert [report.schedule_of(r) for r in (short, final, named)] == ["modern-short", "modern-final", "modern-short"]
+
+
+def test_your_run_bench_runs_the_chapter_up_to_its_live_cell():
+    import nbformat
+
+    from bench import your_run
+
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    chapter = nbformat.v4.new_notebook(cells=[md("# T"), code("a = 1"), md("## Your run\n\ntext"),
+                                              code("history = train()"), code("after()")])
+    cells, live = your_run.cells_to_run(chapter, float32=True)
+    assert [c.source for c in cells[1:live + 1]] == ["a = 1", "history = train()"]
+    assert "bf16_supported = lambda" in cells[0].source and "@@" in cells[-1].source
+    assert "bf16_supported = lambda" not in your_run.cells_to_run(chapter, float32=False)[0][0].source
+    for stem in ("06-batch-norm-fix", "07-paper-methods", "08-training-fast", "09-airbench-style-vgg"):
+        nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / f"{stem}.ipynb", as_version=4)
+        cells, live = your_run.cells_to_run(nb, float32=False)
+        assert "train" in cells[live].source, stem
+    with pytest.raises(SystemExit, match="no '## Your run' section"):
+        your_run.cells_to_run(nbformat.v4.new_notebook(cells=[md("# T"), code("x")]), float32=False)

@@ -10,7 +10,7 @@ from tests.helpers import tiny_cifar
 from vgg_helpers.data import RunBudget, make_loaders, normalize_images
 from vgg_helpers.modern import (MODERN_CONFIGS, ModernConfig, ModernRecipe, ModernVGG, Muon, as_trained,
                                 build_modern_vgg, describe_modern, evaluate_modern, orthogonalize, train_modern,
-                                init_whitening)
+                                init_whitening, update_average)
 
 def _loaders(data, batch_size: int = 128):
     """All of ``data``'s images, through the book's one data path (``make_loaders``)."""
@@ -229,3 +229,19 @@ def test_both_training_paths_see_the_same_batch_the_same_way():
         assert evaluate_modern(net, loader, level) == pytest.approx(acc)
         assert evaluate(as_trained(net), loader, tta=level)[1] == pytest.approx(acc)
         assert torch.equal(predict(as_trained(net), loader, tta=level)[0], logits.argmax(1))
+
+
+def test_update_average_moves_the_average_and_copies_it_into_the_network():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    net(torch.randn(4, 3, 5, 5))                        # running statistics away from 0 and 1
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    average = {k: torch.zeros_like(v) for k, v in before.items() if v.is_floating_point()}
+    update_average(average, net, decay=0.75)
+    for k, v in net.state_dict().items():
+        if k in average:                                # weights, biases, running mean and variance
+            assert torch.allclose(average[k], 0.25 * before[k]) and torch.equal(v, average[k])
+        else:                                           # the integer step counter is left alone
+            assert k.endswith("num_batches_tracked") and torch.equal(v, before[k])
+    update_average(average, net, decay=1.0)             # decay 1: the average stays, the network takes it
+    assert all(torch.allclose(average[k], 0.25 * before[k]) for k in average)

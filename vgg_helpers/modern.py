@@ -52,7 +52,7 @@ from .training import History, evaluate, predict
 
 __all__ = ["MODERN_CONFIGS", "WHITEN", "GLOBAL_POOL", "ModernConfig", "ModernVGG", "build_modern_vgg",
            "init_whitening", "describe_modern", "layer_costs", "ModernRecipe", "as_trained", "evaluate_modern",
-           "predict_modern", "orthogonalize", "Muon", "train_modern"]
+           "predict_modern", "orthogonalize", "Muon", "update_average", "train_modern"]
 
 WHITEN = "W"          # the whitening layer (a frozen 2x2 convolution, then the activation)
 GLOBAL_POOL = "G"     # global max-pool over what is left of the image
@@ -450,18 +450,42 @@ class Muon(torch.optim.Optimizer):
                 p.add_(orthogonalize(g.reshape(len(g), -1)).view_as(p).to(p.dtype), alpha=-group["lr"])
 
 
+@torch.no_grad()
+def update_average(average: dict[str, torch.Tensor], model: nn.Module, decay: float) -> None:
+    """One step of weight averaging: move the average towards the network, then copy it into the network.
+
+    For every floating-point entry of ``model.state_dict()`` (the weights and the batch-norm running statistics;
+    not the integer step counters) that ``average`` holds: ``average[k] = decay * average[k] + (1 - decay) *
+    model[k]``, in place, and then the network's entry becomes ``average[k]``. ``train_modern`` does this every
+    ``ema_every`` steps (airbench's "lookahead": the network goes on training from the average).
+
+    Args:
+        average: the running average, ``{name: tensor}`` as ``model.state_dict()`` names them; updated in place.
+        model: the network; its entries are overwritten with the new average.
+        decay: the weight of the old average, from 0 (the average becomes the network) to 1 (it stays).
+
+    Example:
+        >>> net = nn.Linear(1, 1, bias=False)
+        >>> _ = net.weight.data.fill_(1.0)
+        >>> average = {"weight": torch.zeros(1, 1)}
+        >>> update_average(average, net, decay=0.75)
+        >>> average["weight"].item(), net.weight.item()
+        (0.25, 0.25)
+    """
+    for k, v in model.state_dict().items():
+        if k in average:
+            average[k].lerp_(v, 1 - decay)
+            v.copy_(average[k])
+
+
 class _WeightAverage:
     """An exponential moving average of the floating-point weights and buffers, copied back into the network."""
 
     def __init__(self, model: nn.Module) -> None:
         self.average = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
 
-    @torch.no_grad()
     def update(self, model: nn.Module, decay: float) -> None:
-        for k, v in model.state_dict().items():
-            if k in self.average:
-                self.average[k].lerp_(v, 1 - decay)
-                v.copy_(self.average[k])
+        update_average(self.average, model, decay)
 
 
 def _check_training(model: ModernVGG, loaders: Loaders, recipe: ModernRecipe, measure_on: Optional[str]

@@ -2,6 +2,7 @@
 (``check_activation_hook``), on the reference answer, planted mistakes and the chapter's own solution cell."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import nbformat
@@ -125,3 +126,44 @@ def test_the_check_leaves_the_global_random_state_alone():
     state = torch.random.get_rng_state()
     check_activation_hook(reference_record_stds)
     assert torch.equal(state, torch.random.get_rng_state())
+
+
+# --- the one-cycle learning-rate schedule ---
+
+def _one_cycle(step: int, total: int, warmup: float = 0.2) -> float:
+    t = step / total
+    return t / warmup if t < warmup else (1 - t) / (1 - warmup)
+
+
+def test_one_cycle_check_accepts_a_right_answer(capsys):
+    from vgg_helpers.exercises import check_one_cycle
+
+    check_one_cycle(_one_cycle)
+    check_one_cycle(lambda step, total, warmup=0.2: torch.tensor(_one_cycle(step, total, warmup)))  # a 0-d tensor
+    assert capsys.readouterr().out.count("correct: one_cycle") == 2
+
+
+@pytest.mark.parametrize("answer, message", [
+    (lambda step, total, warmup=0.2: max(0.0, 1 - step / total), "there is no warm-up"),
+    (lambda step, total, warmup=0.2: (step / total) / warmup if step / total < warmup else 1 - step / total,
+     "drops from 1 to 1 - warmup in one step"),
+    (lambda step, total, warmup=0.2: (step / total) / warmup if step / total < warmup
+     else 0.5 * (1 + math.cos(math.pi * (step / total - warmup) / (1 - warmup))), "the decay is a cosine"),
+    (lambda step, total, warmup=0.2: 0.1 * _one_cycle(step, total, warmup), "the learning rate .* not the factor"),
+    (lambda step, total, warmup=0.2: _one_cycle(min(step + 1, total), total, warmup),       # one step ahead
+     r"one_cycle\(0, 100, warmup=0.2\) returned 0.05; the one-cycle factor there is 0"),
+    (lambda step, total, warmup=0.2: None, r"returned None \(NoneType\), not a number"),
+    (lambda step, total, warmup=0.2: "0.5", r"returned .*str.*not a number"),
+])
+def test_one_cycle_check_names_each_planted_mistake(answer, message):
+    from vgg_helpers.exercises import check_one_cycle
+
+    with pytest.raises(ExerciseError, match=message):
+        check_one_cycle(answer)
+
+
+def test_one_cycle_check_wants_the_warmup_argument():
+    from vgg_helpers.exercises import check_one_cycle
+
+    with pytest.raises(ExerciseError, match=r"one_cycle\(step, total, warmup=0.2\).*no warmup argument"):
+        check_one_cycle(lambda step, total: 0.0)

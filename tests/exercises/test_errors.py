@@ -1,8 +1,8 @@
 """Every check, given something that is not the learner's function, says so (issue 34).
 
 ``None``, the function's name in quotes, its result (a number, a tensor, a list, a network), a class, or a function
-with the wrong arguments: each gets one ``ExerciseError`` that names the check and the fix, the same for all
-twelve checks, from ``common.expect_function``. The sweep runs over ``vgg_helpers.exercises.__all__``, so a check
+with the wrong arguments: each gets one ``ExerciseError`` that names the check and the fix, the same for
+every check, from ``common.expect_function``. The sweep runs over ``vgg_helpers.exercises.__all__``, so a check
 added later without the guard fails here.
 """
 from __future__ import annotations
@@ -37,10 +37,14 @@ SIGNATURES = {
     "check_train_step": "train_step(model, optimizer, loss_fn, images, labels)",
     "check_train_loop": "train_loop(model, train_loader, optimizer, steps)",
     "check_activation_hook": "record_stds(model, images)",
+    "check_one_cycle": "one_cycle(step, total, warmup=0.2)",
     "check_lrn": "lrn(a, n=5, k=2.0, alpha=1e-4, beta=0.75)",
     "check_fc_to_conv": "fc_to_conv(model)",
+    "check_plateau_drops": "plateau_drops(val_acc, patience)",
     "check_tta": "tta_logits(model, images)",
+    "check_label_smoothing": "smoothed_cross_entropy(logits, labels, smoothing)",
     "check_whitening": "whitening_filters(images, k=2, eps=5e-4)",
+    "check_weight_average": "update_average(average, model, decay)",
     "check_shard": "shard(batch, rank, world_size)",
     "check_batch_stats": "batch_stats(counts, sums, squares)",
 }

@@ -1,11 +1,13 @@
-"""The build-it exercise of the modern VGG: the whitening layer's filters (``check_whitening``)."""
+"""The build-it exercises of the modern VGG: the whitening layer's filters (``check_whitening``) and weight
+averaging (``check_weight_average``)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from tests.helpers import solution_source
-from vgg_helpers.exercises import ExerciseError, check_whitening
+from tests.helpers import leaves_the_random_state_alone, solution_source
+from vgg_helpers.exercises import ExerciseError, check_weight_average, check_whitening
+from vgg_helpers.modern import update_average as average_reference
 
 
 # ---- the whitening layer ----
@@ -53,3 +55,68 @@ def test_the_chapters_solution_passes_its_check():
     namespace: dict = {"torch": torch}
     exec(solution_source("09-airbench-style-vgg.ipynb", "whitening_filters"), namespace)
     check_whitening(namespace["whitening_filters"])
+
+
+# ---- weight averaging ----
+
+def update_average(average: dict, model: torch.nn.Module, decay: float) -> None:
+    """A learner's averaging step: every entry of the average moves towards the network, then is copied into it."""
+    with torch.no_grad():
+        for name, value in model.state_dict().items():
+            if name in average:
+                average[name] = decay * average[name] + (1 - decay) * value
+                value.copy_(average[name])
+
+
+def _planted(*, swap: bool = False, copy_back: bool = True, old_in: bool = False, params_only: bool = False,
+             scale: float = 1.0):
+    def step(average: dict, model: torch.nn.Module, decay: float) -> None:
+        with torch.no_grad():
+            entries = dict(model.named_parameters()) if params_only else model.state_dict()
+            for name, value in entries.items():
+                if name not in average:
+                    continue
+                old = average[name].clone()
+                w = 1 - decay if swap else decay
+                average[name] = (w * average[name] + (1 - w) * value) * scale
+                if copy_back:
+                    value.copy_(old if old_in else average[name])
+    return step
+
+
+def test_weight_average_accepts_right_answers(capsys):
+    assert check_weight_average(update_average) is None
+    assert "correct: update_average moves the average" in capsys.readouterr().out
+
+    def with_lerp(average, model, decay):
+        for name, value in model.state_dict().items():
+            if name in average:
+                average[name].lerp_(value, 1 - decay)
+                value.copy_(average[name])
+    check_weight_average(with_lerp)
+
+
+@pytest.mark.parametrize("wrong, match", [
+    (_planted(swap=True), "the weights are swapped"),
+    (_planted(copy_back=False), "does not copy it into the network"),
+    (_planted(old_in=True), "copies the old average into the network"),
+    (_planted(params_only=True), "leaves out the batch-norm running statistics"),
+    (_planted(scale=1.01), "gives another average or other network weights"),
+    (lambda a, m, d: [a.__setitem__(k, a[k] * d + v * (1 - d)) for k, v in m.state_dict().items()],
+     r"raised KeyError"),
+    (lambda a, m, d: (update_average(a, m, d), a.update(extra=torch.zeros(1))), "holds other entries"),
+    (average_reference, "vgg_helpers.modern.update_average, imported rather than written"),
+])
+def test_weight_average_rejects(wrong, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_weight_average(wrong)
+
+
+def test_weight_average_check_leaves_the_random_state_alone():
+    assert leaves_the_random_state_alone(lambda: check_weight_average(update_average))
+
+
+def test_the_chapters_weight_average_solution_passes_its_check():
+    namespace: dict = {"torch": torch}
+    exec(solution_source("09-airbench-style-vgg.ipynb", "update_average"), namespace)
+    check_weight_average(namespace["update_average"])

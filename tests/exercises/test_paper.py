@@ -1,5 +1,5 @@
-"""The build-it checks of the paper's methods (FC -> conv, LRN from the formula): they accept right answers and
-reject each planted mistake with a message that names it."""
+"""The build-it checks of the paper's methods (FC -> conv, LRN from the formula, the learning-rate rule): they
+accept right answers and reject each planted mistake with a message that names it."""
 from __future__ import annotations
 
 import pytest
@@ -7,8 +7,9 @@ import torch
 from torch import nn
 
 from vgg_helpers.configs import LRN_PAPER
-from vgg_helpers.exercises import ExerciseError, check_fc_to_conv, check_lrn
+from vgg_helpers.exercises import ExerciseError, check_fc_to_conv, check_lrn, check_plateau_drops
 from vgg_helpers.paper import fc_to_conv as reference_fc_to_conv
+from vgg_helpers.training import plateau_drops as reference_plateau_drops
 from tests.helpers import leaves_the_random_state_alone
 
 
@@ -160,3 +161,74 @@ def test_the_paper_chapters_solutions_pass_their_checks(capsys):
     exec(_solution("fc_to_conv"), namespace)
     check_fc_to_conv(namespace["fc_to_conv"])
     assert capsys.readouterr().out.count("correct:") == 2
+
+
+# ---- the paper's learning-rate rule ----
+
+def plateau_drops(val_acc: list, patience: int) -> int:
+    """A learner's version of the rule: best so far, ``patience`` epochs in a row, at most 3 divisions."""
+    best, waiting, drops = float("-inf"), 0, 0
+    for acc in val_acc:
+        if acc > best:
+            best, waiting = acc, 0
+        else:
+            waiting += 1
+            if waiting == patience and drops < 3:
+                drops, waiting = drops + 1, 0
+    return drops
+
+
+def _planted(val_acc: list, patience: int, *, vs_previous: bool = False, ties: bool = False, reset: bool = True,
+             cap: int = 3, in_a_row: bool = True, at: int = 0) -> int:
+    """The rule written with one slip (each keyword plants one)."""
+    best, waiting, drops, previous = float("-inf"), 0, 0, float("-inf")
+    for acc in val_acc:
+        compared = previous if vs_previous else best
+        if acc > compared or (ties and acc == compared):
+            best = max(best, acc)
+            if in_a_row:
+                waiting = 0
+        else:
+            waiting += 1
+        previous = acc
+        if waiting >= patience + at and drops < cap:
+            drops += 1
+            if reset:
+                waiting = 0
+    return drops
+
+
+def test_plateau_drops_accepts_right_answers(capsys):
+    assert check_plateau_drops(plateau_drops) is None
+    assert "correct: plateau_drops follows the paper's rule" in capsys.readouterr().out
+    check_plateau_drops(lambda val_acc, patience: _planted(val_acc, patience))     # the same rule, other code
+    check_plateau_drops(lambda val_acc, patience: reference_plateau_drops(list(val_acc), patience))
+
+
+@pytest.mark.parametrize("wrong, match", [
+    (lambda v, p: _planted(v, p, vs_previous=True), "compared with the epoch before it"),
+    (lambda v, p: _planted(v, p, ties=True), "only equals the best accuracy so far counts as an improvement"),
+    (lambda v, p: _planted(v, p, reset=False), "not started again, so the rate is divided again"),
+    (lambda v, p: _planted(v, p, cap=99), "divided more than 3 times"),
+    (lambda v, p: _planted(v, p, in_a_row=False), "counted in total, not in a row"),
+    (lambda v, p: _planted(v, p, at=-1), "one epoch too early"),
+    (lambda v, p: _planted(v, p, at=1), "one epoch too late"),
+    (lambda v, p: 0.1 ** plateau_drops(v, p), r"returns the learning rate's factor"),
+    (lambda v, p: plateau_drops(v, p) + (len(v) == 9), r"plateau_drops\(\[0\.3, 0\.2.*returned 4.*divides the rate 3"),
+    (lambda v, p: v.sort() or plateau_drops(v, p), "changed the list it was given"),
+    (lambda v, p: v[10], r"raised IndexError"),
+    (reference_plateau_drops, "vgg_helpers.training.plateau_drops, imported rather than written"),
+])
+def test_plateau_drops_rejects(wrong, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_plateau_drops(wrong)
+
+
+def test_plateau_drops_check_leaves_the_random_state_alone():
+    assert leaves_the_random_state_alone(lambda: check_plateau_drops(plateau_drops))
+
+
+def test_the_paper_chapters_plateau_solution_passes_its_check(capsys):
+    exec(_solution("plateau_drops"), namespace := {})
+    check_plateau_drops(namespace["plateau_drops"])
+    assert capsys.readouterr().out.startswith("correct:")

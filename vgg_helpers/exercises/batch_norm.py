@@ -1,4 +1,5 @@
-"""Check cell of the batch-norm chapter: recording every layer's output with forward hooks."""
+"""Check cells of the batch-norm chapter: recording every layer's output with forward hooks, and the recipe's
+one-cycle learning-rate schedule."""
 from __future__ import annotations
 
 import math
@@ -8,10 +9,12 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..checks import describe
 from ..diagnostics import activation_stats
+from ..training import TrainConfig, lr_factor
 from .common import correct, expect_function, fail, tiny_convnet, toy_batches
 
-__all__ = ["check_activation_hook"]
+__all__ = ["check_activation_hook", "check_one_cycle"]
 
 
 def _stds_by_hand(model: nn.Module, images: torch.Tensor) -> dict[str, dict[str, float]]:
@@ -97,6 +100,70 @@ def check_activation_hook(record_stds: Callable) -> None:
     return correct("record_stds records every Conv2d/Linear output's std and removes its hooks")
 
 
-# The book's version of this module's piece, for a student copy's stand-in (``references``).
+def _one_cycle(step: int, total: int, warmup: float = 0.2) -> float:
+    """The multiplier of the peak learning rate at ``step`` of ``total`` under the book's one-cycle schedule
+    (``training.lr_factor``, what ``check_one_cycle`` compares with)."""
+    return lr_factor(TrainConfig(schedule="onecycle", warmup=warmup), step, total)
+
+
+# The one-cycle mistakes a check can name: (what the answer computes at fraction t of the run, warm-up w; what is
+# wrong; the hint).
+_ONE_CYCLE_SLIPS = (
+    (lambda t, w: max(0.0, 1 - t), "there is no warm-up: the factor starts at 1 and only decays",
+     "for the first warmup fraction of the steps, grow linearly from 0: step / (warmup * total)"),
+    (lambda t, w: t / w if t < w else max(0.0, 1 - t),
+     "after the warm-up the factor is 1 - step/total, so it drops from 1 to 1 - warmup in one step",
+     "decay from 1 at the end of the warm-up to 0 at the end: (1 - t) / (1 - warmup), with t = step / total"),
+    (lambda t, w: t / w if t < w else 0.5 * (1 + math.cos(math.pi * (t - w) / (1 - w))),
+     "the decay is a cosine; the book's one-cycle decays in a straight line",
+     "after the warm-up return (1 - t) / (1 - warmup), with t = step / total"),
+    (lambda t, w: 0.1 * (t / w if t < w else (1 - t) / (1 - w)),
+     "the answer is the learning rate (peak 0.1 times the factor), not the factor",
+     "return the multiplier of the peak learning rate: 1 at the end of the warm-up"),
+)
+
+
+def check_one_cycle(one_cycle: Callable[..., float]) -> None:
+    """Check the build-it exercise ``one_cycle(step, total, warmup=0.2)``: the recipe's learning-rate schedule.
+
+    The answer must give the multiplier of the peak learning rate at ``step`` (0 to ``total``) as the book's
+    ``training.lr_factor`` does for ``schedule="onecycle"``: linear from 0 to 1 over the first ``warmup`` fraction
+    of the steps, then linear down to 0 at the end. It is compared on several runs (100 and 7 steps; warm-ups of
+    0.2, 0.5 and 0).
+
+    Args:
+        one_cycle: the learner's function ``(step, total, warmup=0.2) -> float``.
+    Raises:
+        ExerciseError: the answer has no warm-up, a decay that jumps or curves, returns the learning rate instead
+            of the factor, or differs from ``training.lr_factor`` in another way.
+    """
+    if not expect_function(one_cycle, "check_one_cycle", "one_cycle(step, total, warmup=0.2)"):
+        return
+    points = [(step, total, w) for total, w in ((100, 0.2), (100, 0.5), (7, 0.2), (100, 0.0))
+              for step in range(total + 1)]
+    got = []
+    for step, total, w in points:
+        value = one_cycle(step, total, warmup=w)
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+            fail(f"one_cycle({step}, {total}, warmup={w}) returned {describe(value)}, not a number",
+                 "return the factor as a float, e.g. step / (warmup * total) during the warm-up")
+        got.append(float(value))
+    want = [_one_cycle(*p) for p in points]
+    if all(abs(g - e) <= 1e-6 for g, e in zip(got, want)):
+        return correct("one_cycle rises linearly to 1, then falls linearly to 0 (training.lr_factor)")
+    warm = [(p, g) for p, g in zip(points, got) if p[2] > 0]
+    for formula, what, hint in _ONE_CYCLE_SLIPS:
+        if all(abs(g - formula(s / t, w)) <= 1e-6 for (s, t, w), g in warm):
+            fail(what, hint)
+    for (step, total, w), g, e in zip(points, got, want):
+        if abs(g - e) > 1e-6:
+            fail(f"one_cycle({step}, {total}, warmup={w}) returned {g:.4g}; the one-cycle factor there is {e:.4g}",
+                 "with t = step / total: t / warmup while t < warmup, then (1 - t) / (1 - warmup)")
+
+
+# The book's versions of this module's pieces, for a student copy's stand-ins (``references``).
 REFERENCES = {"record_stds": lambda model, images: {name: stds["output"] for name, stds
-                                                     in _stds_by_hand(model, images).items()}}
+                                                     in _stds_by_hand(model, images).items()},
+              "one_cycle": _one_cycle}

@@ -1,7 +1,8 @@
-"""Check cells of the chapter on the paper's methods: local response normalisation, and the fully connected
-layers as convolutions."""
+"""Check cells of the chapter on the paper's methods: local response normalisation, the fully connected layers
+as convolutions, and the paper's learning-rate rule."""
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -9,9 +10,11 @@ from torch import nn
 
 from ..models import build_vgg
 from ..paper import fc_to_conv as reference
+from ..training import PLATEAU_MAX_DROPS
+from ..training import plateau_drops as plateau_reference
 from .common import correct, expect_function, fail
 
-__all__ = ["check_lrn", "check_fc_to_conv"]
+__all__ = ["check_lrn", "check_fc_to_conv", "check_plateau_drops"]
 
 
 def _small_imagenet_vgg(seed: int = 0) -> nn.Module:
@@ -201,7 +204,108 @@ def check_lrn(lrn: Callable[..., torch.Tensor]) -> None:
     return correct("lrn computes Krizhevsky's formula, with the paper's constants and with others")
 
 
-# The book's version of this module's pieces, for a student copy's stand-ins (``references``); fc_to_conv is
-# wrapped: the check refuses the package's own function, passed as is.
+def _plateau_variant(val_acc: list, patience: int, *, vs_previous: bool = False, ties_improve: bool = False,
+                     no_reset: bool = False, no_cap: bool = False, not_in_a_row: bool = False, late: int = 0) -> int:
+    """The paper's rule (``training.plateau_drops``) with one planted mistake, to name it."""
+    best, bad, drops = -math.inf, 0, 0
+    for acc in val_acc:
+        if acc > best or (ties_improve and acc == best):
+            best = acc
+            if not not_in_a_row:
+                bad = 0
+        else:
+            bad += 1
+        if vs_previous:
+            best = acc
+        if bad >= patience + late and (no_cap or drops < PLATEAU_MAX_DROPS):
+            drops += 1
+            if not no_reset:
+                bad = 0
+    return drops
+
+
+# (validation accuracies, patience): together they tell every planted mistake from the rule
+_PLATEAU_CASES = (
+    ([0.5, 0.6, 0.6, 0.6, 0.7], 2),
+    ([0.5, 0.5, 0.5], 1),
+    ([0.6, 0.5, 0.55, 0.58], 2),
+    ([0.5, 0.4, 0.4, 0.4, 0.4], 2),
+    ([0.5, 0.4, 0.6, 0.5, 0.7, 0.6], 2),
+    ([0.3] + [0.2] * 8, 1),
+    ([0.2, 0.3, 0.4, 0.5], 1),
+    ([], 2),
+)
+_PLATEAU_MISTAKES = (
+    (dict(vs_previous=True), "an epoch is compared with the epoch before it, not with the best accuracy so far",
+     "keep the best validation accuracy so far; an epoch that does not beat it counts as one without improvement"),
+    (dict(ties_improve=True), "an epoch that only equals the best accuracy so far counts as an improvement",
+     "improving means beating the best so far: acc > best"),
+    (dict(no_reset=True), "after a division the count of epochs without improvement is not started again, so the "
+     "rate is divided again at the very next epoch", "set the count back to 0 after every division"),
+    (dict(no_cap=True), f"the rate is divided more than {PLATEAU_MAX_DROPS} times",
+     f"the paper divided it {PLATEAU_MAX_DROPS} times in all: stop counting divisions at {PLATEAU_MAX_DROPS}"),
+    (dict(not_in_a_row=True), "epochs without improvement are counted in total, not in a row",
+     "set the count back to 0 whenever an epoch beats the best so far"),
+    (dict(late=-1), "the rate is divided one epoch too early (after patience - 1 epochs without improvement)",
+     "divide when the count of epochs without improvement reaches patience: count >= patience"),
+    (dict(late=1), "the rate is divided one epoch too late (after patience + 1 epochs without improvement)",
+     "divide when the count of epochs without improvement reaches patience: count >= patience"),
+)
+
+
+def check_plateau_drops(plateau_drops: Callable[[list, int], int]) -> None:
+    """Check the build-it exercise ``plateau_drops(val_acc, patience)``: the paper's learning-rate rule (sec. 3.1).
+
+    The answer must return how often the rate has been divided by 10 after the epochs whose validation
+    accuracies are ``val_acc``, as ``training.plateau_drops`` does: an epoch that does not beat the best accuracy so
+    far counts as one without improvement; after ``patience`` of them in a row the rate is divided and the count
+    starts again; at most 3 divisions in all. It is called on a few short histories.
+
+    Args:
+        plateau_drops: the learner's function ``(val_acc, patience) -> number of divisions``.
+    Raises:
+        ExerciseError: the answer is the package's own function, compares with the previous epoch instead of the
+            best, counts a tie as an improvement, does not start the count again after a division or after an
+            improvement, divides more than 3 times, divides one epoch early or late, returns the learning rate's
+            factor instead of the count, changes the list it was given, or differs in another way.
+    """
+    if not expect_function(plateau_drops, "check_plateau_drops", "plateau_drops(val_acc, patience)"):
+        return
+    if plateau_drops is plateau_reference:
+        fail("this is vgg_helpers.training.plateau_drops, imported rather than written",
+             "write the rule yourself in a new function")
+    answers = []
+    for val_acc, patience in _PLATEAU_CASES:
+        call = f"plateau_drops({val_acc}, patience={patience})"
+        given = list(val_acc)
+        try:
+            got = plateau_drops(given, patience)
+        except Exception as err:   # the learner's code: any error, named in the message
+            fail(f"{call} raised {type(err).__name__}: {err}",
+                 "loop over the accuracies, keeping the best so far, the count without improvement and the divisions")
+        if given != list(val_acc):
+            fail(f"{call} changed the list it was given", "read val_acc; do not sort or change it")
+        answers.append(got)
+    want = [plateau_reference(v, p) for v, p in _PLATEAU_CASES]
+    if answers == want:
+        return correct("plateau_drops follows the paper's rule: best so far, patience, 3 at most")
+    if all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isclose(a, 0.1 ** w)
+           for a, w in zip(answers, want)):
+        fail("plateau_drops returns the learning rate's factor (0.1 ** divisions), not the number of divisions",
+             "return the count of divisions; the training loop computes lr * 0.1 ** count")
+    for changes, what, hint in _PLATEAU_MISTAKES:
+        if answers == [_plateau_variant(v, p, **changes) for v, p in _PLATEAU_CASES]:
+            fail(what, hint)
+    at = next(i for i, (a, w) in enumerate(zip(answers, want)) if a != w)
+    val_acc, patience = _PLATEAU_CASES[at]
+    fail(f"plateau_drops({val_acc}, patience={patience}) returned {answers[at]!r}; the paper's rule divides the "
+         f"rate {want[at]} time(s) there",
+         "go through the epochs: beat the best so far -> count = 0; else count += 1; when count reaches patience "
+         "and fewer than 3 divisions were made, divide once more and set count = 0")
+
+
+# The book's version of this module's pieces, for a student copy's stand-ins (``references``); fc_to_conv and
+# plateau_drops are wrapped: their checks refuse the package's own functions, passed as they are.
 REFERENCES = {"lrn": lambda a, n=5, k=2.0, alpha=1e-4, beta=0.75: _lrn_formula(a, n, k, alpha, beta),
-              "fc_to_conv": lambda model: reference(model)}
+              "fc_to_conv": lambda model: reference(model),
+              "plateau_drops": lambda val_acc, patience: plateau_reference(val_acc, patience)}
