@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: book test test-oldest browser-deps student-copies timings slides learner-check clean
+.PHONY: book test test-oldest browser-deps student-copies timings slides learner-check wheelhouse clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ slides: $(VENV)/.installed
 # Uses the project's .venv when there is one, else the python on the PATH (a learner's own environment).
 learner-check:
 	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m vgg_helpers.install_check
+
+# A workshop room's offline installs: wheels for Linux, macOS and Windows (CPU torch) and CIFAR-10 in wheelhouse/,
+# with wheelhouse/INSTALL.md (the commands per system). Options: python tools/wheelhouse.py --help.
+wheelhouse: $(VENV)/.installed
+	$(PY) tools/wheelhouse.py
 
 clean:
 	rm -rf _build

@@ -5,7 +5,6 @@ It sits at the repository root so that `pytest notebooks/05-....ipynb` alone als
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +45,7 @@ def built_book(tmp_path_factory) -> Path:
 # the notebooks and these files.
 NOT_UNIT = ("tests/test_browser.py", "tests/test_site.py", "tests/test_book.py", "tests/test_student_copies.py",
             "tests/test_distributed.py", "tests/test_setup_cell.py", "tests/test_workshop.py", "tests/test_hygiene.py",
-            "tests/test_tools.py", "tests/test_gpu_check.py")
+            "tests/test_tools.py", "tests/test_gpu_check.py", "tests/test_wheelhouse.py")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

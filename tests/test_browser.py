@@ -23,7 +23,7 @@ from typing import Iterator
 import nbformat
 import pytest
 
-from tools import slides, sync_notebooks, workshop
+from tools import load_timings, slides, sync_notebooks, workshop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -261,36 +261,68 @@ def slides_site(tmp_path_factory) -> Iterator[str]:
     server.server_close()
 
 
-@pytest.mark.parametrize("plan", workshop.PLANS, ids=lambda p: p.key)
-def test_slides_render_offline(browser, slides_site: str, plan: workshop.Plan):
+DECKS = [(plan, i) for plan in workshop.PLANS for i in range(len(plan.slots))]
+
+# Every slide of the open deck, shown one after another, measured: the content cut at the bottom or the right of
+# the slide (the slide clips what does not fit), and code, outputs or tables wider than their box.
+_MEASURE_SLIDES = """
+    const cut = [];
+    Reveal.getSlides().forEach(slide => {
+        const at = Reveal.getIndices(slide);
+        Reveal.slide(at.h, at.v);
+        const title = (slide.querySelector('h1, h2, h3') || slide).textContent.replace('¶', '').trim().slice(0, 60);
+        if (slide.scrollHeight > slide.clientHeight + 2) cut.push(`${title}: ${slide.scrollHeight - slide.clientHeight}px too tall`);
+        if (slide.scrollWidth > slide.clientWidth + 2) cut.push(`${title}: ${slide.scrollWidth - slide.clientWidth}px too wide`);
+        slide.querySelectorAll('pre, table, img').forEach(e => {
+            if (e.scrollWidth > e.clientWidth + 2 || e.getBoundingClientRect().right > slide.getBoundingClientRect().right + 2)
+                cut.push(`${title}: a ${e.tagName.toLowerCase()} is cut at the right`);
+        });
+    });
+    return cut;"""
+
+
+@pytest.mark.parametrize("plan, index", DECKS, ids=[slides.deck_name(p, i).replace(".slides.html", "")
+                                                    for p, i in DECKS])
+def test_every_deck_starts_offline_and_no_slide_overflows_1280x800(browser, slides_site: str,
+                                                                    plan: workshop.Plan, index: int):
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",      # a 1280x800 screen, the page's own size
+                            {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
     browser.get_log("browser")                                  # start from an empty console
-    browser.get(f"{slides_site}/{plan.key}.slides.html")
+    name = slides.deck_name(plan, index)
+    browser.get(f"{slides_site}/{name}")
     try:
         WebDriverWait(browser, 30).until(
             lambda d: d.execute_script("return !!(window.Reveal && Reveal.isReady && Reveal.isReady());"))
     except TimeoutException:
-        pytest.fail(f"reveal.js did not start in {plan.key}.slides.html; console: {browser.get_log('browser')}")
+        pytest.fail(f"reveal.js did not start in {name}; console: {browser.get_log('browser')}")
+    assert browser.execute_script("return [window.innerWidth, window.innerHeight]") == [1280, 800]
+    row = workshop.plan_rows(plan, load_timings())[index]
     total = browser.execute_script("return Reveal.getTotalSlides();")
-    assert total > 5, f"{plan.key}: only {total} slides"
-    first = browser.execute_script("return Reveal.getCurrentSlide().innerText;")
-    assert plan.title.lower() in first.lower(), first[:200]
-    for stem in plan.chapters():                                # every chapter of the plan has its title slide
-        title = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4).cells[0].source.split("\n")[0]
-        assert browser.execute_script(
-            "return Array.from(document.querySelectorAll('.reveal .slides h1'))"
-            ".some(h => h.textContent.replace('¶', '').trim() === arguments[0]);", title.lstrip("# ").strip()), title
+    assert 1 <= total <= slides.slide_budget(row), f"{name}: {total} slides"
+    if plan.slots[index].kind == "demo":                         # every chapter of a demo has its title slide
+        for stem in plan.slots[index].chapters:
+            title = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4).cells[0].source
+            title = title.split("\n")[0].lstrip("# ").strip()
+            assert browser.execute_script(
+                "return Array.from(document.querySelectorAll('.reveal .slides h1'))"
+                ".some(h => h.textContent.replace('¶', '').trim() === arguments[0]);", title), title
+        assert browser.execute_script("return document.querySelectorAll('aside.notes').length") > 0, \
+            f"{name}: no speaker notes"
     assert browser.execute_script("return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0);")
-    browser.execute_script("Reveal.slide(Reveal.getHorizontalSlides().length - 1);")   # to the last slide
-    assert browser.execute_script("return Reveal.isLastSlide() || Reveal.getProgress() > 0.9;")
-    if plan == workshop.PLANS[0]:
-        browser.execute_script("Reveal.slide(1);")
+    cut = browser.execute_script(_MEASURE_SLIDES)
+    if (plan.key, index) in (("90-minutes", 4), ("90-minutes", 2)):
+        browser.execute_script("Reveal.slide(2);")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        assert browser.save_screenshot(str(ARTIFACTS / f"slides-{plan.key}.png"))
+        assert browser.save_screenshot(str(ARTIFACTS / f"slides-{plan.key}-{index + 1:02d}.png"))
+    assert not cut, f"{name}: {cut}"
+    text = browser.execute_script("return document.querySelector('.reveal .slides').innerText")
+    assert "NBVAL" not in text and "nbval" not in text, f"{name}: a test marker on a slide"
     errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    assert not errors, f"{plan.key}: console errors (a missing file, a blocked network request?): {errors}"
+    assert not errors, f"{name}: console errors (a missing file, a blocked network request?): {errors}"
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def test_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch):

@@ -39,6 +39,15 @@ def test_the_packages_import_and_a_missing_one_is_named():
     assert not missing.ok and "no_such_package_here" in missing.detail and "requirements.txt" in missing.fix
 
 
+def test_a_package_that_fails_to_load_is_named_with_its_error(tmp_path, monkeypatch):
+    """A torchvision built for another torch raises RuntimeError at import, not ImportError: a FAIL line."""
+    (tmp_path / "broken_vision.py").write_text("raise RuntimeError('operator torchvision::nms does not exist')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    item = check_imports(("torch", "broken_vision"))
+    assert not item.ok and "broken_vision (RuntimeError: operator torchvision::nms" in item.detail
+    assert "same build" in item.fix
+
+
 @pytest.mark.parametrize("version, ok", [("2.14.1+cu130", True), ("2.5.1", True), ("2.10.0", True),
                                          ("2.4.1", False), ("2.2.0", False), ("1.13.1+cpu", False)])
 def test_torch_must_be_at_least_the_lowest_the_book_accepts(version, ok):

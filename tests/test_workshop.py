@@ -288,6 +288,35 @@ def test_slot_minutes_follow_the_rules():
     assert minutes[6] == 20 and sum(minutes) == 113
 
 
+def test_picked_exercises_and_hands_on_minutes():
+    plan = workshop.Plan("t", "T", 90, "intro", (
+        workshop.Slot("demo", "show a", ("01-a",), minutes=10),
+        workshop.Slot("exercises", "write 4 and 1", picks=(("01-a", 4), ("01-a", 1))),
+        workshop.Slot("chapter", "b", ("05-b",)),
+        workshop.Slot("exercises", "the rest", ("01-a",), exercises=None),
+    ))
+    rows = workshop.plan_rows(plan, SYNTHETIC)
+    assert [(s, e["number"]) for s, e in rows[1].chosen] == [("01-a", 4), ("01-a", 1)] and rows[1].minutes == 35
+    # what is left (90 - 10 - 35 - 21 = 24) never takes a picked exercise again: 2 (easy, 10) and 3 (easy, 5)
+    assert [e["number"] for _, e in rows[3].chosen] == [2, 3]
+    # hands-on: the exercises (35 + 15) and the measured run of the chapter the learners run (21 minutes)
+    assert workshop.hands_on_minutes(plan, SYNTHETIC) == 35 + 15 + 21
+    assert "for 71 of the 90 minutes" in workshop.render_plan(plan, SYNTHETIC)
+    wrong = workshop.Plan("t", "T", 90, "", (workshop.Slot("exercises", "x", picks=(("01-a", 9),)),))
+    with pytest.raises(ValueError, match="01-a has no exercise 9"):
+        workshop.plan_rows(wrong, SYNTHETIC)
+    with pytest.raises(ValueError, match="only an exercises slot"):
+        workshop.Slot("demo", "x", picks=(("01-a", 1),))
+
+
+def test_the_90_minute_plan_is_at_least_half_hands_on():
+    """Learners run or write code for at least half of the 90-minute session (computed from the timings)."""
+    data = time_notebooks.load_timings()
+    short = next(p for p in workshop.PLANS if p.key == "90-minutes")
+    assert workshop.hands_on_minutes(short, data) * 2 >= short.length
+    assert all(row.chosen for row in workshop.plan_rows(short, data) if row.slot.picks)
+
+
 def test_choose_exercises_is_easiest_first_and_never_over_budget():
     chosen = workshop.choose_exercises(SYNTHETIC, ["01-a", "05-b"], 27)
     assert [(s, e["number"]) for s, e in chosen] == [("01-a", 2), ("01-a", 3), ("05-b", 1)]
@@ -364,14 +393,75 @@ def test_reading_the_paper_page_is_in_the_toc_and_covers_the_paper():
 
 # ---- slides ----
 
-def test_slide_types():
-    assert slides.slide_type(_md("# 1. Title")) == "slide"
-    assert slides.slide_type(_md("## Section\n\ntext")) == "slide"
-    assert slides.slide_type(_md("Prose.")) == "subslide"
-    assert slides.slide_type(_code("x = 1")) == "-"
-    for tag in ("setup", "solution", "remove-cell"):
-        assert slides.slide_type(_code("x", tags=[tag])) == "skip"
-    assert slides.slide_type(_md("*Time: ...*", tags=[time_notebooks.TIMES_TAG])) == "-"
+def test_slide_budget_is_about_one_slide_per_minute_of_talk():
+    def row(kind: str, minutes: int) -> workshop.Row:
+        return workshop.Row(workshop.Slot(kind, "x", minutes=minutes), 0, minutes, "")
+    assert slides.slide_budget(row("demo", 10)) == 12 and slides.slide_budget(row("demo", 5)) == 6
+    assert slides.slide_budget(row("paper", 15)) == 18 and slides.slide_budget(row("fixed", 5)) == 6
+    for kind in ("chapter", "exercises", "break"):                # the learners work: one slide, what to do
+        assert slides.slide_budget(row(kind, 40)) == 1
+
+
+def test_a_chapter_gives_its_title_and_its_tagged_cells_with_the_prose_as_notes(tmp_path):
+    chapter = _chapter(_md("# 9. A chapter\n\nIntro prose."), _code("setup()", tags=["setup"]),
+                       _md("## A section\n\nWhy the next cell matters."),
+                       _code("x = 1\nprint(x)", tags=["slide"]), _md("What the output says."),
+                       _code("untagged()"), _md("## Other"), _code("\n".join(["y = 2"] * 9), tags=["slide"]),
+                       _code("solution()", tags=["solution", "slide"]))
+    nbformat.write(chapter, tmp_path / "c.ipynb")
+    cells = slides.chapter_slides(tmp_path / "c.ipynb")
+    kinds = [c.metadata["slideshow"]["slide_type"] for c in cells]
+    assert kinds == ["slide", "notes", "slide", "-", "notes", "slide", "-", "notes"]
+    assert cells[0].source == "# 9. A chapter" and "Intro prose." in cells[1].source
+    assert cells[2].source == "### A section" and cells[3].source == "x = 1\nprint(x)"
+    assert "Why the next cell matters." in cells[4].source and "What the output says." in cells[4].source
+    assert "untagged()" not in "".join(c.source for c in cells)
+    assert cells[5].source == "### Other" and "slides-hide-input" in cells[6].metadata["tags"]   # 9 lines: output only
+    assert "setup()" not in "".join(c.source for c in cells) and "solution()" not in "".join(c.source for c in cells)
+
+
+def test_paper_slides_show_headings_and_leads_and_keep_the_text_in_notes(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text("# Title\n\nIntro.\n\n## First\n\nA paragraph.\n\n- **Lead one.** Long detail.\n"
+                    "- **Lead two.** More detail.\n\n## Second\n\n1. Plain item (sec. 2.1). Its detail.\n")
+    cells = slides.page_slides(page)
+    shown = [c.source for c in cells if c.metadata["slideshow"]["slide_type"] == "slide"]
+    notes = " ".join(c.source for c in cells if c.metadata["slideshow"]["slide_type"] == "notes")
+    assert shown == ["# Title", "## First\n\n- **Lead one.**\n- **Lead two.**", "## Second\n\n1. Plain item (sec. 2.1)."]
+    assert "Long detail." in notes and "A paragraph." in notes and "Intro." in notes and "Its detail." in notes
+
+
+DECKS = [(plan, i) for plan in workshop.PLANS for i in range(len(plan.slots))]
+
+
+@pytest.mark.parametrize("plan, index", DECKS, ids=[slides.deck_name(p, i) for p, i in DECKS])
+def test_every_deck_fits_its_slot(plan: workshop.Plan, index: int):
+    rows = workshop.plan_rows(plan, time_notebooks.load_timings())
+    nb = slides.slot_deck(plan, index, rows)
+    assert 1 <= slides.count_slides(nb) <= slides.slide_budget(rows[index])
+    assert not any({"setup", "solution"} & set(c.metadata.get("tags", [])) for c in nb.cells)
+    assert sync_notebooks.setup_source() not in [c.source for c in nb.cells]
+    assert plan.slots[index].what[:30] in nb.cells[2 if index == 0 else 0].source.replace("\n", " ")
+    for cell in nb.cells:                                       # no test marker, no MyST left
+        assert "NBVAL" not in cell.source and "{doc}" not in cell.source and "```{" not in cell.source
+    visible = [c for c in nb.cells if c.cell_type == "markdown" and c.metadata["slideshow"]["slide_type"] != "notes"]
+    for cell in visible:         # the prose is in the notes; a slide holds at most a list (the checklist: 125)
+        words = len(re.findall(r"[A-Za-z]{2,}", re.sub(r"<[^>]+>", " ", cell.source)))
+        assert words <= 130, f"{slides.deck_name(plan, index)}: {words} words on a slide: {cell.source[:80]!r}"
+    if plan.slots[index].kind == "demo":
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert code and all(slides.SLIDE_TAG in c.metadata["tags"] for c in code)
+        assert sum(c.metadata["slideshow"]["slide_type"] == "notes" for c in nb.cells) >= len(code)
+    assert len({c.id for c in nb.cells}) == len(nb.cells)
+    nbformat.validate(nb)
+
+
+def test_the_chapters_tag_slides_for_every_demo():
+    for plan in workshop.PLANS:
+        for slot in plan.slots:
+            for stem in slot.chapters if slot.kind == "demo" else ():
+                nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+                assert any(slides.SLIDE_TAG in c.metadata.get("tags", []) for c in nb.cells), stem
 
 
 def test_myst_becomes_plain_markdown_without_network():
@@ -387,36 +477,40 @@ def test_myst_becomes_plain_markdown_without_network():
     assert out.count("<math") == 3 and 'display="block"' in out
 
 
-def test_deck_leaves_out_setup_and_solutions_and_follows_the_plan():
-    data = time_notebooks.load_timings()
-    plan = next(p for p in workshop.PLANS if p.key == "90-minutes")
-    nb = slides.deck_notebook(plan, data)
-    sources = [c.source for c in nb.cells]
-    assert not any(c.metadata.get("tags") and {"setup", "solution"} & set(c.metadata["tags"]) for c in nb.cells)
-    assert sync_notebooks.setup_source() not in sources
-    titles = [s.split("\n")[0] for s in sources if s.startswith("# ")]
-    assert titles[0] == "# VGG from Scratch"
-    chapter_titles = [nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4).cells[0].source
-                      .split("\n")[0] for stem in plan.chapters()]
-    assert [t for t in titles if t in chapter_titles] == chapter_titles       # in the plan's order
-    assert all(c.metadata["slideshow"]["slide_type"] in ("slide", "subslide", "-") for c in nb.cells)
-    assert len({c.id for c in nb.cells}) == len(nb.cells)
-    nbformat.validate(nb)
-
-
-def test_build_writes_offline_decks(tmp_path):
+def test_build_writes_offline_decks_and_stops_at_a_deck_over_budget(tmp_path, monkeypatch):
     written = slides.build(tmp_path, ["many-gpus"])
-    assert [p.name for p in written] == ["many-gpus.slides.html"]
-    html = written[0].read_text()
+    plan = next(p for p in workshop.PLANS if p.key == "many-gpus")
+    assert [p.relative_to(tmp_path).as_posix() for p in written] == [slides.deck_name(plan, i)
+                                                                      for i in range(len(plan.slots))]
+    html = written[-1].read_text()
     assert (tmp_path / "reveal.js" / "dist" / "reveal.js").is_file()
     assert (tmp_path / "reveal.js" / "plugin" / "notes" / "notes.js").is_file()
-    assert 'src="reveal.js/dist/reveal.js"' in html and "Reveal.initialize" in html
+    assert 'src="../reveal.js/dist/reveal.js"' in html and "Reveal.initialize" in html
+    assert "width: 1280" in html and "height: 800" in html and '<aside class="notes">' in html
     remote = re.findall(r"""<(?:script|link|img)[^>]+(?:src|href)=["'](https?:)?//""", html)
     assert not remote, "a deck must load nothing from the network"
     assert "require.js" not in html and "mathjax" not in html.lower()
-    assert "many-gpus.slides.html" in (tmp_path / "index.html").read_text()
+    index = (tmp_path / "index.html").read_text()
+    assert all(slides.deck_name(plan, i) in index for i in range(len(plan.slots))) and "of at most" in index
     with pytest.raises(SystemExit, match="no such plan"):
         slides.build(tmp_path, ["nope"])
+    monkeypatch.setattr(slides, "slide_budget", lambda row: 1)
+    with pytest.raises(SystemExit, match=r"many-gpus/01-fixed.slides.html: 3 slides .* tag fewer cells"):
+        slides.build(tmp_path, ["many-gpus"])
+
+
+def test_the_answer_key_lists_every_exercise_and_self_check_and_is_linked():
+    assert (ROOT / "book" / "answer-key.md").read_text() == workshop.answer_key(), \
+        "run python tools/workshop.py --answer-key"
+    text = workshop.answer_key()
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        found, _ = time_notebooks.exercises(nb)
+        assert all(f"Exercise {ex['number']}: {ex['title']}" in text for ex in found), path.stem
+        assert workshop._self_check_questions(nb) >= 1 and f"{path.stem}.ipynb#self-check" in text
+    assert "book/answer-key" in (ROOT / "_toc.yml").read_text()
+    guide = GUIDE.read_text()
+    assert "{doc}`answer-key`" in guide and "<learner-checklist>" in guide and "(learner-checklist)=" in guide
 
 
 def test_make_slides_target():

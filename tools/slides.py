@@ -1,28 +1,29 @@
-"""Build one reveal.js slide deck per workshop session from the chapters it uses (``make slides``).
+"""Build the workshop's slide decks: one reveal.js deck per slot of every session plan (``make slides``).
 
 Usage:
     python tools/slides.py                    # every plan of tools/workshop.py -> _build/slides/
-    python tools/slides.py --plan half-day    # one deck
+    python tools/slides.py --plan half-day    # one plan's decks
     python tools/slides.py --out DIR          # another folder
 
-For each plan of ``tools/workshop.py`` the chapters it reads, runs or demonstrates (and the paper-reading page,
-where the plan has that slot) are merged, in the plan's order, into one temporary notebook; the chapter files
-are only read. Slide metadata is set on every cell:
+Each slot of a plan (``tools/workshop.py``) gets its own deck, ``<plan>/<NN>-<kind>.slides.html``, sized to its
+minutes: about one slide per minute the instructor talks (``slide_budget``: 1.2 per minute of a welcome, paper,
+demo or discussion slot, so at most 12 for a 10-minute demo; one slide, the instructions, for a slot in which
+the learners work). A deck is
 
-- a markdown cell that starts with a heading (``#``, ``##``, ``###``) starts a new **slide**, any other markdown
-  cell a **subslide** (below it), and a code cell continues the slide of the prose that introduces it
-  (``-``), with its committed outputs;
-- the setup cell and the solutions (tags ``setup``, ``solution``, ``remove-cell``) are **skipped**, and hidden
-  inputs (``hide-input``) show their output only;
-- the plan itself is the deck's first slides, and every welcome, break, exercises or discussion slot gets a
-  slide with its time.
+- the slot's slide (its time, what happens, the chosen exercises) -- for the first slot also the plan;
+- for a **demo**, each chapter's title slide and the cells the chapter marks for slides (the tag ``slide``):
+  a code cell becomes a slide titled by its section, with its committed outputs (its code too when it is short
+  and not folded), and the prose around it becomes the slide's **speaker notes** (press ``s``);
+- for a **paper** slot, one slide per section of ``book/reading-the-paper.md``: its lists on the slide, its
+  paragraphs in the notes.
 
 The MyST syntax of the book that a notebook viewer does not know is rewritten: admonitions become block quotes,
 cross-reference roles their text, ``$...$`` math MathML (``latex2mathml``: no MathJax, so no network), and the
-Colab badge is dropped. The notebook is then converted exactly as by ``jupyter nbconvert --to
-slides`` (nbconvert's ``SlidesExporter``), with a small template that loads reveal.js with plain script tags
-from a copy next to the decks (``reveal.js/``, taken from the installed ``sphinx-revealjs`` package), so the
-decks open without a network, from a web server or straight from the disk.
+Colab badge is dropped. The notebook of a deck is converted exactly as by ``jupyter nbconvert --to slides``
+(nbconvert's ``SlidesExporter``), with a small template that loads reveal.js with plain script tags from a copy
+next to the decks (``reveal.js/``, taken from the installed ``sphinx-revealjs`` package), so the decks open
+without a network, from a web server or straight from the disk. The slides are 1280x800 pixels; a browser test
+(tests/test_browser.py) fails when anything on a slide overflows.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import nbformat
 
@@ -54,12 +55,19 @@ TEMPLATE = r"""{%- extends 'index.html.j2' -%}
 {%- block html_head_css -%}
 <link rel="icon" href="data:,">
 <style type="text/css">
-:root { --jp-code-font-size: 15px; --jp-content-font-size1: 18px; }
-.reveal .slides section { overflow-y: auto; max-height: 100%; }
-.reveal .slides section.stack { overflow-y: visible; }
+:root { --jp-code-font-size: 17px; --jp-content-font-size1: 24px; }
+.reveal .slides { text-align: left; }
+.reveal .slides section { overflow: hidden; height: 100%; }
+.reveal .slides section.stack { overflow: visible; }
+.reveal h1 { font-size: 1.9em; } .reveal h2 { font-size: 1.4em; } .reveal h3 { font-size: 1.1em; }
 .reveal .slides blockquote { width: 95%; text-align: left; font-style: normal; font-size: 0.9em; }
 .reveal .slides math[display="block"] { display: block; margin: 0.5em auto; }
-.reveal .slides table { font-size: 0.6em; }
+.reveal .slides table { font-size: 0.8em; }
+.reveal .slides .jp-OutputArea-output table { font-size: 0.55em; }
+.reveal .slides p, .reveal .slides li { font-size: 0.8em; }
+.reveal .slides img { max-height: 470px; width: auto; margin: 0.2em 0; }
+.reveal .slides pre { box-sizing: border-box; width: 100%; max-width: 100%; margin: 0; }
+.reveal .slides .jp-OutputArea-output pre, .reveal .slides .jp-InputArea pre { font-size: 17px; line-height: 1.3; }
 </style>
 {%- endblock html_head_css -%}
 {% block footer_js %}
@@ -197,123 +205,212 @@ def plain_markdown(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
 
 
-# ---- slide metadata ----
+# ---- slides from the chapters' tagged cells ----
 
-def slide_type(cell: nbformat.NotebookNode) -> str:
-    """The reveal.js slide type of a chapter's cell (see the module's docstring for the rules).
+SLIDE_TAG = "slide"
+TALK_KINDS = ("fixed", "paper", "demo")   # slots in which the instructor talks; in the others the learners work
+SLIDES_PER_MINUTE = 1.2
+MAX_CODE_LINES = 8                         # a longer code cell shows its outputs only (the code is in the chapter)
+_HEADING = re.compile(r"^(#{1,3})\s+(.*)$", re.M)
+
+
+def slide_budget(row: workshop.Row) -> int:
+    """The most slides a slot's deck may have: 1.2 per minute of talk, one where the learners work.
 
     Args:
-        cell: a notebook cell.
+        row: the slot with its computed minutes.
     Returns:
-        ``"slide"``, ``"subslide"``, ``"-"`` or ``"skip"``.
+        Slides.
     """
-    tags = set(cell.get("metadata", {}).get("tags", []))
-    if tags & SKIP_TAGS:
-        return "skip"
-    if time_notebooks.TIMES_TAG in tags:
-        return "-"
-    if cell.cell_type == "markdown":
-        return "slide" if re.match(r"#{1,3}\s", cell.source.lstrip()) else "subslide"
-    if cell.cell_type == "code":
-        return "-"
-    return "skip"
+    talk = row.minutes if row.slot.kind in TALK_KINDS else 1
+    return max(1, round(SLIDES_PER_MINUTE * talk))
 
 
 def _md(text: str, kind: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_markdown_cell(text, metadata={"slideshow": {"slide_type": kind}})
 
 
-def chapter_cells(path: Path) -> list[nbformat.NotebookNode]:
-    """A chapter's cells with slide metadata, ready to be merged into a deck.
+def _notes(parts: list[str]) -> list[nbformat.NotebookNode]:
+    text = "\n\n".join(p for p in parts if p.strip())
+    return [_md(text, "notes")] if text else []
+
+
+def _tags(cell: nbformat.NotebookNode) -> set[str]:
+    return set(cell.get("metadata", {}).get("tags", []))
+
+
+def _prose(cell: nbformat.NotebookNode) -> bool:
+    return cell.cell_type == "markdown" and not _tags(cell) & (SKIP_TAGS | {SLIDE_TAG, time_notebooks.TIMES_TAG})
+
+
+def _section(cells: list[nbformat.NotebookNode], index: int) -> str:
+    """The title of the section holding cell ``index``: its nearest ``##`` (or ``###``) heading before it."""
+    for cell in reversed(cells[:index]):
+        if cell.cell_type == "markdown":
+            headings = [m.group(2) for m in _HEADING.finditer(cell.source) if len(m.group(1)) >= 2]
+            if headings:
+                return plain_markdown(headings[-1])
+    return ""
+
+
+def _around(cells: list[nbformat.NotebookNode], index: int) -> list[str]:
+    """The prose right before and right after cell ``index`` (up to the neighbouring code cells), for notes."""
+    before, after = [], []
+    i = index - 1
+    while i >= 0 and _prose(cells[i]):
+        before.insert(0, cells[i].source)
+        i -= 1
+    i = index + 1
+    while i < len(cells) and _prose(cells[i]):
+        after.append(cells[i].source)
+        i += 1
+    return [plain_markdown(t) for t in before + after]
+
+
+def chapter_slides(path: Path) -> list[nbformat.NotebookNode]:
+    """A chapter's slides: its title, then one slide per cell tagged ``slide``, the prose around it as notes.
 
     Args:
-        path: the chapter notebook.
+        path: the chapter notebook (only read).
     Returns:
-        New cells (the notebook file is not changed); skipped cells are left out.
+        New cells with slide metadata.
     """
-    nb = nbformat.read(path, as_version=4)
-    cells = []
-    for cell in nb.cells:
-        kind = slide_type(cell)
-        if kind == "skip":
+    cells = nbformat.read(path, as_version=4).cells
+    title, _, intro = cells[0].source.partition("\n")
+    out = [_md(f"# {title.lstrip('# ').strip()}", "slide")] + _notes([plain_markdown(intro)])
+    for i, cell in enumerate(cells):
+        if SLIDE_TAG not in _tags(cell) or _tags(cell) & SKIP_TAGS:
             continue
-        cell = nbformat.from_dict(cell)
-        cell.metadata["slideshow"] = {"slide_type": kind}
         if cell.cell_type == "markdown":
-            cell.source = plain_markdown(cell.source)
-            cell.pop("attachments", None)
-        elif set(cell.metadata.get("tags", [])) & HIDE_INPUT_TAGS:
-            cell.metadata.setdefault("tags", []).append("slides-hide-input")
-        cells.append(cell)
-    return cells
+            out.append(_md(plain_markdown(cell.source), "slide"))
+            continue
+        code = nbformat.from_dict(cell)
+        code.metadata["slideshow"] = {"slide_type": "-"}
+        if _tags(cell) & HIDE_INPUT_TAGS or len(cell.source.splitlines()) > MAX_CODE_LINES:
+            code.metadata.setdefault("tags", []).append("slides-hide-input")
+        section = _section(cells, i)
+        out += [_md(f"### {section}" if section else "", "slide"), code] + _notes(_around(cells, i))
+    return out
 
 
-def page_cells(path: Path) -> list[nbformat.NotebookNode]:
-    """A markdown page of the book as slides: one slide per ``##`` section.
+_ITEM = re.compile(r"^(?:[-*]|\d+\.) ", re.M)
+
+
+def _leads(block: str) -> str:
+    """A list shortened for a slide: an item's bold lead (``1. **Lead.** detail``), else its first sentence."""
+    items = [m.start() for m in _ITEM.finditer(block)]
+    if not items:
+        return block
+    out = []
+    for start, end in zip(items, items[1:] + [len(block)]):
+        item = block[start:end].strip()
+        lead = re.match(r"((?:[-*]|\d+\.) \*\*[^*]+\*\*)", item)
+        marker, _, text = " ".join(item.split()).partition(" ")
+        first = re.split(r"(?<=\.)\s+(?=[A-Z])", text)[0]
+        out.append(lead.group(1) if lead else f"{marker} {first}")
+    return "\n".join(out)
+
+
+def page_slides(path: Path) -> list[nbformat.NotebookNode]:
+    """A markdown page as slides: one per ``#``/``##`` section, its heading and lists (each item's bold lead, or
+    its first sentence) on the slide, the whole text in the notes.
 
     Args:
         path: the page.
     Returns:
-        Markdown cells.
+        New cells with slide metadata.
     """
-    text = path.read_text()
-    sections = re.split(r"(?m)^(?=## )", text)
-    return [_md(plain_markdown(s), "slide") for s in sections if s.strip()]
+    out = []
+    for section in re.split(r"(?m)^(?=#{1,2} )", path.read_text()):
+        if not section.strip():
+            continue
+        shown, notes = [], []
+        for block in re.split(r"\n\s*\n", plain_markdown(section)):
+            first = block.lstrip()
+            if first.startswith("#"):
+                shown.append(block)
+                continue
+            notes.append(block)
+            if first.startswith(("- ", "* ", "|")) or re.match(r"\d+\. ", first):
+                shown.append(_leads(block))
+        out += [_md("\n\n".join(shown), "slide")] + _notes(notes)
+    return out
+
+
+def _kind_title(row: workshop.Row) -> str:
+    if row.slot.kind == "fixed":                       # "Welcome; everyone ..." -> "Welcome"
+        return re.split(r"[;:,(]", row.slot.what)[0].strip()
+    titles = {"paper": "Reading the paper", "demo": "Demo", "chapter": "Your turn: a chapter",
+              "exercises": "Your turn: exercises", "break": "Break"}
+    return titles[row.slot.kind]
 
 
 def _slot_slide(row: workshop.Row) -> nbformat.NotebookNode:
     start, end = workshop._hmm(row.start), workshop._hmm(row.start + row.minutes)
-    titles = {"fixed": "Session", "break": "Break", "exercises": "Exercises"}
-    return _md(f"## {titles.get(row.slot.kind, 'Session')} · {start}-{end}\n\n"
-               f"{plain_markdown(workshop.describe(row, workshop.plain_name, 'the one-page guide'))}", "slide")
+    what = plain_markdown(workshop.describe(row, workshop.plain_name, "the one-page guide"))
+    return _md(f"## {_kind_title(row)} · {start}-{end} ({row.minutes} min)\n\n{what}", "slide")
 
 
-def deck_notebook(plan: workshop.Plan, data: dict[str, Any] | None,
-                  root: Path = ROOT) -> nbformat.NotebookNode:
-    """One notebook holding a session's slides: the plan, then every slot's material in order.
+def _plan_slide(plan: workshop.Plan, rows: list[workshop.Row]) -> nbformat.NotebookNode:
+    lines = ["| time | min | what |", "|---|---:|---|"]
+    for r in rows:
+        chapters = ", ".join(workshop.plain_name(c) for c in r.slot.chapters)
+        lines.append(f"| {workshop._hmm(r.start)}-{workshop._hmm(r.start + r.minutes)} | {r.minutes} | "
+                     f"{_kind_title(r)}{': ' + chapters if chapters else ''} |")
+    return _md(f"## {plan.title}\n\n" + "\n".join(lines), "slide")
+
+
+def slot_deck(plan: workshop.Plan, index: int, rows: list[workshop.Row],
+              root: Path = ROOT) -> nbformat.NotebookNode:
+    """The deck of one slot of a plan.
 
     Args:
         plan: the session plan.
-        data: the timings data (for the plan's minutes).
+        index: the slot's position in the plan.
+        rows: the plan's rows (``workshop.plan_rows``).
         root: the repository root (chapters in ``notebooks/``, pages in ``book/``).
     Returns:
         A new notebook with slide metadata on every cell.
     """
-    rows = workshop.plan_rows(plan, data)
+    row = rows[index]
     nb = nbformat.v4.new_notebook()
-    nb.metadata["title"] = plan.title
+    nb.metadata["title"] = f"{plan.title}: {_kind_title(row)}, {workshop._hmm(row.start)}"
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
-    table = workshop.render_plan(plan, data, name=workshop.plain_name, paper="the one-page guide", heading="")
-    nb.cells += [_md(f"# VGG from Scratch\n\n## {plan.title}", "slide"),
-                 _md("## The plan\n\n" + plain_markdown(table), "slide")]
-    shown: set[str] = set()
-    seen_ids: set[str] = set()
-    for row in rows:
-        slot = row.slot
-        if slot.kind == "paper":
-            nb.cells += page_cells(root / f"{workshop.PAPER_PAGE}.md")
-        elif slot.kind in ("chapter", "demo"):
-            for stem in slot.chapters:
-                if stem not in shown:
-                    shown.add(stem)
-                    nb.cells += chapter_cells(root / "notebooks" / f"{stem}.ipynb")
-        elif row.slot is not plan.slots[0]:
-            nb.cells.append(_slot_slide(row))
+    if index == 0:
+        nb.cells += [_md(f"# VGG from Scratch\n\n{plan.intro}", "slide"), _plan_slide(plan, rows)]
+    nb.cells.append(_slot_slide(row))
+    if row.slot.kind == "paper":
+        nb.cells += page_slides(root / f"{workshop.PAPER_PAGE}.md")
+    elif row.slot.kind == "demo":
+        for stem in row.slot.chapters:
+            nb.cells += chapter_slides(root / "notebooks" / f"{stem}.ipynb")
+    seen: set[str] = set()
     for cell in nb.cells:                   # the chapters' cell ids must stay unique in the merged notebook
-        while cell.get("id") in seen_ids or not cell.get("id"):
+        while cell.get("id") in seen or not cell.get("id"):
             cell["id"] = nbformat.v4.new_markdown_cell().id
-        seen_ids.add(cell["id"])
+        seen.add(cell["id"])
     return nb
 
 
-def export(nb: nbformat.NotebookNode, target: Path, work: Path) -> Path:
+def count_slides(nb: nbformat.NotebookNode) -> int:
+    """The slides of a deck notebook (cells that start a slide or a subslide)."""
+    return sum(c.metadata.get("slideshow", {}).get("slide_type") in ("slide", "subslide") for c in nb.cells)
+
+
+def deck_name(plan: workshop.Plan, index: int) -> str:
+    """A slot deck's path under the output folder, e.g. ``90-minutes/03-demo.slides.html``."""
+    return f"{plan.key}/{index + 1:02d}-{plan.slots[index].kind}.slides.html"
+
+
+def export(nb: nbformat.NotebookNode, target: Path, work: Path, reveal_prefix: str = REVEAL_DIR) -> Path:
     """Convert a deck notebook to reveal.js HTML, as ``jupyter nbconvert --to slides`` does.
 
     Args:
         nb: the deck notebook.
         target: the HTML file to write (``<name>.slides.html``).
         work: a scratch folder (the template is written there).
+        reveal_prefix: the path from the deck to the reveal.js copy.
     Returns:
         ``target``.
     """
@@ -323,9 +420,11 @@ def export(nb: nbformat.NotebookNode, target: Path, work: Path) -> Path:
     template = work / "vgg_deck.html.j2"
     template.write_text(TEMPLATE)
     c = Config()
-    c.SlidesExporter.reveal_url_prefix = REVEAL_DIR
+    c.SlidesExporter.reveal_url_prefix = reveal_prefix
     c.SlidesExporter.reveal_theme = "white"
     c.SlidesExporter.reveal_number = "c/t"
+    c.SlidesExporter.reveal_width = "1280"
+    c.SlidesExporter.reveal_height = "800"
     c.SlidesExporter.exclude_input_prompt = True
     c.SlidesExporter.exclude_output_prompt = True
     c.TagRemovePreprocessor.enabled = True
@@ -335,22 +434,39 @@ def export(nb: nbformat.NotebookNode, target: Path, work: Path) -> Path:
     exporter = SlidesExporter(config=c, template_file=str(template))
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": nb.metadata.get("title", "")}})
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(body, encoding="utf-8")
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(target)                     # atomic: a reader never sees half a deck
     return target
 
 
-def _index(plans: Iterable[workshop.Plan], out: Path) -> Path:
-    items = "\n".join(f'<li><a href="{p.key}.slides.html">{html.escape(p.title)}</a></li>' for p in plans)
+def _index(decks: list[tuple[workshop.Plan, workshop.Row, str, int, int]], out: Path) -> Path:
+    parts, current = [], None
+    for plan, row, name, n, budget in decks:
+        if plan is not current:
+            if current is not None:
+                parts.append("</table>")
+            parts.append(f"<h2>{html.escape(plan.title)}</h2>\n<table><tr><th>time</th><th>min</th>"
+                         "<th>deck</th><th>slides</th></tr>")
+            current = plan
+        when = f"{workshop._hmm(row.start)}-{workshop._hmm(row.start + row.minutes)}"
+        label = html.escape(_kind_title(row) + (": " + ", ".join(workshop.plain_name(c) for c in row.slot.chapters)
+                                                if row.slot.chapters else ""))
+        parts.append(f'<tr><td>{when}</td><td>{row.minutes}</td><td><a href="{name}">{label}</a></td>'
+                     f"<td>{n} of at most {budget}</td></tr>")
+    parts.append("</table>")
     page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>VGG from Scratch: "
-            f"workshop slides</title></head>\n<body><h1>VGG from Scratch: workshop slides</h1>\n<ul>\n{items}\n"
-            "</ul>\n<p>Built by <code>make slides</code> (tools/slides.py) from the chapters.</p></body></html>\n")
+            "workshop slides</title></head>\n<body><h1>VGG from Scratch: workshop slides</h1>\n"
+            "<p>One deck per slot of each session plan (the instructor guide's tables). Press <kbd>s</kbd> in a "
+            "deck for the speaker notes.</p>\n" + "\n".join(parts) +
+            "\n<p>Built by <code>make slides</code> (tools/slides.py) from the chapters.</p></body></html>\n")
     (out / "index.html").write_text(page, encoding="utf-8")
     return out / "index.html"
 
 
 def build(out: Path = OUT, keys: list[str] | None = None, data: dict[str, Any] | None = None,
           root: Path = ROOT) -> list[Path]:
-    """Build the decks of the chosen plans into ``out``, with a local reveal.js and an index page.
+    """Build the slot decks of the chosen plans into ``out``, with a local reveal.js and an index page.
 
     Args:
         out: the output folder.
@@ -360,7 +476,7 @@ def build(out: Path = OUT, keys: list[str] | None = None, data: dict[str, Any] |
     Returns:
         The decks written.
     Raises:
-        SystemExit: for an unknown plan.
+        SystemExit: for an unknown plan, or a deck with more slides than its slot's budget.
     """
     import tempfile
 
@@ -372,14 +488,20 @@ def build(out: Path = OUT, keys: list[str] | None = None, data: dict[str, Any] |
     data = data if data is not None else time_notebooks.load_timings()
     out.mkdir(parents=True, exist_ok=True)
     copy_reveal(out)
-    written = []
+    written, listed = [], []
     with tempfile.TemporaryDirectory(prefix="vgg-slides-") as work:
         for plan in chosen:
-            nb = deck_notebook(plan, data, root)
-            written.append(export(nb, out / f"{plan.key}.slides.html", Path(work)))
-            n = sum(c.metadata["slideshow"]["slide_type"] in ("slide", "subslide") for c in nb.cells)
-            print(f"wrote {written[-1]} ({n} slides)")
-    _index(chosen, out)
+            rows = workshop.plan_rows(plan, data)
+            for index, row in enumerate(rows):
+                nb = slot_deck(plan, index, rows, root)
+                n, budget = count_slides(nb), slide_budget(row)
+                if n > budget:
+                    raise SystemExit(f"{deck_name(plan, index)}: {n} slides for a {row.minutes}-minute "
+                                     f"{row.slot.kind} slot (at most {budget}): tag fewer cells 'slide'")
+                written.append(export(nb, out / deck_name(plan, index), Path(work), f"../{REVEAL_DIR}"))
+                listed.append((plan, row, deck_name(plan, index), n, budget))
+                print(f"wrote {written[-1].relative_to(out)} ({n} slides of at most {budget})")
+    _index(listed, out)
     return written
 
 
@@ -394,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT, help="output folder (default: %(default)s)")
     ap.add_argument("--plan", action="append", dest="plans", metavar="KEY",
-                    help=f"build only this plan's deck (repeatable): {', '.join(p.key for p in workshop.PLANS)}")
+                    help=f"build only this plan's decks (repeatable): {', '.join(p.key for p in workshop.PLANS)}")
     args = ap.parse_args(argv)
     build(args.out, args.plans)
     return 0

@@ -1,7 +1,8 @@
 """The workshop's session plans, as data, with minutes computed from the measured chapter times.
 
 Usage:
-    python tools/workshop.py          # print every plan with its minutes; exit 1 when one does not fit
+    python tools/workshop.py                 # print every plan with its minutes; exit 1 when one does not fit
+    python tools/workshop.py --answer-key    # write book/answer-key.md from the chapters
 
 Every plan is a list of slots. The minutes of a slot come from ``book/_data/notebook_timings.json`` (written
 by ``tools/time_notebooks.py``: reading time, run time and exercise labels per chapter) by these rules:
@@ -23,6 +24,7 @@ slide deck per plan.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,8 @@ class Slot:
         minutes: the minutes of a fixed, demo or break slot; the minutes with the paper open for a paper slot.
         exercises: the exercise budget in minutes of a chapter or exercises slot; ``None``: what is left.
         after_break: a chapter slot whose runs the learners start before the preceding break.
+        picks: an exercises slot's exercises, named ``(chapter stem, number)``, instead of "easiest first"; their
+            minutes come from the timings data.
     """
 
     kind: str
@@ -59,12 +63,15 @@ class Slot:
     minutes: int = 0
     exercises: Optional[int] = 0
     after_break: bool = False
+    picks: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"slot kind must be one of {KINDS}; got {self.kind!r}")
         if self.exercises is None and self.kind not in ("chapter", "exercises"):
             raise ValueError(f"only chapter and exercises slots can take what is left; got a {self.kind} slot")
+        if self.picks and self.kind != "exercises":
+            raise ValueError(f"only an exercises slot names its exercises (picks); got a {self.kind} slot")
 
 
 @dataclass(frozen=True)
@@ -101,20 +108,26 @@ FAILURE, BATCH_NORM, MANY_GPUS = "05-ten-percent-failure", "06-batch-norm-fix", 
 
 PLANS: tuple[Plan, ...] = (
     Plan("90-minutes", "90 minutes: from the paper to a verified model", 90,
-         "Chapters 1 to 4 on any laptop. Learners read and run chapters 1 and 4; the instructor shows chapters 2 "
-         "and 3 (the hand-written model and the builder that replaces it), because reading all four does not fit "
-         "with an exercise. The training chapters do not fit in 90 minutes on CPUs: chapters 5 and 6 are a "
-         "teaser, shown from their committed outputs.",
-         (Slot("fixed", "Welcome; everyone opens chapter 1 (Colab or local) and runs its setup cell "
-                        "(check the printed device and budget)", minutes=5),
+         "Chapters 1 to 4 on any laptop, as short demonstrations (the slides of each slot) followed by the "
+         "learners writing that chapter's build-it exercise in its student copy: they open the copy, Run All, "
+         "then write the function and run its check. The training chapters do not fit in 90 minutes on CPUs: "
+         "chapters 5 and 6 are a teaser, shown from their committed outputs.",
+         (Slot("fixed", "Welcome; everyone opens chapter 1's student copy (Colab or local) and runs its setup "
+                        "cell (check the printed device and budget)", minutes=5),
           Slot("paper", "How to read a paper for implementation: the one-page guide, with the paper open "
-                        "at section 2.1 and Table 1"),
-          Slot("chapter", "The architecture table as data", (TABLE,)),
+                        "at section 2.1 and Table 1 (instructor)"),
+          Slot("demo", "Table 1 as data, the parameter counts of Table 2, and why three 3x3 layers beat one "
+                       "7x7 (instructor)", (TABLE,), minutes=5),
+          Slot("exercises", "Count the parameters yourself: Run All in chapter 1's student copy, then write "
+                            "the two functions and run their check", picks=((TABLE, 1),)),
           Slot("demo", "The naive model written out by hand and its three problems; the config-driven builder "
                        "that replaces it, proved equal to torchvision's (instructor)", (NAIVE, REFACTORED), minutes=10),
-          Slot("chapter", "Shape checks and the parameter count against Table 2", (SHAPES,)),
-          Slot("exercises", "Exercises, easiest first, as many as the time left allows", (TABLE, SHAPES),
-               exercises=None),
+          Slot("exercises", "Write make_layers yourself: Run All in chapter 3's student copy, then write it and "
+                            "run its check", picks=((REFACTORED, 3),)),
+          Slot("demo", "Shape checks and the parameter count against Table 2; three bugs and which check "
+                       "catches each (instructor)", (SHAPES,), minutes=5),
+          Slot("exercises", "Chapter 4's student copy: Run All, then the exercises, easiest first, as many as "
+                            "the time left allows", (SHAPES,), exercises=None),
           Slot("demo", "A teaser for the next session: stuck at 10% and the batch-norm fix, from the rendered "
                        "book (instructor)", (FAILURE, BATCH_NORM), minutes=5))),
     Plan("half-day", "Half day (3 hours 45 minutes of work plus a 15-minute break)", 240,
@@ -144,8 +157,8 @@ PLANS: tuple[Plan, ...] = (
          (Slot("fixed", "Welcome; everyone opens chapter 10, runs the setup cell and starts Run All", minutes=5),
           Slot("chapter", "Data parallelism, synced batch norm, torchrun, and the measured speed-up", (MANY_GPUS,),
                exercises=None),
-          Slot("fixed", "Discussion: the paper's 3.75x on four GPUs (sec. 3.3) against what the chapter "
-                        "measured", minutes=10))),
+          Slot("demo", "Discussion: the paper's 3.75x on four GPUs (sec. 3.3) against what the chapter "
+                       "measured", (MANY_GPUS,), minutes=10))),
 )
 
 
@@ -207,6 +220,48 @@ def choose_exercises(data: dict[str, Any], chapters: tuple[str, ...] | list[str]
     return [(stem, ex) for i, stem, ex in sorted(chosen, key=lambda t: (t[0], t[2]["number"]))]
 
 
+def picked_exercises(data: dict[str, Any], picks: tuple[tuple[str, int], ...]) -> list[tuple[str, dict[str, Any]]]:
+    """The exercises a slot names, with their labels from the timings data.
+
+    Args:
+        data: the timings data.
+        picks: ``(chapter stem, exercise number)`` pairs.
+    Returns:
+        ``(chapter stem, exercise)`` pairs, in the order given; none when the data has no exercises yet.
+    Raises:
+        ValueError: when a chapter's data has exercises but not the one named.
+    """
+    chosen = []
+    for stem, number in picks:
+        exercises = _entry(data, stem).get("exercises", [])
+        found = [ex for ex in exercises if ex["number"] == number]
+        if exercises and not found:
+            raise ValueError(f"{stem} has no exercise {number} (it has {[ex['number'] for ex in exercises]}): "
+                             "fix the slot's picks in tools/workshop.py")
+        chosen += [(stem, ex) for ex in found]
+    return chosen
+
+
+def hands_on_minutes(plan: Plan, data: dict[str, Any] | None) -> int:
+    """The minutes in which learners run or write code: their exercises, and the measured runs of the chapters
+    they run themselves (a run started before a break counts what is left of it after the break).
+
+    Args:
+        plan: the plan.
+        data: the timings data.
+    Returns:
+        Minutes.
+    """
+    data = data or {}
+    total = 0
+    for i, row in enumerate(plan_rows(plan, data)):
+        total += sum(ex["minutes"] for _, ex in row.chosen)
+        if row.slot.kind == "chapter":
+            overlap = _break_before(plan, i) if row.slot.after_break else 0
+            total += sum(max(0, run_minutes(_entry(data, stem)) - overlap) for stem in row.slot.chapters)
+    return total
+
+
 def _break_before(plan: Plan, index: int) -> int:
     previous = [s for s in plan.slots[:index] if s.kind == "break"]
     return previous[-1].minutes if previous else 0
@@ -255,7 +310,11 @@ def plan_rows(plan: Plan, data: dict[str, Any] | None) -> list[Row]:
     chosen: dict[int, list[tuple[str, dict[str, Any]]]] = {}
     taken: set[tuple[str, int]] = set()          # an exercise is chosen once per plan
     for i, slot in enumerate(plan.slots):
-        if slot.exercises:
+        if slot.picks:
+            chosen[i] = picked_exercises(data, slot.picks)
+            taken |= set(slot.picks)
+    for i, slot in enumerate(plan.slots):
+        if slot.exercises and not slot.picks:
             chosen[i] = choose_exercises(data, slot.chapters, slot.exercises, taken)
             taken |= {(stem, ex["number"]) for stem, ex in chosen[i]}
     if rest:
@@ -270,7 +329,7 @@ def plan_rows(plan: Plan, data: dict[str, Any] | None) -> list[Row]:
             minutes += ex_minutes
             label = "exercises " + " + ".join(str(ex["minutes"]) for _, ex in picks)
             how = f"{how} + {label}" if how else label
-        elif slot.exercises is None or slot.exercises:
+        elif slot.exercises is None or slot.exercises or slot.picks:
             how = (how + " + " if how else "") + "no exercise fits"
         rows.append(Row(slot, start, minutes, how, picks))
         start += minutes
@@ -352,6 +411,9 @@ def render_plan(plan: Plan, data: dict[str, Any] | None, name: Callable[[str], s
                      f"{describe(r, name, paper)} | {r.how} |")
     fits = "fits" if total <= plan.length else "**does not fit**"
     lines.append(f"| **total** | **{total}** | of the session's {plan.length} minutes ({fits}) | |")
+    hands_on = hands_on_minutes(plan, data)
+    lines += ["", f"Learners run or write code for {hands_on} of the {plan.length} minutes (their exercises, and "
+                  "the measured runs of the chapters they run themselves)."]
     return "\n".join(lines)
 
 
@@ -369,14 +431,71 @@ def render_plans(data: dict[str, Any] | None) -> str:
     return "\n\n".join(blocks)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print every plan with its minutes.
+ANSWER_KEY = ROOT / "book" / "answer-key.md"
+
+
+def _self_check_questions(nb: Any) -> int:
+    """How many numbered questions (``**1.**``) a chapter's "Self-check" section asks."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("## Self-check"):
+            return len(re.findall(r"(?m)^\*\*\d+\.\*\*", cell.source))
+    return 0
+
+
+def answer_key(root: Path = ROOT) -> str:
+    """The answer-key page: per chapter, its exercises (level, minutes, where the solution is) and its self-check.
 
     Args:
-        argv: unused (no options).
+        root: the repository root.
+    Returns:
+        The page's markdown (``book/answer-key.md``).
+    """
+    import nbformat
+
+    from tools import time_notebooks
+
+    lines = ["# Answer key", "",
+             "% generated by `python tools/workshop.py --answer-key` from the chapters (a test keeps it in sync)", "",
+             "Every exercise's solution sits in the full chapter, right below the exercise, folded: *Show code cell "
+             "content* in the book, a form cell titled *Solution* in Colab and Jupyter. A build-it exercise (a "
+             "function) is followed by its check cell, which runs the book's own version in the full chapter. The "
+             "self-check questions have their answers folded under each question (*Answer*). The student copies "
+             "leave the solutions out and keep the answers folded; keep this page and the full chapters open on the "
+             "teacher's screen.", ""]
+    for path in sorted((root / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        title = nb.cells[0].source.split("\n")[0].lstrip("# ").strip()
+        doc = f"../notebooks/{path.stem}.ipynb"
+        lines += [f"## [{title}]({doc})", ""]
+        found, _ = time_notebooks.exercises(nb)
+        if found:
+            lines += [f"[Exercises]({doc}#exercises), each solution folded below it:", ""]
+            lines += [f"- Exercise {ex['number']}: {ex['title']} ({ex['level']} · {ex['minutes']} min)" for ex in found]
+            lines.append("")
+        questions = _self_check_questions(nb)
+        if questions:
+            lines += [f"[Self-check]({doc}#self-check): {questions} questions, each answer folded below it.", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print every plan with its minutes, or (``--answer-key``) write the answer-key page.
+
+    Args:
+        argv: ``["--answer-key"]`` or nothing.
     Returns:
         1 when a plan does not fit its session, else 0.
     """
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv == ["--answer-key"]:
+        tmp = ANSWER_KEY.with_suffix(".tmp")
+        tmp.write_text(answer_key())
+        tmp.replace(ANSWER_KEY)
+        print(f"wrote {ANSWER_KEY.relative_to(ROOT)}")
+        return 0
+    if argv:
+        raise SystemExit(f"usage: python tools/workshop.py [--answer-key]; got {' '.join(argv)}")
     data = load_timings()
     status = 0
     for plan in PLANS:

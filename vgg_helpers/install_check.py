@@ -46,15 +46,21 @@ def _version(module: str) -> str:
 
 def check_imports(packages: Sequence[str] = PACKAGES) -> Item:
     """Every package the chapters import, and vgg_helpers itself."""
-    missing = []
+    missing, broken = [], []
     for name in packages:
         try:
             importlib.import_module(name)
         except ImportError:
             missing.append(name)
+        except Exception as err:  # installed but fails to load, e.g. a torchvision built for another torch
+            broken.append(f"{name} ({type(err).__name__}: {str(err).splitlines()[0][:80]})")
     if missing:
         return Item("imports", False, f"cannot import {', '.join(missing)}",
                     "pip install -r requirements.txt (in the book's folder), then run this again")
+    if broken:
+        return Item("imports", False, f"installed but failing to load: {', '.join(broken)}",
+                    "torch and torchvision must come from the same build (both CPU, or both CUDA): "
+                    "pip install --force-reinstall torch torchvision from one source, then run this again")
     return Item("imports", True, ", ".join(f"{n} {_version(n)}" for n in ("torch", "torchvision", "numpy")))
 
 
