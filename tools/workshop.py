@@ -115,7 +115,7 @@ PLANS: tuple[Plan, ...] = (
          (Slot("fixed", "Welcome; everyone opens chapter 1's student copy (Colab or local) and runs its setup "
                         "cell (check the printed device and budget)", minutes=5),
           Slot("paper", "How to read a paper for implementation: the one-page guide, with the paper open "
-                        "at section 2.1 and Table 1 (instructor)"),
+                        "at section 2.1 and Table 1, presented by the instructor"),
           Slot("demo", "Table 1 as data, the parameter counts of Table 2, and why three 3x3 layers beat one "
                        "7x7 (instructor)", (TABLE,), minutes=5),
           Slot("exercises", "Count the parameters yourself: Run All in chapter 1's student copy, then write "
