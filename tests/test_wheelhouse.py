@@ -45,6 +45,10 @@ def test_a_wrong_system_or_python_version_is_refused():
     for bad in ("3", "3.11.7", "three.eleven"):
         with pytest.raises(ValueError, match="python must be a version like '3.11'"):
             wheelhouse.download_command("linux", bad, Path("w"))
+    with pytest.raises(ValueError, match="system must be one of"):                 # resolving checks them too
+        wheelhouse.resolve_command("mac", "3.11", Path("p"), Path("e"))
+    with pytest.raises(ValueError, match="python must be a version like '3.11'"):
+        wheelhouse.resolve_command("windows", "3", Path("p"), Path("e"))
 
 
 def test_the_offline_install_per_system_ends_with_the_learner_check():

@@ -58,12 +58,25 @@ def host_system() -> str:
     return "windows" if sys.platform == "win32" else ""
 
 
-def _torch_options(system: str, torch_source: Optional[str], index_flag: str = "--extra-index-url") -> list[str]:
+def _check_target(system: str, python: str) -> str:
+    """``python`` as pip's ABI tag (``"3.11"`` -> ``"cp311"``), once ``system`` and ``python`` are checked."""
+    if system not in PLATFORMS:
+        raise ValueError(f"system must be one of {', '.join(PLATFORMS)}; got {system!r}")
+    parts = python.split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"python must be a version like '3.11'; got {python!r}")
+    return f"cp{parts[0]}{parts[1]}"
+
+
+def _is_index(torch_source: Optional[str]) -> bool:
+    return bool(torch_source) and "://" in torch_source and not torch_source.startswith("file:")
+
+
+def _torch_options(system: str, torch_source: Optional[str]) -> list[str]:
+    """Where Linux's CPU torch comes from: an extra index, or a folder of wheels (nothing for the other systems)."""
     if system != "linux" or not torch_source:
         return []
-    if "://" in torch_source and not torch_source.startswith("file:"):
-        return [index_flag, torch_source]
-    return ["--find-links", torch_source]
+    return ["--extra-index-url" if _is_index(torch_source) else "--find-links", torch_source]
 
 
 def resolve_command(system: str, python: str, pins: Path, extras: Path, torch_source: Optional[str] = CPU_TORCH_INDEX,
@@ -79,12 +92,15 @@ def resolve_command(system: str, python: str, pins: Path, extras: Path, torch_so
         constraint: see ``download_command``.
     Returns:
         The command, as a list.
+    Raises:
+        ValueError: for an unknown system or a malformed Python version.
     """
+    _check_target(system, python)
     cmd = [sys.executable, "-m", "uv", "pip", "compile", str(ROOT / "requirements.txt"), str(extras),
            "--python-platform", UV_PLATFORMS[system], "--python-version", python, "--no-header", "--quiet",
            "--output-file", str(pins)]
     cmd += _torch_options(system, torch_source)
-    if system == "linux" and torch_source and "://" in torch_source:
+    if system == "linux" and _is_index(torch_source):
         cmd += ["--index-strategy", "unsafe-best-match"]       # take torch's +cpu build from the CPU index
     return cmd + (["--constraint", str(constraint)] if constraint else [])
 
@@ -107,13 +123,9 @@ def download_command(system: str, python: str, dest: Path, torch_source: Optiona
     Raises:
         ValueError: for an unknown system or a malformed Python version.
     """
-    if system not in PLATFORMS:
-        raise ValueError(f"system must be one of {', '.join(PLATFORMS)}; got {system!r}")
-    parts = python.split(".")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise ValueError(f"python must be a version like '3.11'; got {python!r}")
+    abi = _check_target(system, python)
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest", str(dest),
-           "--python-version", python, "--implementation", "cp", "--abi", f"cp{parts[0]}{parts[1]}"]
+           "--python-version", python, "--implementation", "cp", "--abi", abi]
     for tag in PLATFORMS[system]:
         cmd += ["--platform", tag]
     cmd += _torch_options(system, torch_source)
