@@ -6,10 +6,12 @@ PY := $(VENV)/bin/python
 
 .PHONY: book test test-oldest browser-deps student-copies timings slides learner-check wheelhouse clean
 
+# --no-compile: Python compiles a module when it is first imported, not all 10,900 files of the packages up front
+# (torch's 2,352 alone took 7.5 s on the 2-core machine).
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-compile -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
@@ -29,8 +31,12 @@ browser-deps:
 	       "tests/test_browser.py will skip (fail if CI=true)"; \
 	fi
 
+# Two worker processes (pytest-xdist), each taking whole groups of tests (conftest.py says which); the two cores
+# are half idle while one process waits on a notebook kernel, a subprocess or the browser. TEST_WORKERS=0: one
+# process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed browser-deps
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # The lowest versions requirements.txt allows (.ci/oldest.txt), in their own venv: the unit tests and chapters
 # 1-4 (CI's `oldest` job runs it on the lowest Python pyproject.toml allows).

@@ -1,10 +1,12 @@
 """Device, budget, threads, bfloat16 support and environment facts."""
+import os
+
 import pytest
 import torch
 
 from vgg_helpers import runtime
 from vgg_helpers.runtime import (autocast_dtype, bf16_supported, current_budget, describe_runtime,
-                                 environment_info, pick_device, set_threads)
+                                 environment_info, pick_device, set_threads, usable_cores)
 
 
 def test_budget_is_explicit():
@@ -70,6 +72,17 @@ def test_environment_info_and_threads():
         assert info["torch_threads"] == 1 and info["device"] == "cpu" and info["torch"] == torch.__version__
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="pinning a process to cores needs Linux")
+def test_one_thread_per_core_the_process_may_use():
+    import subprocess
+    import sys
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from vgg_helpers.runtime import set_threads, usable_cores; print(usable_cores(), set_threads())")
+    pinned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert pinned == ["1", "1"]          # pinned to one core: one thread, whatever os.cpu_count() says
+    assert usable_cores() == len(os.sched_getaffinity(0)) >= 1
 
 
 def test_bf16_supported_answers_for_every_device():

@@ -25,7 +25,7 @@ __all__ = ["SpeedSettings", "FastModel"]
 class SpeedSettings:
     """How the training step is executed: how fast it runs, not what it computes (bfloat16 rounds, slightly)."""
 
-    threads: Optional[int] = None    # torch.set_num_threads; None = one per core (os.cpu_count())
+    threads: Optional[int] = None    # torch.set_num_threads; None = one per usable core
     channels_last: bool = False      # NHWC memory layout for images and conv weights
     amp: bool = False                # bfloat16 autocast, on CUDA and on CPUs with native bfloat16 (else ignored)
     compile: bool = False            # torch.compile the network (gpu only: on 2 CPU cores it does not pay off)

@@ -15,7 +15,8 @@ from .checks import whole_number
 from .settings import DEVICES
 
 __all__ = ["BUDGETS", "pick_device", "current_budget", "describe_runtime", "environment_info", "seed_everything",
-           "set_threads", "bf16_supported", "autocast_dtype", "process_world", "sum_across_processes", "unwrap"]
+           "set_threads", "usable_cores", "bf16_supported", "autocast_dtype", "process_world", "sum_across_processes",
+           "unwrap"]
 
 BUDGETS = ("smoke", "cpu", "gpu")
 # Budgets whose chapters have been run top to bottom on a GPU. Until "gpu" is here, a GPU runtime (Colab) that
@@ -184,11 +185,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def usable_cores() -> int:
+    """The logical cores this process may run on: fewer than the machine has when it is pinned to some of them
+    (``taskset``, a container's CPU set, the test suite's workers); ``os.cpu_count()`` where the system cannot
+    say (macOS, Windows)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def set_threads(threads: Optional[int] = None) -> int:
     """Set torch's intra-op thread count and return it.
 
     Args:
-        threads: a whole number >= 1; ``None``: one per logical core.
+        threads: a whole number >= 1; ``None``: one per logical core this process may use (``usable_cores``).
     Returns:
         The thread count torch now uses.
     Raises:
@@ -197,7 +207,7 @@ def set_threads(threads: Optional[int] = None) -> int:
     """
     if threads is not None:
         threads = whole_number("threads", threads, 1, "e.g. 2, or None for one per logical core")
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    torch.set_num_threads(threads or usable_cores())
     return torch.get_num_threads()
 
 
