@@ -48,6 +48,12 @@ NOT_UNIT = ("tests/test_browser.py", "tests/test_site.py", "tests/test_book.py",
             "tests/test_tools.py", "tests/test_gpu_check.py", "tests/test_wheelhouse.py")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # nbval ignores the output differences listed here (an absolute path: pytest may run from another folder).
+    if hasattr(config.option, "nbval_sanitize_with") and config.option.nbval_sanitize_with is None:
+        config.option.nbval_sanitize_with = str(ROOT / ".ci" / "nbval-sanitize.cfg")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--unit", action="store_true",
                      help="only the unit tests and docstring examples (no notebooks, browser, book build, torchrun)")

@@ -108,3 +108,20 @@ def test_the_site_is_published_from_main_only_after_the_tests_passed():
     deploy = book["jobs"]["deploy"]
     assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
     assert any(s.get("uses", "").startswith("actions/deploy-pages@") for s in deploy["steps"])
+
+
+def test_nbval_ignores_only_the_listed_output_differences(pytestconfig):
+    import configparser
+    import re as regex
+
+    path = Path(pytestconfig.option.nbval_sanitize_with)
+    assert path == ROOT / ".ci" / "nbval-sanitize.cfg"
+    text = path.read_text()
+    rules = configparser.ConfigParser()
+    rules.read_string(text)
+    assert rules.sections() == ["torchinfo-units"], "each new rule needs a comment saying what it hides and why"
+    rule = rules["torchinfo-units"]
+    assert regex.sub(rule["regex"], rule["replace"], "Total mult-adds (Units.GIGABYTES): 19.65") == \
+        "Total mult-adds (G): 19.65"
+    assert regex.sub(rule["regex"], rule["replace"], "Total mult-adds (M): 7.61") == "Total mult-adds (M): 7.61"
+    assert "Python 3.9" in text
