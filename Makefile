@@ -32,8 +32,12 @@ browser-deps:
 	       "tests/test_browser.py will skip (fail if CI=true)"; \
 	fi
 
+# Two worker processes (pytest-xdist), each taking whole groups of tests (conftest.py says which); the two cores
+# are half idle while one process waits on a notebook kernel, a subprocess or the browser. TEST_WORKERS=0: one
+# process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed browser-deps
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # The lowest versions requirements.txt allows (.ci/oldest.txt), in their own venv: the unit tests and chapters
 # 1-4 (CI's `oldest` job runs it on the lowest Python pyproject.toml allows).

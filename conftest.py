@@ -66,3 +66,76 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if path.suffix == ".ipynb" or path in {ROOT / p for p in NOT_UNIT}:
         return True
     return None
+
+
+
+# `make test` runs the suite on two worker processes (pytest-xdist, `-n 2 --dist loadgroup`): the two cores sit
+# half idle while one process waits on a kernel, a subprocess or the browser. A worker takes whole groups: a test
+# file (its module fixtures are built once), one notebook (nbval's cells share one kernel, in order), the book's
+# build with every test that reads it, or one student copy's run. The slowest groups are handed out first, so that
+# neither worker is left with a long one at the end (`order_of`). (The groups come from the test ids, not from xdist_group
+# marks: pytest 9.2 no longer shows the marks' suffix to xdist 3.8's scheduler.)
+BOOK_GROUP = ("tests/test_book.py", "tests/test_browser.py", "tests/test_site.py")
+ONE_TEST_PER_GROUP = {"tests/test_student_copies.py::test_every_student_copy_runs_top_to_bottom": "student-copy"}
+SLOW_FIRST = ("notebooks/10-many-gpus.ipynb", "student-copy:10-many-gpus", "tests/test_wheelhouse.py", "book",
+              "tests/test_distributed.py", "tests/book/test_modern.py", "student-copy:06-batch-norm-fix",
+              "student-copy:09-airbench-style-vgg", "tests/test_gpu_check.py")   # then the other notebooks
+
+
+def order_of(group: str) -> int:
+    """Where a group is handed out: the slowest first, then every notebook run, then the many short test files
+    that fill the end."""
+    if group in SLOW_FIRST:
+        return SLOW_FIRST.index(group)
+    return len(SLOW_FIRST) + (0 if group.endswith(".ipynb") or group.startswith("student-copy:") else 1)
+
+
+def pin_worker(environ=os.environ) -> set[int] | None:
+    """Pin this xdist worker (and the kernels and processes it starts) to its share of the cores: two workers on
+    two cores get one each, so torch in one never competes with torch in the other for both (``set_threads``
+    then gives each one thread; the README has the suite's time both ways). Returns the cores, or None outside a
+    worker, with fewer cores than workers or where pinning is not possible."""
+    worker, count = environ.get("PYTEST_XDIST_WORKER", ""), int(environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if not worker.startswith("gw") or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < count:
+        return None
+    mine = set(cores[int(worker[2:]) % count::count])
+    os.sched_setaffinity(0, mine)
+    return mine
+
+
+PINNED = pin_worker()
+
+
+def xdist_group_of(nodeid: str) -> str:
+    """The group of the test with this id under ``--dist loadgroup`` (see above)."""
+    path = nodeid.split("::", 1)[0]
+    if path in BOOK_GROUP:
+        return "book"
+    for test, kind in ONE_TEST_PER_GROUP.items():
+        if nodeid.startswith(test + "[") and nodeid.endswith("]"):
+            return f"{kind}:{nodeid[len(test) + 1:-1]}"
+    return path
+
+
+@pytest.hookimpl(optionalhook=True)     # a hook of pytest-xdist: without it installed, nothing asks for it
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        """Hands out whole groups, in the order the workers collected them."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group_of(nodeid)
+
+    return GroupScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not getattr(config.option, "loadgroup", False):   # what xdist tells its workers under --dist loadgroup
+        return
+    items.sort(key=lambda item: order_of(xdist_group_of(item.nodeid)))   # stable: the order within a group stays

@@ -3,6 +3,7 @@ push and pull request, the unit tests on macOS and Windows with pip only, and th
 after the tests passed on it."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -112,7 +113,6 @@ def test_the_site_is_published_from_main_only_after_the_tests_passed():
 
 def test_nbval_ignores_only_the_listed_output_differences(pytestconfig):
     import configparser
-    import re as regex
 
     path = Path(pytestconfig.option.nbval_sanitize_with)
     assert path == ROOT / ".ci" / "nbval-sanitize.cfg"
@@ -121,7 +121,59 @@ def test_nbval_ignores_only_the_listed_output_differences(pytestconfig):
     rules.read_string(text)
     assert rules.sections() == ["torchinfo-units"], "each new rule needs a comment saying what it hides and why"
     rule = rules["torchinfo-units"]
-    assert regex.sub(rule["regex"], rule["replace"], "Total mult-adds (Units.GIGABYTES): 19.65") == \
+    assert re.sub(rule["regex"], rule["replace"], "Total mult-adds (Units.GIGABYTES): 19.65") == \
         "Total mult-adds (G): 19.65"
-    assert regex.sub(rule["regex"], rule["replace"], "Total mult-adds (M): 7.61") == "Total mult-adds (M): 7.61"
+    assert re.sub(rule["regex"], rule["replace"], "Total mult-adds (M): 7.61") == "Total mult-adds (M): 7.61"
     assert "Python 3.9" in text
+
+
+def test_make_test_runs_on_two_workers_that_take_whole_groups(request):
+    from conftest import BOOK_GROUP, ONE_TEST_PER_GROUP, SLOW_FIRST, order_of, xdist_group_of
+
+    make = (ROOT / "Makefile").read_text()
+    assert re.search(r"^TEST_WORKERS \?= 2$", make, re.M)
+    assert "$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup" in make
+    assert "pytest-xdist" in (ROOT / "requirements-dev.txt").read_text()
+    # The groups of what this session collected: a notebook's cells stay together and in order (nbval runs them
+    # in one kernel), each student copy's run is a group of its own, the book's tests share its one build.
+    groups: dict[str, list[str]] = {}
+    for item in request.session.items:
+        groups.setdefault(xdist_group_of(item.nodeid), []).append(item.nodeid)
+    for name, ids in groups.items():
+        if name.endswith(".ipynb"):
+            assert all(i.split("::")[0] == name for i in ids), name
+        if name.startswith("student-copy:"):
+            assert len(ids) == 1, ids
+    assert xdist_group_of(request.node.nodeid) == "tests/test_workflows.py"
+    # The slowest first, then the notebook runs, then the short test files that fill the end.
+    assert [order_of(g) for g in (SLOW_FIRST[0], SLOW_FIRST[-1], "notebooks/01-architecture-table.ipynb",
+                                  "student-copy:01-architecture-table", "tests/test_models.py")] == \
+        [0, len(SLOW_FIRST) - 1, len(SLOW_FIRST), len(SLOW_FIRST), len(SLOW_FIRST) + 1]
+    # The names the order and the groups use still exist (a renamed file would silently lose its place).
+    for path in BOOK_GROUP + tuple(p.split("::")[0] for p in ONE_TEST_PER_GROUP):
+        assert (ROOT / path).is_file(), path
+    for name in SLOW_FIRST:
+        if name.startswith("student-copy:"):
+            assert (ROOT / "student" / (name.split(":", 1)[1] + ".ipynb")).is_file(), name
+        elif name != "book":
+            assert (ROOT / name).is_file(), name
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="pinning a process to cores needs Linux")
+def test_each_worker_is_pinned_to_its_share_of_the_cores():
+    import subprocess
+    import sys
+
+    def pinned(worker: str, count: str) -> str:
+        env = {"PYTEST_XDIST_WORKER": worker, "PYTEST_XDIST_WORKER_COUNT": count}
+        code = ("import os; from conftest import pin_worker; "
+                f"print(sorted(pin_worker({env!r}) or []), sorted(os.sched_getaffinity(0)))")
+        return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) >= 2:
+        assert pinned("gw0", "2") == f"{cores[0::2]} {cores[0::2]}"     # the process now runs on those only
+        assert pinned("gw1", "2") == f"{cores[1::2]} {cores[1::2]}"
+    assert pinned("gw0", "1") == f"[] {cores}"                          # one worker: nothing to share
+    assert pinned("", "") == f"[] {cores}"                              # not a worker
