@@ -72,14 +72,25 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 # `make test` runs the suite on two worker processes (pytest-xdist, `-n 2 --dist loadgroup`): the two cores sit
 # half idle while one process waits on a kernel, a subprocess or the browser. A worker takes whole groups: a test
 # file (its module fixtures are built once), one notebook (nbval's cells share one kernel, in order), the book's
-# build with every test that reads it, or one student copy's run. The slowest groups are handed out first, so that
-# neither worker is left with a long one at the end (`order_of`). (The groups come from the test ids, not from xdist_group
-# marks: pytest 9.2 no longer shows the marks' suffix to xdist 3.8's scheduler.)
+# build with every test that reads it, or one student copy's run. The groups are handed out longest first (their
+# serial times, measured with --durations on 2026-12-06, are in the comments), so that neither worker is left
+# with a long one at the end. (The groups come from the test ids, not from xdist_group marks: pytest 9.2 no
+# longer shows the marks' suffix to xdist 3.8's scheduler.)
 BOOK_GROUP = ("tests/test_book.py", "tests/test_browser.py", "tests/test_site.py")
 ONE_TEST_PER_GROUP = {"tests/test_student_copies.py::test_every_student_copy_runs_top_to_bottom": "student-copy"}
-SLOW_FIRST = ("notebooks/10-many-gpus.ipynb", "student-copy:10-many-gpus", "tests/test_wheelhouse.py", "book",
-              "tests/test_distributed.py", "tests/book/test_modern.py", "student-copy:06-batch-norm-fix",
-              "student-copy:09-airbench-style-vgg", "tests/test_gpu_check.py")   # then the other notebooks
+SLOW_FIRST = (
+    "tests/test_wheelhouse.py",               # ~100 s: a wheelhouse built and installed offline in a fresh venv
+    "student-copy:10-many-gpus",              # ~75 s: its torchrun launches
+    "notebooks/10-many-gpus.ipynb",           # ~65 s: the same launches, checked by nbval
+    "book",                                   # ~65 s: the book's build, then the site, browser and deck tests
+    "tests/test_models.py",                   # ~55 s: every configuration at full size
+    "tests/test_distributed.py",              # ~55 s: torchrun
+    "tests/book/test_modern.py",              # ~40 s: the shipped weights on the 10,000 test images
+    "student-copy:06-batch-norm-fix",
+    "tests/test_gpu_check.py",
+    "tests/book/test_record.py",
+    "student-copy:09-airbench-style-vgg",
+)   # then the other notebooks and student copies, then the many short test files that fill the end
 
 
 def order_of(group: str) -> int:
@@ -126,8 +137,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    config.option.loadscopereorder = False    # xdist would hand out the groups with the most tests first
+
     class GroupScheduling(LoadScopeScheduling):
-        """Hands out whole groups, in the order the workers collected them."""
+        """Hands out whole groups, in the order the workers collected them (``order_of``)."""
 
         def _split_scope(self, nodeid: str) -> str:
             return xdist_group_of(nodeid)

@@ -172,6 +172,27 @@ def modern_holdout_section(found: list[tuple[Path, dict]]) -> list[str]:
     return out
 
 
+def classic_holdout_section(found: list[tuple[Path, dict]]) -> list[str]:
+    """Markdown for the choices made with ``bench/holdout.py``: every one, oldest first, with the protocol's
+    verdict (validation images only; the test set is not used)."""
+    out = ["### Choices on the hold-out (`python -m bench.holdout`)", "",
+           "Each row: a book plan's recipe (base) against the same recipe with one change (arm), the same seeds, "
+           "trained on 45,000 images and measured on the other 5,000; the verdict is the protocol's rule "
+           "(adopt when the mean paired gain is larger than two standard errors).", "",
+           "| result | plan | change | seeds | base | arm | paired gain (mean +- sd) | verdict | CPU, threads |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for path, r in found:
+        env, d = r["environment"], r["decision"]
+        change = ", ".join(f"{k}={v}" for k, v in r["changes"].items())
+        base = " / ".join(f"{b['val_acc']:.4f}" for b in r["base"]) + (" (stored)" if r["base_source"] == "stored"
+                                                                       else "")
+        arm = " / ".join(f"{a['val_acc']:.4f}" for a in r["arm"])
+        cpu = f"{env['cpu']} ({env['cpu_capability']}, {'bf16' if env['cpu_bf16'] else 'no bf16'}), {r['threads']}"
+        out.append(f"| `{path.name}` | `{r['plan']}` ({r['budget']}) | {change} | {len(r['seeds'])} | {base} | {arm} "
+                   f"| {100 * d['mean']:+.2f} +- {100 * d['sd']:.2f} points | {r['verdict']} | {cpu} |")
+    return out
+
+
 def schedule_of(r: dict) -> str:
     """Which stored schedule a modern-VGG test result measured: the store name it was recorded under (results
     from before the record command), else the short schedule's when its network and epochs are the short plan's,
@@ -319,6 +340,9 @@ def render(results: Path = RESULTS) -> str:
     holdout = [(p, json.loads(p.read_text())) for p in sorted(results.glob("modern-vgg-holdout-cpu-2*.json"))]
     if holdout:
         parts += modern_holdout_section(holdout) + [""]
+    choices = [(p, json.loads(p.read_text())) for p in sorted(results.glob("holdout-*-2*.json"))]
+    if choices:
+        parts += classic_holdout_section(choices) + [""]
     for device in ("cpu", "cuda"):
         tests = modern_test_results(device, results)
         for store in sorted(tests, key=lambda s: s != FINAL_STORE):      # the final run first

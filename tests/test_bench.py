@@ -244,3 +244,22 @@ def test_your_run_bench_runs_the_chapter_up_to_its_live_cell():
         assert "train" in cells[live].source, stem
     with pytest.raises(SystemExit, match="no '## Your run' section"):
         your_run.cells_to_run(nbformat.v4.new_notebook(cells=[md("# T"), code("x")]), float32=False)
+
+
+def test_the_measurement_protocol_is_one_text_for_the_benchmarks_and_the_book():
+    """bench/README.md holds the protocol between two markers; the book's page includes exactly that part (no
+    second copy to drift), and every training page that records choices links it."""
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "bench" / "README.md").read_text()
+    start, end = "<!-- protocol-start -->", "<!-- protocol-end -->"
+    assert readme.count(start) == readme.count(end) == 1 and readme.index(start) < readme.index(end)
+    protocol = readme[readme.index(start):readme.index(end)]
+    rules = [line for line in protocol.splitlines() if line[:3] in {f"{n}. " for n in range(1, 10)}]
+    assert len(rules) == 6, rules
+    for words in ("validation", "sqrt(seeds)", "seeds declared beforehand", "get_cpu_capability", "worst seed"):
+        assert words in protocol, words
+    page = (root / "book" / "measurement-protocol.md").read_text()
+    assert f"```{{include}} ../bench/README.md\n:start-after: {start}\n:end-before: {end}\n```" in page
+    assert "book/measurement-protocol" in (root / "_toc.yml").read_text()
+    for name in ("batch-norm-fix", "training-fast", "airbench-style-vgg"):
+        assert "{doc}`../measurement-protocol`" in (root / "book" / "how-made" / f"{name}.md").read_text(), name

@@ -70,6 +70,8 @@ def test_environment_info_and_threads():
         assert set_threads(1) == 1
         info = environment_info("cpu")
         assert info["torch_threads"] == 1 and info["device"] == "cpu" and info["torch"] == torch.__version__
+        assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+        assert info["cpu_bf16"] is bf16_supported("cpu")
     finally:
         torch.set_num_threads(before)
 

@@ -155,7 +155,9 @@ def environment_info(device: torch.device | str | None = None) -> dict:
     Args:
         device: the device the result was measured on; default ``pick_device()``.
     Returns:
-        torch and Python versions, device type, CPU model, logical cores, torch threads (and the GPU's name).
+        torch and Python versions, device type, CPU model, the instruction set torch's CPU kernels use
+        (``get_cpu_capability``: e.g. AVX2, AVX512), whether the CPU has native bfloat16, logical cores, torch
+        threads (and the GPU's name): what the measurement protocol asks beside every time.
     Raises:
         ValueError: ``device`` is not a device, or a CUDA device this machine does not have.
     """
@@ -163,8 +165,8 @@ def environment_info(device: torch.device | str | None = None) -> dict:
     if device.type == "cuda":
         _check_available(device, f"device={str(device)!r}")
     info = {"torch": str(torch.__version__), "python": platform.python_version(), "device": device.type,
-            "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads()}
+            "cpu": _cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_bf16": bf16_supported("cpu"), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info

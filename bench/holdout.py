@@ -1,0 +1,164 @@
+"""Benchmark: one choice made on the hold-out, under the measurement protocol (``bench/README.md``).
+
+A book plan's recipe (the base) and the same recipe with one change (the arm) are trained on the plan's 45,000
+training images with the same seeds and measured on the 5,000 validation images only: nothing here evaluates the
+test set. The decision follows the protocol's rule, fixed before the runs: adopt the change when the mean of the
+paired gains (arm minus base, seed by seed) is larger than two standard errors of those gains.
+
+    python -m bench.holdout batch-norm --set epochs=4 --seeds 0 1 2 --base stored
+    python -m bench.holdout batch-norm --set epochs=4 --seeds 0 1 2            # trains the base too
+
+``--base stored`` takes the base's seeds from the book's stored runs of the plan (their last validation accuracy):
+the same code, data split and seeds, trained when they were recorded. Each result file records the hardware, the
+torch version, the threads and every seed's history.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from typing import Any, Mapping, Optional, Sequence
+
+import torch
+
+from bench import add_data_and_out, count, load_data, save
+from vgg_helpers.book.plans import BATCH_NORM, Plan, pick
+from vgg_helpers.book.store import stored_history
+from vgg_helpers.data import CIFAR10, make_loaders
+from vgg_helpers.models import build_vgg
+from vgg_helpers.runtime import environment_info, pick_device, set_threads
+from vgg_helpers.settings import settings
+from vgg_helpers.training import train
+
+__all__ = ["PLANS", "paired_decision", "holdout_run", "stored_base", "main"]
+
+PLANS: dict[str, Mapping[str, Plan]] = {"batch-norm": BATCH_NORM}   # the classic plans a choice can be made on
+HOLDOUT_IMAGES = 5000       # the protocol's validation split: 5,000 of the 50,000 training images
+
+
+def paired_decision(base: Sequence[float], arm: Sequence[float]) -> dict[str, Any]:
+    """The protocol's rule on two arms' accuracies, paired by seed (``base[i]`` and ``arm[i]`` share seed i).
+
+    Returns:
+        ``gains`` (arm minus base, per seed), their ``mean``, ``sd`` and standard error ``se`` (sd / sqrt(n)), and
+        ``adopt``: True when ``mean > 2 * se``.
+    Raises:
+        ValueError: fewer than three pairs, or arms of different lengths.
+
+    >>> d = paired_decision([0.80, 0.81, 0.79], [0.82, 0.83, 0.82])
+    >>> round(d["mean"], 4), d["adopt"]
+    (0.0233, True)
+    >>> paired_decision([0.80, 0.81, 0.79], [0.81, 0.80, 0.80])["adopt"]
+    False
+    """
+    if len(base) != len(arm):
+        raise ValueError(f"the arms must be paired by seed: {len(base)} base runs against {len(arm)} arm runs")
+    if len(base) < 3:
+        raise ValueError(f"the protocol needs at least three seeds per arm, got {len(base)}: add --seeds")
+    gains = [a - b for a, b in zip(arm, base)]
+    mean, sd = statistics.mean(gains), statistics.stdev(gains)
+    se = sd / math.sqrt(len(gains))
+    return dict(gains=gains, mean=mean, sd=sd, se=se, adopt=mean > 2 * se)
+
+
+def _holdout_plan(plan: Plan, changes: Mapping[str, Any]) -> Plan:
+    plan = plan.changed(changes) if changes else plan
+    if plan.run.val_size != HOLDOUT_IMAGES or plan.run.train_size is not None:
+        raise ValueError(f"plan {plan.name!r} does not train on the 45,000/5,000 hold-out (train_size="
+                         f"{plan.run.train_size}, val_size={plan.run.val_size}): the protocol's choices are made "
+                         f"there; use the cpu or gpu budget's plan")
+    if plan.speed != type(plan.speed)():
+        raise ValueError(f"plan {plan.name!r} has speed settings ({plan.speed}); this command trains with "
+                         f"train's defaults only")
+    return plan
+
+
+def holdout_run(plan: Plan, seed: int, data: CIFAR10, device: torch.device | str | None = None) -> dict[str, Any]:
+    """Train ``plan`` with ``seed`` and measure it on the validation images after every epoch (never the test
+    set). Returns the seed, the last validation accuracy, the history's columns and the training seconds."""
+    device = pick_device(device)
+    loaders = make_loaders(data, plan.run, seed=plan.split_seed, augment=plan.augment, device=device,
+                           loader_seed=seed)
+    torch.manual_seed(seed)                   # the same initial weights for the same seed, as the book's runs
+    model = build_vgg(**plan.model).to(device)
+    history = train(model, loaders.train, loaders.val, plan.train_config(seed), device=device, progress=False)
+    return dict(seed=seed, val_acc=history.val_acc[-1], val_history=list(history.val_acc),
+                train_loss=list(history.train_loss), seconds=history.time[-1])
+
+
+def stored_base(plan: Plan, seeds: Sequence[int], budget: str) -> list[dict[str, Any]]:
+    """The base's runs as the book stored them (``<plan name>[-s<seed>]``): their last validation accuracy."""
+    out = []
+    for seed in seeds:
+        name = plan.run_name(seed=seed)
+        history = stored_history(name, budget)
+        if history is None or not history.val_acc:
+            raise FileNotFoundError(f"no stored {budget}-budget run {name!r} with validation accuracies: train the "
+                                    f"base instead (leave out --base stored)")
+        out.append(dict(seed=seed, val_acc=history.val_acc[-1], val_history=list(history.val_acc),
+                        seconds=history.time[-1], stored=name))
+    return out
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE (e.g. epochs=4), got {text!r}")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, {"true": True, "false": False}.get(value.lower(), value)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bench.holdout", description=__doc__.split("\n\n")[0])
+    parser.add_argument("plan", choices=sorted(PLANS), help="the book's plan whose recipe is the base")
+    parser.add_argument("--set", nargs="+", type=_setting, required=True, metavar="FIELD=VALUE",
+                        help="the one change the arm makes (a plan setting: epochs=4, lr=0.05, ...)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--base", choices=["train", "stored"], default="train",
+                        help="train the base with the same seeds, or take the book's stored runs")
+    parser.add_argument("--budget", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--threads", type=count, default=None, help="torch threads (default: one per core)")
+    add_data_and_out(parser)
+    args = parser.parse_args(argv)
+    if len(args.seeds) < 3:
+        parser.error(f"the protocol needs at least three seeds, got {args.seeds}")
+    changes = dict(args.set)
+    try:
+        base_plan = _holdout_plan(pick(PLANS[args.plan], args.budget), {})
+        arm_plan = _holdout_plan(base_plan, changes)
+    except ValueError as e:
+        parser.error(str(e))
+    threads = set_threads(args.threads)
+    data = load_data(args, settings())
+    started = time.perf_counter()
+    base = (stored_base(base_plan, args.seeds, args.budget) if args.base == "stored"
+            else [holdout_run(base_plan, s, data) for s in args.seeds])
+    arm = []
+    for seed in args.seeds:
+        arm.append(holdout_run(arm_plan, seed, data))
+        print(f"seed {seed}: validation accuracy {arm[-1]['val_acc']:.4f} in {arm[-1]['seconds']:.0f} s "
+              f"(base {base[len(arm) - 1]['val_acc']:.4f})", flush=True)
+    decision = paired_decision([r["val_acc"] for r in base], [r["val_acc"] for r in arm])
+    verdict = "adopt" if decision["adopt"] else "keep the base"
+    print(f"{args.plan} {changes}: paired gain {decision['mean']:+.4f} +- {decision['sd']:.4f} (sd; se "
+          f"{decision['se']:.4f}) over {len(args.seeds)} seeds -> {verdict}")
+    result = dict(kind=f"holdout-{args.plan}-{args.budget}", date=datetime.now(timezone.utc).isoformat(
+        timespec="seconds"), plan=base_plan.name, budget=args.budget, changes=changes, base_source=args.base,
+        run=asdict(base_plan.run), arm_run=asdict(arm_plan.run), seeds=args.seeds, threads=threads,
+        data_source=data.source, environment=environment_info("cpu"), base=base, arm=arm,
+        decision=decision, verdict=verdict, wall_seconds=time.perf_counter() - started)
+    path = save(result, args.out)
+    print(f"wrote {path}")
+    return result
+
+
+if __name__ == "__main__":   # pragma: no cover
+    sys.exit(0 if main() else 1)

@@ -1,0 +1,82 @@
+"""bench/holdout.py: a choice on the hold-out under the protocol's rule, never the test set."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from bench import holdout
+from tests.helpers import tiny_cifar
+from vgg_helpers.book.plans import BATCH_NORM, pick
+from vgg_helpers.data import RunBudget
+
+
+def test_the_rule_adopts_only_a_gain_beyond_two_standard_errors():
+    clear = holdout.paired_decision([0.80, 0.81, 0.79], [0.82, 0.83, 0.81])
+    assert clear["gains"] == pytest.approx([0.02, 0.02, 0.02]) and clear["adopt"]
+    noisy = holdout.paired_decision([0.80, 0.81, 0.79], [0.83, 0.80, 0.80])   # +0.01 mean, sd 0.02: inside
+    assert noisy["mean"] == pytest.approx(0.01) and noisy["se"] == pytest.approx(0.02 / 3 ** 0.5)
+    assert not noisy["adopt"]
+    assert not holdout.paired_decision([0.80, 0.81, 0.79], [0.78, 0.79, 0.77])["adopt"]   # a clear loss
+    with pytest.raises(ValueError, match="at least three seeds"):
+        holdout.paired_decision([0.8, 0.8], [0.9, 0.9])
+    with pytest.raises(ValueError, match="paired by seed"):
+        holdout.paired_decision([0.8, 0.8, 0.8], [0.9, 0.9])
+
+
+def test_a_holdout_run_measures_the_validation_images_only():
+    plan = replace(pick(BATCH_NORM, "smoke"), run=RunBudget(train_size=128, val_size=64, epochs=2, batch_size=64,
+                                                            test_size=32), model={**pick(BATCH_NORM, "smoke").model,
+                                                                                  "width": 0.125})
+    data = tiny_cifar(256, 64)
+    first, again = holdout.holdout_run(plan, 1, data, "cpu"), holdout.holdout_run(plan, 1, data, "cpu")
+    assert first["seed"] == 1 and len(first["val_history"]) == 2 and 0 <= first["val_acc"] <= 1
+    assert first["val_acc"] == again["val_acc"]                       # a seed fixes the run
+    assert "test" not in json.dumps(first)
+
+
+def test_the_stored_base_is_the_books_batch_norm_runs():
+    base = holdout.stored_base(pick(BATCH_NORM, "cpu"), [0, 1, 2], "cpu")
+    assert [b["stored"] for b in base] == ["batch-norm", "batch-norm-s1", "batch-norm-s2"]
+    assert all(0.5 < b["val_acc"] < 1 and len(b["val_history"]) == 6 for b in base)
+    with pytest.raises(FileNotFoundError, match="leave out --base stored"):
+        holdout.stored_base(pick(BATCH_NORM, "cpu"), [7], "cpu")
+
+
+def test_the_command_refuses_what_the_protocol_does_not_allow(capsys):
+    for argv, words in ((["batch-norm", "--set", "epochs=4", "--seeds", "0", "1"], "at least three seeds"),
+                        (["batch-norm", "--set", "epochs"], "expected FIELD=VALUE"),
+                        (["batch-norm", "--set", "val_size=2000"], "45,000/5,000 hold-out"),
+                        (["batch-norm", "--set", "colour=blue"], "unknown setting 'colour'"),
+                        (["fast-final", "--set", "epochs=4"], "invalid choice")):
+        with pytest.raises(SystemExit) as stop:
+            holdout.main(argv)
+        assert stop.value.code == 2 and words in capsys.readouterr().err, argv
+
+
+def test_the_command_records_both_arms_and_the_verdict(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(holdout, "load_data", lambda args, env: tiny_cifar(64, 16))
+    accs = {(4, 0): 0.78, (4, 1): 0.79, (4, 2): 0.77, (6, 0): 0.81, (6, 1): 0.80, (6, 2): 0.81}
+    monkeypatch.setattr(holdout, "holdout_run", lambda plan, seed, data: dict(
+        seed=seed, val_acc=accs[plan.run.epochs, seed], seconds=1.0))
+    result = holdout.main(["batch-norm", "--set", "epochs=4", "--seeds", "0", "1", "2", "--out", str(tmp_path)])
+    (path,) = tmp_path.glob("holdout-batch-norm-cpu-*.json")
+    saved = json.loads(path.read_text())
+    assert saved["changes"] == {"epochs": 4} and saved["arm_run"]["epochs"] == 4 and saved["run"]["epochs"] == 6
+    assert [r["val_acc"] for r in saved["arm"]] == [0.78, 0.79, 0.77] and saved["verdict"] == "keep the base"
+    assert saved["decision"]["mean"] == pytest.approx(-0.0267, abs=1e-4) and result["seeds"] == [0, 1, 2]
+    assert {"cpu_capability", "cpu_bf16", "torch"} <= set(saved["environment"])
+    assert "-> keep the base" in capsys.readouterr().out
+
+
+def test_the_benchmark_readme_lists_every_holdout_choice(tmp_path, monkeypatch):
+    from bench import report
+    monkeypatch.setattr(holdout, "load_data", lambda args, env: tiny_cifar(64, 16))
+    monkeypatch.setattr(holdout, "holdout_run", lambda plan, seed, data: dict(
+        seed=seed, val_acc=0.80 + 0.01 * seed + (0.02 if plan.run.epochs == 8 else 0), seconds=1.0))
+    holdout.main(["batch-norm", "--set", "epochs=8", "--seeds", "0", "1", "2", "--out", str(tmp_path)])
+    text = report.render(tmp_path)
+    row = next(line for line in text.splitlines() if line.startswith("| `holdout-batch-norm-cpu-"))
+    assert "| epochs=8 | 3 | 0.8000 / 0.8100 / 0.8200 | 0.8200 / 0.8300 / 0.8400 | +2.00 +- 0.00 points | adopt |" in row
+    assert "Choices on the hold-out" in text
