@@ -2,11 +2,12 @@
 
 A book plan's recipe (the base) and the same recipe with one change (the arm) are trained on the plan's 45,000
 training images with the same seeds and measured on the 5,000 validation images only: nothing here evaluates the
-test set. The decision follows the protocol's rule, fixed before the runs: adopt the change when the mean of the
-paired gains (arm minus base, seed by seed) is larger than two standard errors of those gains.
+test set. The decision follows the protocol's rule, fixed before the runs: keep the simpler recipe unless the other
+one's mean paired gain (seed by seed) is larger than two standard errors of those gains. The simpler recipe is the
+base, unless ``--simpler arm`` says the change is the simplification (fewer epochs, one ingredient less).
 
-    python -m bench.holdout batch-norm --set epochs=4 --seeds 0 1 2 --base stored
-    python -m bench.holdout batch-norm --set epochs=4 --seeds 0 1 2            # trains the base too
+    python -m bench.holdout batch-norm --set epochs=4 --simpler arm --base stored
+    python -m bench.holdout batch-norm --set lr=0.05 --seeds 0 1 2             # trains the base too
 
 ``--base stored`` takes the base's seeds from the book's stored runs of the plan (their last validation accuracy):
 the same code, data split and seeds, trained when they were recorded. Each result file records the hardware, the
@@ -40,21 +41,29 @@ PLANS: dict[str, Mapping[str, Plan]] = {"batch-norm": BATCH_NORM}   # the classi
 HOLDOUT_IMAGES = 5000       # the protocol's validation split: 5,000 of the 50,000 training images
 
 
-def paired_decision(base: Sequence[float], arm: Sequence[float]) -> dict[str, Any]:
+def paired_decision(base: Sequence[float], arm: Sequence[float], simpler: str = "base") -> dict[str, Any]:
     """The protocol's rule on two arms' accuracies, paired by seed (``base[i]`` and ``arm[i]`` share seed i).
 
+    Args:
+        simpler: which recipe is kept without a clear gain of the other: ``"base"`` (the change must earn its
+            place) or ``"arm"`` (the change simplifies; the base must earn its extra).
     Returns:
         ``gains`` (arm minus base, per seed), their ``mean``, ``sd`` and standard error ``se`` (sd / sqrt(n)), and
-        ``adopt``: True when ``mean > 2 * se``.
+        ``adopt``: whether the arm is the recipe to keep: ``mean > 2 * se`` when the base is the simpler one,
+        ``not -mean > 2 * se`` when the arm is.
     Raises:
-        ValueError: fewer than three pairs, or arms of different lengths.
+        ValueError: fewer than three pairs, arms of different lengths, or ``simpler`` not base/arm.
 
     >>> d = paired_decision([0.80, 0.81, 0.79], [0.82, 0.83, 0.82])
     >>> round(d["mean"], 4), d["adopt"]
     (0.0233, True)
     >>> paired_decision([0.80, 0.81, 0.79], [0.81, 0.80, 0.80])["adopt"]
     False
+    >>> paired_decision([0.80, 0.81, 0.79], [0.81, 0.80, 0.80], simpler="arm")["adopt"]
+    True
     """
+    if simpler not in ("base", "arm"):
+        raise ValueError(f"simpler must be 'base' or 'arm', got {simpler!r}")
     if len(base) != len(arm):
         raise ValueError(f"the arms must be paired by seed: {len(base)} base runs against {len(arm)} arm runs")
     if len(base) < 3:
@@ -62,7 +71,8 @@ def paired_decision(base: Sequence[float], arm: Sequence[float]) -> dict[str, An
     gains = [a - b for a, b in zip(arm, base)]
     mean, sd = statistics.mean(gains), statistics.stdev(gains)
     se = sd / math.sqrt(len(gains))
-    return dict(gains=gains, mean=mean, sd=sd, se=se, adopt=mean > 2 * se)
+    adopt = mean > 2 * se if simpler == "base" else not -mean > 2 * se
+    return dict(gains=gains, mean=mean, sd=sd, se=se, simpler=simpler, adopt=adopt)
 
 
 def _holdout_plan(plan: Plan, changes: Mapping[str, Any]) -> Plan:
@@ -124,6 +134,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--base", choices=["train", "stored"], default="train",
                         help="train the base with the same seeds, or take the book's stored runs")
+    parser.add_argument("--simpler", choices=["base", "arm"], default="base",
+                        help="the recipe kept without a clear gain of the other (arm: the change simplifies)")
     parser.add_argument("--budget", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--threads", type=count, default=None, help="torch threads (default: one per core)")
     add_data_and_out(parser)
@@ -146,8 +158,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         arm.append(holdout_run(arm_plan, seed, data))
         print(f"seed {seed}: validation accuracy {arm[-1]['val_acc']:.4f} in {arm[-1]['seconds']:.0f} s "
               f"(base {base[len(arm) - 1]['val_acc']:.4f})", flush=True)
-    decision = paired_decision([r["val_acc"] for r in base], [r["val_acc"] for r in arm])
-    verdict = "adopt" if decision["adopt"] else "keep the base"
+    decision = paired_decision([r["val_acc"] for r in base], [r["val_acc"] for r in arm], args.simpler)
+    verdict = "adopt the change" if decision["adopt"] else "keep the base"
     print(f"{args.plan} {changes}: paired gain {decision['mean']:+.4f} +- {decision['sd']:.4f} (sd; se "
           f"{decision['se']:.4f}) over {len(args.seeds)} seeds -> {verdict}")
     result = dict(kind=f"holdout-{args.plan}-{args.budget}", date=datetime.now(timezone.utc).isoformat(

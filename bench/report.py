@@ -178,9 +178,9 @@ def classic_holdout_section(found: list[tuple[Path, dict]]) -> list[str]:
     out = ["### Choices on the hold-out (`python -m bench.holdout`)", "",
            "Each row: a book plan's recipe (base) against the same recipe with one change (arm), the same seeds, "
            "trained on 45,000 images and measured on the other 5,000; the verdict is the protocol's rule "
-           "(adopt when the mean paired gain is larger than two standard errors).", "",
-           "| result | plan | change | seeds | base | arm | paired gain (mean +- sd) | verdict | CPU, threads |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "(keep the simpler recipe unless the other's mean paired gain is larger than two standard errors).", "",
+           "| result | plan | change | simpler | seeds | base | arm | gain of the arm (mean +- sd) | verdict | CPU, "
+           "threads |", "|---|---|---|---|---|---|---|---|---|---|"]
     for path, r in found:
         env, d = r["environment"], r["decision"]
         change = ", ".join(f"{k}={v}" for k, v in r["changes"].items())
@@ -188,7 +188,8 @@ def classic_holdout_section(found: list[tuple[Path, dict]]) -> list[str]:
                                                                        else "")
         arm = " / ".join(f"{a['val_acc']:.4f}" for a in r["arm"])
         cpu = f"{env['cpu']} ({env['cpu_capability']}, {'bf16' if env['cpu_bf16'] else 'no bf16'}), {r['threads']}"
-        out.append(f"| `{path.name}` | `{r['plan']}` ({r['budget']}) | {change} | {len(r['seeds'])} | {base} | {arm} "
+        out.append(f"| `{path.name}` | `{r['plan']}` ({r['budget']}) | {change} | {d['simpler']} | {len(r['seeds'])} "
+                   f"| {base} | {arm} "
                    f"| {100 * d['mean']:+.2f} +- {100 * d['sd']:.2f} points | {r['verdict']} | {cpu} |")
     return out
 

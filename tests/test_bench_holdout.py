@@ -19,6 +19,12 @@ def test_the_rule_adopts_only_a_gain_beyond_two_standard_errors():
     assert noisy["mean"] == pytest.approx(0.01) and noisy["se"] == pytest.approx(0.02 / 3 ** 0.5)
     assert not noisy["adopt"]
     assert not holdout.paired_decision([0.80, 0.81, 0.79], [0.78, 0.79, 0.77])["adopt"]   # a clear loss
+    # the change simplifies (fewer epochs): the base must win clearly to be kept
+    assert holdout.paired_decision([0.80, 0.81, 0.79], [0.83, 0.80, 0.80], simpler="arm")["adopt"]
+    assert holdout.paired_decision([0.80, 0.81, 0.79], [0.81, 0.80, 0.79], simpler="arm")["adopt"]
+    assert not holdout.paired_decision([0.80, 0.81, 0.79], [0.78, 0.79, 0.77], simpler="arm")["adopt"]
+    with pytest.raises(ValueError, match="'base' or 'arm'"):
+        holdout.paired_decision([0.8] * 3, [0.9] * 3, simpler="shorter")
     with pytest.raises(ValueError, match="at least three seeds"):
         holdout.paired_decision([0.8, 0.8], [0.9, 0.9])
     with pytest.raises(ValueError, match="paired by seed"):
@@ -60,11 +66,12 @@ def test_the_command_records_both_arms_and_the_verdict(tmp_path, monkeypatch, ca
     accs = {(4, 0): 0.78, (4, 1): 0.79, (4, 2): 0.77, (6, 0): 0.81, (6, 1): 0.80, (6, 2): 0.81}
     monkeypatch.setattr(holdout, "holdout_run", lambda plan, seed, data: dict(
         seed=seed, val_acc=accs[plan.run.epochs, seed], seconds=1.0))
-    result = holdout.main(["batch-norm", "--set", "epochs=4", "--seeds", "0", "1", "2", "--out", str(tmp_path)])
+    result = holdout.main(["batch-norm", "--set", "epochs=4", "--simpler", "arm", "--out", str(tmp_path)])
     (path,) = tmp_path.glob("holdout-batch-norm-cpu-*.json")
     saved = json.loads(path.read_text())
     assert saved["changes"] == {"epochs": 4} and saved["arm_run"]["epochs"] == 4 and saved["run"]["epochs"] == 6
     assert [r["val_acc"] for r in saved["arm"]] == [0.78, 0.79, 0.77] and saved["verdict"] == "keep the base"
+    assert saved["decision"]["simpler"] == "arm"       # 4 epochs is the simpler recipe; 6 earned its place
     assert saved["decision"]["mean"] == pytest.approx(-0.0267, abs=1e-4) and result["seeds"] == [0, 1, 2]
     assert {"cpu_capability", "cpu_bf16", "torch"} <= set(saved["environment"])
     assert "-> keep the base" in capsys.readouterr().out
@@ -78,5 +85,5 @@ def test_the_benchmark_readme_lists_every_holdout_choice(tmp_path, monkeypatch):
     holdout.main(["batch-norm", "--set", "epochs=8", "--seeds", "0", "1", "2", "--out", str(tmp_path)])
     text = report.render(tmp_path)
     row = next(line for line in text.splitlines() if line.startswith("| `holdout-batch-norm-cpu-"))
-    assert "| epochs=8 | 3 | 0.8000 / 0.8100 / 0.8200 | 0.8200 / 0.8300 / 0.8400 | +2.00 +- 0.00 points | adopt |" in row
+    assert "| epochs=8 | base | 3 | 0.8000 / 0.8100 / 0.8200 | 0.8200 / 0.8300 / 0.8400 | +2.00 +- 0.00 points | adopt the change |" in row
     assert "Choices on the hold-out" in text
