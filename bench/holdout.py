@@ -7,38 +7,47 @@ one's mean paired gain (seed by seed) is larger than two standard errors of thos
 base, unless ``--simpler arm`` says the change is the simplification (fewer epochs, one ingredient less).
 
     python -m bench.holdout batch-norm --set epochs=4 --simpler arm --base stored
-    python -m bench.holdout batch-norm --set lr=0.05 --seeds 0 1 2             # trains the base too
+    python -m bench.holdout fast-ladder --rung no-bn-kaiming --base-set val_size=5000 --set lr=0.05
+    python -m bench.holdout fast-ladder --rung no-bn-kaiming --base-set val_size=5000 --set lr=0.01 \
+        --base-from bench/results/holdout-fast-ladder-cpu-<date>.json     # the same base, not trained again
 
-``--base stored`` takes the base's seeds from the book's stored runs of the plan (their last validation accuracy):
-the same code, data split and seeds, trained when they were recorded. Each result file records the hardware, the
-torch version, the threads and every seed's history.
+``--rung`` starts from one rung of a plan's ladder and ``--base-set`` adjusts the base before the change (e.g. a
+rung that trains on all 50,000 images gets its 5,000 validation images back). ``--base stored`` takes the base's
+seeds from the book's stored runs of the plan (their last validation accuracy): the same code, data split and
+seeds, trained when they were recorded; ``--base-from`` takes them from an earlier result of this command with
+the same base. A run whose loss becomes NaN is a result: it counts as chance accuracy (0.1). Each result file
+records the hardware, the torch version, the threads and every seed's history.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
 import time
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 import torch
 
 from bench import add_data_and_out, count, load_data, save
-from vgg_helpers.book.plans import BATCH_NORM, Plan, pick
+from vgg_helpers.book.plans import BATCH_NORM, FAST_LADDER, Plan, pick
 from vgg_helpers.book.store import stored_history
 from vgg_helpers.data import CIFAR10, make_loaders
+from vgg_helpers.fast import FastModel
 from vgg_helpers.models import build_vgg
 from vgg_helpers.runtime import environment_info, pick_device, set_threads
 from vgg_helpers.settings import settings
-from vgg_helpers.training import train
+from vgg_helpers.training import TrainingDiverged, train
 
 __all__ = ["PLANS", "paired_decision", "holdout_run", "stored_base", "main"]
 
-PLANS: dict[str, Mapping[str, Plan]] = {"batch-norm": BATCH_NORM}   # the classic plans a choice can be made on
+PLANS: dict[str, Mapping[str, Plan]] = {"batch-norm": BATCH_NORM, "fast-ladder": FAST_LADDER}   # classic plans
 HOLDOUT_IMAGES = 5000       # the protocol's validation split: 5,000 of the 50,000 training images
+CHANCE = 0.1                # the accuracy a diverged run is counted with: ten classes
 
 
 def paired_decision(base: Sequence[float], arm: Sequence[float], simpler: str = "base") -> dict[str, Any]:
@@ -81,21 +90,24 @@ def _holdout_plan(plan: Plan, changes: Mapping[str, Any]) -> Plan:
         raise ValueError(f"plan {plan.name!r} does not train on the 45,000/5,000 hold-out (train_size="
                          f"{plan.run.train_size}, val_size={plan.run.val_size}): the protocol's choices are made "
                          f"there; use the cpu or gpu budget's plan")
-    if plan.speed != type(plan.speed)():
-        raise ValueError(f"plan {plan.name!r} has speed settings ({plan.speed}); this command trains with "
-                         f"train's defaults only")
     return plan
 
 
 def holdout_run(plan: Plan, seed: int, data: CIFAR10, device: torch.device | str | None = None) -> dict[str, Any]:
-    """Train ``plan`` with ``seed`` and measure it on the validation images after every epoch (never the test
-    set). Returns the seed, the last validation accuracy, the history's columns and the training seconds."""
+    """Train ``plan`` with ``seed`` (its speed settings too: layout, bfloat16) and measure it on the validation
+    images after every epoch (never the test set). Returns the seed, the last validation accuracy, the history's
+    columns and the training seconds; a run whose loss became NaN has ``diverged`` (its message) and chance
+    accuracy."""
     device = pick_device(device)
     loaders = make_loaders(data, plan.run, seed=plan.split_seed, augment=plan.augment, device=device,
-                           loader_seed=seed)
+                           loader_seed=seed, channels_last=plan.speed.channels_last)
     torch.manual_seed(seed)                   # the same initial weights for the same seed, as the book's runs
-    model = build_vgg(**plan.model).to(device)
-    history = train(model, loaders.train, loaders.val, plan.train_config(seed), device=device, progress=False)
+    model = FastModel.with_settings(build_vgg(**plan.model), plan.speed).to(device)
+    started = time.perf_counter()
+    try:
+        history = train(model, loaders.train, loaders.val, plan.train_config(seed), device=device, progress=False)
+    except TrainingDiverged as e:
+        return dict(seed=seed, val_acc=CHANCE, diverged=str(e), seconds=time.perf_counter() - started)
     return dict(seed=seed, val_acc=history.val_acc[-1], val_history=list(history.val_acc),
                 train_loss=list(history.train_loss), seconds=history.time[-1])
 
@@ -114,6 +126,19 @@ def stored_base(plan: Plan, seeds: Sequence[int], budget: str) -> list[dict[str,
     return out
 
 
+def base_from(path: Path, plan: str, rung: Optional[str], base_changes: Mapping[str, Any],
+              seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """The base runs of an earlier result of this command, which must have had the same plan, rung, base
+    adjustments and seeds (a ``ValueError`` says which differs)."""
+    earlier = json.loads(Path(path).read_text())
+    want = dict(plan=plan, rung=rung, base_changes=dict(base_changes), seeds=list(seeds))
+    found = {k: earlier.get(k) for k in want}
+    if found != want:
+        differ = ", ".join(f"{k}: {found[k]!r} there, {want[k]!r} here" for k in want if found[k] != want[k])
+        raise ValueError(f"{path} measured another base ({differ}): its base runs cannot be reused")
+    return earlier["base"]
+
+
 def _setting(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -129,11 +154,16 @@ def _setting(text: str) -> tuple[str, Any]:
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench.holdout", description=__doc__.split("\n\n")[0])
     parser.add_argument("plan", choices=sorted(PLANS), help="the book's plan whose recipe is the base")
+    parser.add_argument("--rung", default=None, help="start from this rung of the plan's ladder")
+    parser.add_argument("--base-set", nargs="+", type=_setting, default=[], metavar="FIELD=VALUE",
+                        help="adjust the base first (e.g. val_size=5000 for a rung trained on all images)")
     parser.add_argument("--set", nargs="+", type=_setting, required=True, metavar="FIELD=VALUE",
                         help="the one change the arm makes (a plan setting: epochs=4, lr=0.05, ...)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--base", choices=["train", "stored"], default="train",
                         help="train the base with the same seeds, or take the book's stored runs")
+    parser.add_argument("--base-from", type=Path, default=None, metavar="RESULT.json",
+                        help="take the base runs from an earlier result of this command (same base and seeds)")
     parser.add_argument("--simpler", choices=["base", "arm"], default="base",
                         help="the recipe kept without a clear gain of the other (arm: the change simplifies)")
     parser.add_argument("--budget", choices=["cpu", "gpu"], default="cpu")
@@ -142,17 +172,22 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parser.parse_args(argv)
     if len(args.seeds) < 3:
         parser.error(f"the protocol needs at least three seeds, got {args.seeds}")
-    changes = dict(args.set)
+    changes, base_changes = dict(args.set), dict(args.base_set)
     try:
-        base_plan = _holdout_plan(pick(PLANS[args.plan], args.budget), {})
+        plan = pick(PLANS[args.plan], args.budget)
+        plan = plan.for_rung(args.rung) if args.rung else plan
+        base_plan = _holdout_plan(plan, base_changes)
         arm_plan = _holdout_plan(base_plan, changes)
-    except ValueError as e:
+        reused = base_from(args.base_from, args.plan, args.rung, base_changes, args.seeds) if args.base_from else None
+    except (ValueError, OSError) as e:
         parser.error(str(e))
+    if reused is not None and args.base == "stored":
+        parser.error("--base stored and --base-from both name the base: give one")
     threads = set_threads(args.threads)
     data = load_data(args, settings())
     started = time.perf_counter()
-    base = (stored_base(base_plan, args.seeds, args.budget) if args.base == "stored"
-            else [holdout_run(base_plan, s, data) for s in args.seeds])
+    base = (reused if reused is not None else stored_base(base_plan, args.seeds, args.budget)
+            if args.base == "stored" else [holdout_run(base_plan, s, data) for s in args.seeds])
     arm = []
     for seed in args.seeds:
         arm.append(holdout_run(arm_plan, seed, data))
@@ -162,8 +197,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     verdict = "adopt the change" if decision["adopt"] else "keep the base"
     print(f"{args.plan} {changes}: paired gain {decision['mean']:+.4f} +- {decision['sd']:.4f} (sd; se "
           f"{decision['se']:.4f}) over {len(args.seeds)} seeds -> {verdict}")
+    source = f"from {args.base_from.name}" if reused is not None else args.base
     result = dict(kind=f"holdout-{args.plan}-{args.budget}", date=datetime.now(timezone.utc).isoformat(
-        timespec="seconds"), plan=base_plan.name, budget=args.budget, changes=changes, base_source=args.base,
+        timespec="seconds"), plan=args.plan, rung=args.rung, base_changes=base_changes, budget=args.budget,
+        changes=changes, base_source=source,
         run=asdict(base_plan.run), arm_run=asdict(arm_plan.run), seeds=args.seeds, threads=threads,
         data_source=data.source, environment=environment_info("cpu"), base=base, arm=arm,
         decision=decision, verdict=verdict, wall_seconds=time.perf_counter() - started)

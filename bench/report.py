@@ -177,20 +177,23 @@ def classic_holdout_section(found: list[tuple[Path, dict]]) -> list[str]:
     verdict (validation images only; the test set is not used)."""
     out = ["### Choices on the hold-out (`python -m bench.holdout`)", "",
            "Each row: a book plan's recipe (base) against the same recipe with one change (arm), the same seeds, "
-           "trained on 45,000 images and measured on the other 5,000; the verdict is the protocol's rule "
+           "trained on 45,000 images and measured on the other 5,000 (a diverged run counts as 0.1); the verdict is the protocol's rule "
            "(keep the simpler recipe unless the other's mean paired gain is larger than two standard errors).", "",
            "| result | plan | change | simpler | seeds | base | arm | gain of the arm (mean +- sd) | verdict | CPU, "
            "threads |", "|---|---|---|---|---|---|---|---|---|---|"]
+    def accs(runs: list[dict]) -> str:
+        return " / ".join("diverged" if run.get("diverged") else f"{run['val_acc']:.4f}" for run in runs)
+
     for path, r in found:
         env, d = r["environment"], r["decision"]
+        plan = f"`{r['plan']}`" + (f" rung `{r['rung']}`" if r.get("rung") else "") + f" ({r['budget']})"
+        plan += "".join(f", {k}={v}" for k, v in r.get("base_changes", {}).items())
         change = ", ".join(f"{k}={v}" for k, v in r["changes"].items())
-        base = " / ".join(f"{b['val_acc']:.4f}" for b in r["base"]) + (" (stored)" if r["base_source"] == "stored"
-                                                                       else "")
-        arm = " / ".join(f"{a['val_acc']:.4f}" for a in r["arm"])
+        source = {"stored": " (stored)", "train": ""}.get(r["base_source"], f" ({r['base_source']})")
         cpu = f"{env['cpu']} ({env['cpu_capability']}, {'bf16' if env['cpu_bf16'] else 'no bf16'}), {r['threads']}"
-        out.append(f"| `{path.name}` | `{r['plan']}` ({r['budget']}) | {change} | {d['simpler']} | {len(r['seeds'])} "
-                   f"| {base} | {arm} "
-                   f"| {100 * d['mean']:+.2f} +- {100 * d['sd']:.2f} points | {r['verdict']} | {cpu} |")
+        out.append(f"| `{path.name}` | {plan} | {change} | {d['simpler']} | {len(r['seeds'])} | {accs(r['base'])}"
+                   f"{source} | {accs(r['arm'])} | {100 * d['mean']:+.2f} +- {100 * d['sd']:.2f} points | "
+                   f"{r['verdict']} | {cpu} |")
     return out
 
 

@@ -87,3 +87,47 @@ def test_the_benchmark_readme_lists_every_holdout_choice(tmp_path, monkeypatch):
     row = next(line for line in text.splitlines() if line.startswith("| `holdout-batch-norm-cpu-"))
     assert "| epochs=8 | base | 3 | 0.8000 / 0.8100 / 0.8200 | 0.8200 / 0.8300 / 0.8400 | +2.00 +- 0.00 points | adopt the change |" in row
     assert "Choices on the hold-out" in text
+
+
+def test_a_rung_with_its_hold_out_back_and_a_reused_base(tmp_path, monkeypatch):
+    monkeypatch.setattr(holdout, "load_data", lambda args, env: tiny_cifar(64, 16))
+    seen = []
+
+    def fake_run(plan, seed, data):
+        seen.append((plan.model["batch_norm"], plan.run.val_size, plan.recipe["lr"], plan.speed.amp))
+        return dict(seed=seed, val_acc=0.7 + plan.recipe["lr"] + 0.001 * seed, seconds=1.0)
+
+    monkeypatch.setattr(holdout, "holdout_run", fake_run)
+    rung = ["fast-ladder", "--rung", "no-bn-kaiming", "--base-set", "val_size=5000"]
+    first = holdout.main([*rung, "--set", "lr=0.05", "--out", str(tmp_path)])
+    assert seen == [(False, 5000, 0.02, True)] * 3 + [(False, 5000, 0.05, True)] * 3   # base, then arm
+    assert first["rung"] == "no-bn-kaiming" and first["base_changes"] == {"val_size": 5000}
+    (path,) = tmp_path.glob("holdout-fast-ladder-cpu-*.json")
+    seen.clear()
+    monkeypatch.setattr(holdout, "datetime", type("later", (), {"now": staticmethod(
+        lambda tz: __import__("datetime").datetime(2030, 1, 1, tzinfo=tz))}))
+    again = holdout.main([*rung, "--set", "lr=0.01", "--base-from", str(path), "--out", str(tmp_path)])
+    assert seen == [(False, 5000, 0.01, True)] * 3                    # the base was not trained again
+    assert again["base"] == first["base"] and again["base_source"] == f"from {path.name}"
+    with pytest.raises(SystemExit):                                    # another base: refused
+        holdout.main(["fast-ladder", "--rung", "no-bn-kaiming", "--base-set", "val_size=5000", "lr=0.05",
+                      "--set", "lr=0.01", "--base-from", str(path), "--out", str(tmp_path)])
+
+
+def test_a_rung_trained_on_every_image_needs_its_hold_out_back(capsys):
+    with pytest.raises(SystemExit):
+        holdout.main(["fast-ladder", "--rung", "no-bn-kaiming", "--set", "lr=0.05"])
+    assert "45,000/5,000 hold-out" in capsys.readouterr().err
+
+
+def test_a_diverged_run_counts_as_chance(monkeypatch):
+    from vgg_helpers.training import TrainingDiverged
+
+    def diverge(*args, **kwargs):
+        raise TrainingDiverged("the loss became nan at step 3 (lr 5.0)")
+
+    monkeypatch.setattr(holdout, "train", diverge)
+    plan = replace(pick(BATCH_NORM, "smoke"), run=RunBudget(train_size=128, val_size=64, epochs=1, batch_size=64),
+                   model={**pick(BATCH_NORM, "smoke").model, "width": 0.125})
+    run = holdout.holdout_run(plan, 0, tiny_cifar(256, 64), "cpu")
+    assert run["val_acc"] == holdout.CHANCE == 0.1 and "nan" in run["diverged"]
