@@ -112,13 +112,14 @@ def holdout_run(plan: Plan, seed: int, data: CIFAR10, device: torch.device | str
                 train_loss=list(history.train_loss), seconds=history.time[-1])
 
 
-def stored_base(plan: Plan, seeds: Sequence[int], budget: str) -> list[dict[str, Any]]:
-    """The base's runs as the book stored them (``<plan name>[-s<seed>]``): their last validation accuracy."""
+def stored_base(plan: Plan, seeds: Sequence[int], budget: str, rung: Optional[str] = None) -> list[dict[str, Any]]:
+    """The base's runs as the book stored them (``<plan name>[-<rung>][-s<seed>]``): their last validation
+    accuracy."""
     out = []
     for seed in seeds:
-        name = plan.run_name(seed=seed)
+        name = plan.run_name(rung, seed=seed)
         history = stored_history(name, budget)
-        if history is None or not history.val_acc:
+        if history is None or not history.val_acc or history.val_acc[-1] is None:
             raise FileNotFoundError(f"no stored {budget}-budget run {name!r} with validation accuracies: train the "
                                     f"base instead (leave out --base stored)")
         out.append(dict(seed=seed, val_acc=history.val_acc[-1], val_history=list(history.val_acc),
@@ -183,11 +184,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         parser.error(str(e))
     if reused is not None and args.base == "stored":
         parser.error("--base stored and --base-from both name the base: give one")
+    if args.base == "stored" and base_changes:
+        parser.error("--base stored takes the runs as they were stored: --base-set would make them another base")
     threads = set_threads(args.threads)
     data = load_data(args, settings())
     started = time.perf_counter()
-    base = (reused if reused is not None else stored_base(base_plan, args.seeds, args.budget)
-            if args.base == "stored" else [holdout_run(base_plan, s, data) for s in args.seeds])
+    stored = lambda: stored_base(pick(PLANS[args.plan], args.budget), args.seeds, args.budget, args.rung)  # noqa: E731
+    base = (reused if reused is not None else stored() if args.base == "stored"
+            else [holdout_run(base_plan, s, data) for s in args.seeds])
     arm = []
     for seed in args.seeds:
         arm.append(holdout_run(arm_plan, seed, data))

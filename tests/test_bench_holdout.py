@@ -48,6 +48,9 @@ def test_the_stored_base_is_the_books_batch_norm_runs():
     assert all(0.5 < b["val_acc"] < 1 and len(b["val_history"]) == 6 for b in base)
     with pytest.raises(FileNotFoundError, match="leave out --base stored"):
         holdout.stored_base(pick(BATCH_NORM, "cpu"), [7], "cpu")
+    from vgg_helpers.book.plans import FAST_LADDER
+    with pytest.raises(FileNotFoundError, match="'fast-ladder-no-bn-kaiming' with validation accuracies"):
+        holdout.stored_base(pick(FAST_LADDER, "cpu"), [0, 1, 2], "cpu", rung="no-bn-kaiming")   # all 50,000 images
 
 
 def test_the_command_refuses_what_the_protocol_does_not_allow(capsys):
@@ -55,7 +58,9 @@ def test_the_command_refuses_what_the_protocol_does_not_allow(capsys):
                         (["batch-norm", "--set", "epochs"], "expected FIELD=VALUE"),
                         (["batch-norm", "--set", "val_size=2000"], "45,000/5,000 hold-out"),
                         (["batch-norm", "--set", "colour=blue"], "unknown setting 'colour'"),
-                        (["fast-final", "--set", "epochs=4"], "invalid choice")):
+                        (["fast-final", "--set", "epochs=4"], "invalid choice"),
+                        (["fast-ladder", "--rung", "no-bn-kaiming", "--base-set", "val_size=5000", "--set", "lr=0.05",
+                          "--base", "stored"], "--base-set would make them another base")):
         with pytest.raises(SystemExit) as stop:
             holdout.main(argv)
         assert stop.value.code == 2 and words in capsys.readouterr().err, argv
