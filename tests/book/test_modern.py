@@ -136,3 +136,23 @@ def test_the_ladder_is_stored_for_every_rung_and_seed():
             assert all(meta["recipe"][k] == getattr(recipe, k) for k in meta["recipe"] if k != "tta_level"), \
                 rung.name                                              # the tta rung re-reads the rung before
             assert "/" not in meta["data_source"]
+
+
+def test_the_airbench_chapter_loads_images_only_where_a_cell_needs_them():
+    """Its stored runs need no images: before *Your run* no cell uses the data set, and the drivers get the
+    loading function (called only if a run is trained, as in the smoke budget)."""
+    import ast
+    from pathlib import Path
+
+    import nbformat
+    chapter = Path(__file__).resolve().parents[2] / "notebooks" / "09-airbench-style-vgg.ipynb"
+    cells = nbformat.read(chapter, as_version=4).cells
+    first = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## Your run"))
+    before = [c.source for c in cells[:first] if c.cell_type == "code" and not c.source.startswith("# Setup")]
+    names = {n.id for src in before for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Name)}
+    assert "data" not in names, "a cell before 'Your run' uses the data set: pass cifar10 (the function) instead"
+    calls = [n for src in before for n in ast.walk(ast.parse(src))
+             if isinstance(n, ast.Call) and getattr(n.func, "id", "") in {"ladder_runs", "final_runs", "fast_run"}]
+    assert len(calls) == 4 and all(isinstance(c.args[0], ast.Name) and c.args[0].id == "cifar10" for c in calls)
+    your_run = next(c.source for c in cells[first:] if c.cell_type == "code")
+    assert "data = cifar10()" in your_run

@@ -66,6 +66,26 @@ def test_the_training_function_builds_its_data_lazily(store_dir):
         need_data([], "toy", "cpu")
 
 
+def test_a_function_that_loads_the_data_is_called_only_when_a_run_trains(store_dir):
+    """A chapter that mostly shows stored runs passes a loading function: loaded runs never call it."""
+    calls = []
+
+    def cifar10():
+        calls.append(1)
+        return tiny_cifar()
+
+    def train_run():
+        assert need_data(cifar10, "toy", "cpu").source == "synthetic test data"
+        train_loader, val_loader = toy_loaders()
+        return fit(tiny_model, train_loader, val_loader, TrainConfig(epochs=1), device="cpu", progress=False)
+
+    _run("record")
+    assert not train_or_load("toy", train_run, budget="cpu", store="load").trained and calls == []
+    assert train_or_load("toy", train_run, budget="cpu", store="train").trained and calls == [1]
+    with pytest.raises(TypeError, match="got a function that returned list"):
+        need_data(lambda: [], "toy", "cpu")
+
+
 def test_smoke_runs_are_never_stored(store_dir):
     _run("record", budget="smoke")
     assert not (store_dir / "toy-smoke.json").exists()

@@ -27,7 +27,7 @@ from ..models import build_vgg
 from ..runtime import pick_device
 from ..training import History, predict
 from .plans import BATCH_NORM, BATCH_NORM_FIX, FAILURE, FAILURE_ABLATION, FAILURE_DEPTH, Plan, pick
-from .store import RunResult, Trained, store_policy, fit, need_data, train_or_load
+from .store import Data, RunResult, Trained, store_policy, fit, need_data, train_or_load
 
 __all__ = ["failure_loaders", "failure_run", "train_reproduction", "runs_over_seeds", "reproduction_runs",
            "ablation_runs",
@@ -118,7 +118,7 @@ def train_reproduction(loaders: Loaders, budget: str, store: Optional[str] = Non
                        store="record" if record else "train", device=device, data_source=data_source)
 
 
-def runs_over_seeds(table: Mapping[str, Plan], data: Optional[CIFAR10], budget: str, store: Optional[str] = None,
+def runs_over_seeds(table: Mapping[str, Plan], data: Data, budget: str, store: Optional[str] = None,
                     rungs: Optional[Sequence[str]] = None, seeds: Optional[Sequence[int]] = None,
                     device: torch.device | str | None = None, progress: Optional[bool] = False,
                     quiet: bool = True) -> dict[str, list[RunResult]]:
@@ -162,25 +162,25 @@ def runs_over_seeds(table: Mapping[str, Plan], data: Optional[CIFAR10], budget: 
     return out
 
 
-def reproduction_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, **options) -> list[RunResult]:
+def reproduction_runs(data: Data, budget: str, store: Optional[str] = None, **options) -> list[RunResult]:
     """The reproduction of the failure (``plans.FAILURE``: the network and recipe, unchanged) over its seeds: one
     ``RunResult`` per seed. ``options`` as ``runs_over_seeds``."""
     return runs_over_seeds(FAILURE, data, budget, store, **options)["reproduction"]
 
 
-def ablation_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, **options) -> dict[str, list[RunResult]]:
+def ablation_runs(data: Data, budget: str, store: Optional[str] = None, **options) -> dict[str, list[RunResult]]:
     """Every ablation run (``plans.FAILURE_ABLATION``) over its seeds: ``{rung.what: [runs]}``. ``options`` as
     ``runs_over_seeds``."""
     return runs_over_seeds(FAILURE_ABLATION, data, budget, store, **options)
 
 
-def depth_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, **options) -> dict[str, list[RunResult]]:
+def depth_runs(data: Data, budget: str, store: Optional[str] = None, **options) -> dict[str, list[RunResult]]:
     """The depth question (``plans.FAILURE_DEPTH``) over its seeds: ``{rung.what: [runs]}``. ``options`` as
     ``runs_over_seeds``."""
     return runs_over_seeds(FAILURE_DEPTH, data, budget, store, **options)
 
 
-def fix_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, **options) -> dict[str, list[RunResult]]:
+def fix_runs(data: Data, budget: str, store: Optional[str] = None, **options) -> dict[str, list[RunResult]]:
     """The batch-norm fix isolated on the failing network (``plans.BATCH_NORM_FIX``: batch norm x init, then the
     recipe's other ingredients one at a time): ``{rung.what: [runs]}``. ``options`` as ``runs_over_seeds``."""
     return runs_over_seeds(BATCH_NORM_FIX, data, budget, store, **options)
@@ -279,7 +279,7 @@ def seed_table(runs: Mapping[str, Sequence[RunResult]], title: str = "run") -> s
     return "\n".join(line.rstrip() for line in lines + notes)
 
 
-def batch_norm_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None,
+def batch_norm_runs(data: Data, budget: str, store: Optional[str] = None,
                     seeds: Optional[Sequence[int]] = None, device: torch.device | str | None = None,
                     progress: Optional[bool] = None, quiet: bool = True) -> list[RunResult]:
     """The batch-norm network's main run (``plans.BATCH_NORM``: VGG-11 with batch norm and the CIFAR head) over

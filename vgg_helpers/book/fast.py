@@ -15,13 +15,13 @@ from typing import Iterable, Iterator, Optional
 import torch
 from torch import nn
 
-from ..data import CIFAR10, make_loaders
+from ..data import make_loaders
 from ..fast import FastModel
 from ..models import build_vgg
 from ..runtime import pick_device, set_threads
 from ..training import History, evaluate
 from .plans import FAST_LADDER, Plan, pick
-from .store import RunResult, Trained, store_policy, fit, need_data, train_or_load
+from .store import Data, RunResult, Trained, store_policy, fit, need_data, train_or_load
 
 __all__ = ["TimedLoader", "fast_run", "run_ladder"]
 
@@ -46,13 +46,14 @@ class TimedLoader:
         self.seconds.append(time.perf_counter() - t0)
 
 
-def fast_run(data: Optional[CIFAR10], plan: Plan, *, budget: str, name: Optional[str] = None, store: Optional[str] = None,
+def fast_run(data: Data, plan: Plan, *, budget: str, name: Optional[str] = None, store: Optional[str] = None,
              eval_each_epoch: Optional[str] = None, progress: Optional[bool] = None,
              device: torch.device | str | None = None, quiet: bool = False) -> RunResult:
     """Train one run of ``plan`` (or load its stored history) and record test accuracy and timings.
 
     Args:
-        data: CIFAR-10 in memory (``None`` will do when the run is stored and ``store="load"``).
+        data: CIFAR-10 in memory or a function that loads it (``store.Data``; ``None`` will do when the run is
+            stored and ``store="load"``).
         plan: data sizes, network, recipe, speed settings, augmentation, test-time augmentation, seed.
         budget: the budget the run belongs to.
         name: the stored name (default ``plan.run_name()``).
@@ -112,12 +113,13 @@ def fast_run(data: Optional[CIFAR10], plan: Plan, *, budget: str, name: Optional
     return train_or_load(name, train_run, budget=budget, store=store, quiet=quiet)
 
 
-def run_ladder(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, progress: Optional[bool] = None,
+def run_ladder(data: Data, budget: str, store: Optional[str] = None, progress: Optional[bool] = None,
                device: torch.device | str | None = None, quiet: bool = False) -> list[dict]:
     """Train (or load) every rung of ``plans.FAST_LADDER`` and collect the results.
 
     Args:
-        data: CIFAR-10 in memory (``None`` will do when every rung is stored and ``store="load"``).
+        data: CIFAR-10 in memory or a function that loads it (``store.Data``; ``None`` will do when every rung is
+            stored and ``store="load"``).
         budget: the ladder's budget.
         store: ``"train"``, ``"load"`` or ``"record"``.
         progress: passed to ``train``.

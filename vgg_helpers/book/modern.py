@@ -25,7 +25,7 @@ from ..modern import ModernVGG, build_modern_vgg, evaluate_modern, train_modern
 from ..runtime import pick_device
 from ..training import TTA_LEVELS
 from .plans import MODERN, MODERN_LADDER, MODERN_SHORT, Plan, pick
-from .store import RunResult, Trained, store_policy, need_data, train_or_load
+from .store import Data, RunResult, Trained, store_policy, need_data, train_or_load
 
 __all__ = ["EVAL_BATCH", "FINAL_PLANS", "modern_run", "ladder_runs", "ladder_table", "final_runs",
            "build_final_model"]
@@ -77,13 +77,14 @@ def modern_run(data: CIFAR10, plan: Plan, *, name: str, seed: int, measure_on: s
     return model, history
 
 
-def ladder_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, rungs: Optional[Sequence[str]] = None,
+def ladder_runs(data: Data, budget: str, store: Optional[str] = None, rungs: Optional[Sequence[str]] = None,
                 seeds: Optional[Sequence[int]] = None, device: torch.device | str | None = None,
                 progress: bool = False) -> dict[str, list[RunResult]]:
     """Every rung of the modern ladder over seeds: ``{rung name: [one RunResult per seed]}``.
 
     Args:
-        data: CIFAR-10 in memory (``None`` is fine when every run is stored and ``store="load"``).
+        data: CIFAR-10 in memory or a function that loads it (``store.Data``; ``None`` is fine when every run is
+            stored and ``store="load"``).
         budget: picks ``MODERN_LADDER[budget]``.
         store: ``"load"`` shows stored runs, ``"train"`` trains, ``"record"`` trains and stores.
         rungs: names of the rungs to run (default: all of them).
@@ -161,7 +162,7 @@ def build_final_model(budget: str, name: str = "modern-final") -> ModernVGG:
     return build_modern_vgg(plan.model["arch"], **{k: v for k, v in plan.model.items() if k != "arch"})
 
 
-def final_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, seeds: Optional[Sequence[int]] = None,
+def final_runs(data: Data, budget: str, store: Optional[str] = None, seeds: Optional[Sequence[int]] = None,
                device: torch.device | str | None = None, progress: bool = False,
                name: str = "modern-final", quiet: bool = False) -> list[RunResult]:
     """The final runs (all training images, measured on the test set), one per seed; seed 0 with its network
@@ -172,7 +173,7 @@ def final_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None
     stores them, seed 0 with its weights.
 
     Args:
-        data: CIFAR-10 in memory (``None`` is fine when loading).
+        data: CIFAR-10 in memory or a function that loads it (``store.Data``; ``None`` is fine when loading).
         budget: picks the plan's entry (``MODERN[budget]`` for ``modern-final``, ``MODERN_SHORT`` for
             ``modern-short``).
         store: ``"load"``, ``"train"`` or ``"record"``.

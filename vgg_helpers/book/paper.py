@@ -23,7 +23,7 @@ from ..paper import ScaleJitter, init_from_shallow, measure_test_methods
 from ..runtime import pick_device
 from ..training import History, evaluate
 from .plans import PAPER_INIT, PAPER_JITTER, PAPER_SCHEDULE, Plan, pick
-from .store import RunResult, Trained, store_policy, fit, need_data, train_or_load
+from .store import Data, RunResult, Trained, store_policy, fit, need_data, train_or_load
 
 __all__ = ["STEP_LOSS_EVERY", "init_runs", "jitter_runs", "schedule_runs"]
 
@@ -40,7 +40,7 @@ def _step_losses() -> tuple[list, Callable[[nn.Module, int, float], None]]:
     return losses, on_step
 
 
-def init_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, progress: Optional[bool] = None,
+def init_runs(data: Data, budget: str, store: Optional[str] = None, progress: Optional[bool] = None,
               device: torch.device | str | None = None, quiet: bool = True) -> dict[str, list[RunResult]]:
     """Train (or load) every start of the pre-initialisation experiment, each over the plan's seeds.
 
@@ -115,7 +115,7 @@ def _init_run(plan: Plan, variant: str, what: str, seed: int, teacher: Optional[
                allow_divergence=True, device=device, progress=progress, meta=meta, on_step=on_step)
 
 
-def jitter_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, progress: Optional[bool] = None,
+def jitter_runs(data: Data, budget: str, store: Optional[str] = None, progress: Optional[bool] = None,
                 device: torch.device | str | None = None, quiet: bool = True,
                 seeds: Optional[Sequence[int]] = None) -> list[RunResult]:
     """Train (or load) the batch-norm VGG-11 trained with scale jittering, one run per seed.
@@ -171,7 +171,7 @@ def jitter_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = Non
     return results
 
 
-def schedule_runs(data: Optional[CIFAR10], budget: str, store: Optional[str] = None, progress: Optional[bool] = None,
+def schedule_runs(data: Data, budget: str, store: Optional[str] = None, progress: Optional[bool] = None,
                   device: torch.device | str | None = None, quiet: bool = True) -> dict[str, list[RunResult]]:
     """Train (or load) the batch-norm VGG-11 with each schedule of ``plans.PAPER_SCHEDULE``, one run per seed.
 

@@ -27,7 +27,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 import torch
 from torch import nn
@@ -38,13 +38,16 @@ from ..runtime import BUDGETS, environment_info
 from ..settings import STORE_POLICIES, settings
 from ..training import History, TrainConfig, TrainingDiverged, train
 
-__all__ = ["STORED_DIR", "stored_path", "stored_history", "stored_runs", "save_history", "weights_path",
-           "save_weights", "load_weights", "RunResult", "StoredRunError", "check_store", "store_policy", "need_data", "fit",
-           "train_or_load", "resumable"]
+__all__ = ["STORED_DIR", "Data", "stored_path", "stored_history", "stored_runs", "save_history", "weights_path",
+           "save_weights", "load_weights", "RunResult", "StoredRunError", "check_store", "store_policy", "need_data",
+           "fit", "train_or_load", "resumable"]
 
 STORED_DIR = Path(__file__).with_name("stored_runs")
 
 Trained = tuple[Optional[nn.Module], History]   # what a run's training returns (no network if it diverged)
+# What a driver takes as its data: CIFAR-10 in memory, a function that loads it (called only when a run is trained:
+# a chapter that mostly shows stored runs loads no image for them), or None (every run must be stored).
+Data = Optional[Union[CIFAR10, Callable[[], CIFAR10]]]
 
 
 class StoredRunError(RuntimeError):
@@ -198,14 +201,17 @@ def check_store(store: str) -> str:
     return store
 
 
-def need_data(data: Optional[CIFAR10], name: str, budget: str) -> CIFAR10:
-    """``data``, or a ``TypeError`` saying that run ``name`` must be trained and needs it."""
+def need_data(data: Data, name: str, budget: str) -> CIFAR10:
+    """The data set run ``name`` is trained on: ``data``, or what ``data()`` returns when it is a function that
+    loads it; a ``TypeError`` when there is none (``None``) or it is something else."""
     if data is None:
         raise TypeError(f"'{name}' must be trained (no stored {budget}-budget run is used) and needs the data set: "
-                        "pass data=load_cifar10(...).")
-    if not isinstance(data, CIFAR10):
-        raise TypeError(f"'{name}' needs the data set as load_cifar10 returns it; got {type(data).__name__}.")
-    return data
+                        "pass data=load_cifar10(...), or a function that loads it.")
+    loaded = data() if callable(data) and not isinstance(data, CIFAR10) else data
+    if not isinstance(loaded, CIFAR10):
+        got = f"a function that returned {type(loaded).__name__}" if loaded is not data else type(data).__name__
+        raise TypeError(f"'{name}' needs the data set as load_cifar10 returns it; got {got}.")
+    return loaded
 
 
 def fit(build_model: Callable[[], nn.Module], train_loader: Iterable, val_loader: Iterable | None = None,
