@@ -34,18 +34,18 @@ from typing import Any, Mapping, Optional, Sequence
 import torch
 
 from bench import add_data_and_out, count, load_data, save
-from vgg_helpers.book.plans import BATCH_NORM, FAST_LADDER, Plan, pick
-from vgg_helpers.book.store import stored_history
+from vgg_helpers.book.plans import TOPICS, Plan, pick
+from vgg_helpers.book.store import fit, stored_history
 from vgg_helpers.data import CIFAR10, make_loaders
 from vgg_helpers.fast import FastModel
 from vgg_helpers.models import build_vgg
 from vgg_helpers.runtime import environment_info, pick_device, set_threads
 from vgg_helpers.settings import settings
-from vgg_helpers.training import TrainingDiverged, train
 
 __all__ = ["PLANS", "paired_decision", "holdout_run", "stored_base", "main"]
 
-PLANS: dict[str, Mapping[str, Plan]] = {"batch-norm": BATCH_NORM, "fast-ladder": FAST_LADDER}   # classic plans
+# the classic plans (trained by ``train``) a choice can be made on, by their topic names in the book's plans
+PLANS: dict[str, Mapping[str, Plan]] = {topic: TOPICS[topic] for topic in ("batch-norm", "fast-ladder")}
 HOLDOUT_IMAGES = 5000       # the protocol's validation split: 5,000 of the 50,000 training images
 CHANCE = 0.1                # the accuracy a diverged run is counted with: ten classes
 
@@ -101,13 +101,17 @@ def holdout_run(plan: Plan, seed: int, data: CIFAR10, device: torch.device | str
     device = pick_device(device)
     loaders = make_loaders(data, plan.run, seed=plan.split_seed, augment=plan.augment, device=device,
                            loader_seed=seed, channels_last=plan.speed.channels_last)
-    torch.manual_seed(seed)                   # the same initial weights for the same seed, as the book's runs
-    model = FastModel.with_settings(build_vgg(**plan.model), plan.speed).to(device)
+
+    def build() -> FastModel:
+        torch.manual_seed(seed)               # the same initial weights for the same seed, as the book's runs
+        return FastModel.with_settings(build_vgg(**plan.model), plan.speed).to(device)
+
     started = time.perf_counter()
-    try:
-        history = train(model, loaders.train, loaders.val, plan.train_config(seed), device=device, progress=False)
-    except TrainingDiverged as e:
-        return dict(seed=seed, val_acc=CHANCE, diverged=str(e), seconds=time.perf_counter() - started)
+    model, history = fit(build, loaders.train, loaders.val, plan.train_config(seed), allow_divergence=True,
+                         device=device, progress=False)
+    if model is None:
+        return dict(seed=seed, val_acc=CHANCE, diverged=history.meta["diverged"],
+                    seconds=time.perf_counter() - started)
     return dict(seed=seed, val_acc=history.val_acc[-1], val_history=list(history.val_acc),
                 train_loss=list(history.train_loss), seconds=history.time[-1])
 
@@ -189,9 +193,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     threads = set_threads(args.threads)
     data = load_data(args, settings())
     started = time.perf_counter()
-    stored = lambda: stored_base(pick(PLANS[args.plan], args.budget), args.seeds, args.budget, args.rung)  # noqa: E731
-    base = (reused if reused is not None else stored() if args.base == "stored"
-            else [holdout_run(base_plan, s, data) for s in args.seeds])
+    if reused is not None:
+        base = reused
+    elif args.base == "stored":
+        base = stored_base(pick(PLANS[args.plan], args.budget), args.seeds, args.budget, args.rung)
+    else:
+        base = [holdout_run(base_plan, s, data) for s in args.seeds]
     arm = []
     for seed in args.seeds:
         arm.append(holdout_run(arm_plan, seed, data))

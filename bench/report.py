@@ -177,10 +177,12 @@ def classic_holdout_section(found: list[tuple[Path, dict]]) -> list[str]:
     verdict (validation images only; the test set is not used)."""
     out = ["### Choices on the hold-out (`python -m bench.holdout`)", "",
            "Each row: a book plan's recipe (base) against the same recipe with one change (arm), the same seeds, "
-           "trained on 45,000 images and measured on the other 5,000 (a diverged run counts as 0.1); the verdict is the protocol's rule "
-           "(keep the simpler recipe unless the other's mean paired gain is larger than two standard errors).", "",
+           "trained on 45,000 images and measured on the other 5,000 (a diverged run counts as 0.1); the verdict "
+           "is the protocol's rule (keep the simpler recipe unless the other's mean paired gain is larger than two "
+           "standard errors).", "",
            "| result | plan | change | simpler | seeds | base | arm | gain of the arm (mean +- sd) | verdict | CPU, "
            "threads |", "|---|---|---|---|---|---|---|---|---|---|"]
+
     def accs(runs: list[dict]) -> str:
         return " / ".join("diverged" if run.get("diverged") else f"{run['val_acc']:.4f}" for run in runs)
 

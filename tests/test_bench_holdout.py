@@ -90,7 +90,8 @@ def test_the_benchmark_readme_lists_every_holdout_choice(tmp_path, monkeypatch):
     holdout.main(["batch-norm", "--set", "epochs=8", "--seeds", "0", "1", "2", "--out", str(tmp_path)])
     text = report.render(tmp_path)
     row = next(line for line in text.splitlines() if line.startswith("| `holdout-batch-norm-cpu-"))
-    assert "| epochs=8 | base | 3 | 0.8000 / 0.8100 / 0.8200 | 0.8200 / 0.8300 / 0.8400 | +2.00 +- 0.00 points | adopt the change |" in row
+    assert ("| epochs=8 | base | 3 | 0.8000 / 0.8100 / 0.8200 | 0.8200 / 0.8300 / 0.8400 | +2.00 +- 0.00 points "
+            "| adopt the change |") in row
     assert "Choices on the hold-out" in text
 
 
@@ -109,9 +110,7 @@ def test_a_rung_with_its_hold_out_back_and_a_reused_base(tmp_path, monkeypatch):
     assert first["rung"] == "no-bn-kaiming" and first["base_changes"] == {"val_size": 5000}
     (path,) = tmp_path.glob("holdout-fast-ladder-cpu-*.json")
     seen.clear()
-    monkeypatch.setattr(holdout, "datetime", type("later", (), {"now": staticmethod(
-        lambda tz: __import__("datetime").datetime(2030, 1, 1, tzinfo=tz))}))
-    again = holdout.main([*rung, "--set", "lr=0.01", "--base-from", str(path), "--out", str(tmp_path)])
+    again = holdout.main([*rung, "--set", "lr=0.01", "--base-from", str(path), "--out", str(tmp_path / "again")])
     assert seen == [(False, 5000, 0.01, True)] * 3                    # the base was not trained again
     assert again["base"] == first["base"] and again["base_source"] == f"from {path.name}"
     with pytest.raises(SystemExit):                                    # another base: refused
@@ -126,12 +125,13 @@ def test_a_rung_trained_on_every_image_needs_its_hold_out_back(capsys):
 
 
 def test_a_diverged_run_counts_as_chance(monkeypatch):
+    from vgg_helpers.book import store
     from vgg_helpers.training import TrainingDiverged
 
     def diverge(*args, **kwargs):
         raise TrainingDiverged("the loss became nan at step 3 (lr 5.0)")
 
-    monkeypatch.setattr(holdout, "train", diverge)
+    monkeypatch.setattr(store, "train", diverge)          # what fit trains with
     plan = replace(pick(BATCH_NORM, "smoke"), run=RunBudget(train_size=128, val_size=64, epochs=1, batch_size=64),
                    model={**pick(BATCH_NORM, "smoke").model, "width": 0.125})
     run = holdout.holdout_run(plan, 0, tiny_cifar(256, 64), "cpu")

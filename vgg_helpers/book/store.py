@@ -207,9 +207,9 @@ def need_data(data: Data, name: str, budget: str) -> CIFAR10:
     if data is None:
         raise TypeError(f"'{name}' must be trained (no stored {budget}-budget run is used) and needs the data set: "
                         "pass data=load_cifar10(...), or a function that loads it.")
-    loaded = data() if callable(data) and not isinstance(data, CIFAR10) else data
+    loaded = data() if callable(data) else data
     if not isinstance(loaded, CIFAR10):
-        got = f"a function that returned {type(loaded).__name__}" if loaded is not data else type(data).__name__
+        got = f"a function that returned {type(loaded).__name__}" if callable(data) else type(data).__name__
         raise TypeError(f"'{name}' needs the data set as load_cifar10 returns it; got {got}.")
     return loaded
 
