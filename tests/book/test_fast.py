@@ -1,4 +1,5 @@
 """The classic VGG made fast: fast_run, the ladder, and the stored runs the chapter shows."""
+import re
 from dataclasses import asdict, replace
 
 import pytest
@@ -42,34 +43,70 @@ def test_ladder_starts_at_the_batch_norm_run_and_reaches_the_final_recipe():
     first, bn = ladder.for_rung("0-start"), pick(BATCH_NORM, "cpu")
     assert first.recipe == bn.recipe and first.model == bn.model and first.augment and not first.tta
     assert first.speed == SpeedSettings(threads=None, channels_last=False, amp=False, compile=False)
-    assert first.run.val_size == 5000                            # the batch-norm run kept a validation hold-out
-    # the last cumulative rung is the final recipe at the ladder's budget: same network, recipe, speed, data
-    last, final = ladder.for_rung("3-all-images"), pick(FAST, "cpu")
+    assert len(ladder.seeds) >= 3                                   # the protocol's paired seeds
+    # the last cumulative rung is the final recipe at the ladder's budget, on the hold-out instead of all images
+    last, final = ladder.for_rung("2-tta"), pick(FAST, "cpu")
     assert (last.recipe, last.model, last.speed, last.augment, last.tta) == \
         (final.recipe, final.model, final.speed, final.augment, final.tta)
-    assert last.run.val_size == final.run.val_size == 0
+    assert final.run.val_size == 0
 
     def flat(p):
         return {**p.recipe, **p.model, **asdict(p.speed), "augment": p.augment, "tta": p.tta,
                 "val_size": p.run.val_size}
 
-    for rung in ladder.rungs:          # each rung differs from its base in exactly what it names
-        if rung.base is not None:
+    for rung in ladder.rungs:          # every rung keeps the 5,000 validation images (never the test set)
+        assert ladder.for_rung(rung.name).run.val_size == 5000, rung.name
+        if rung.base is not None:      # and differs from its base in exactly what it names
             r, b = flat(ladder.for_rung(rung.name)), flat(ladder.for_rung(rung.base))
             assert {k for k in r if r[k] != b.get(k)} == {k for k, v in rung.changes.items() if b[k] != v}
     assert [ladder.retrains(r.name) for r in ladder.rungs].count(False) == 1   # only the test-time-flip rung
-    assert ladder.for_rung("no-bn-kaiming").model["batch_norm"] is False
+    no_bn = ladder.for_rung("no-bn-kaiming")
+    assert no_bn.model["batch_norm"] is False and no_bn.recipe["lr"] == 0.05   # the hold-out's learning rate
 
 
-def test_run_ladder_smoke():
+def test_run_ladder_smoke_measures_on_validation_only(monkeypatch):
+    tested = []
+    real = fast.evaluate
+    monkeypatch.setattr(fast, "evaluate", lambda model, loader, **kw: tested.append(loader) or real(model, loader, **kw))
     rows = fast.run_ladder(tiny_cifar(1200), "smoke", store="train", progress=False)
     assert [r["rung"] for r in rows] == [rung.name for rung in FAST_LADDER["smoke"].rungs]
-    assert rows[0]["name"] == "fast-ladder-0-start"
+    assert rows[0]["names"] == ["fast-ladder-0-start"] and rows[0]["gains"] is None
     tta = next(i for i, r in enumerate(rows) if r["rung"].endswith("tta"))
-    assert rows[tta]["history"] is rows[tta - 1]["history"]       # re-read, not retrained
-    assert rows[tta]["test_acc"] == rows[tta - 1]["history"].meta["test_acc_flip"]
-    assert rows[tta - 1]["test_acc"] == rows[tta - 1]["history"].meta["test_acc_plain"]
-    assert all(r["train_seconds"] > 0 and r["source"] == "trained here" for r in rows)
+    assert rows[tta]["histories"] is rows[tta - 1]["histories"]     # re-read, not retrained
+    assert rows[tta]["accs"] == [rows[tta - 1]["histories"][0].meta["val_acc_flip"]]
+    assert rows[tta - 1]["accs"] == [rows[tta - 1]["histories"][0].meta["val_acc_plain"]]
+    assert rows[tta]["gains"] == [rows[tta]["accs"][0] - rows[tta - 1]["accs"][0]]
+    for r in rows:
+        assert r["train_seconds"] > 0 and all(h.meta["measured_on"] == "val" for h in r["histories"])
+        assert all("test_acc" not in h.meta for h in r["histories"]) and not r["histories"][0].test_acc
+    # the test set is never evaluated: every evaluation went to a loader of the validation images
+    assert tested and all(len(loader.labels) == FAST_LADDER["smoke"].run.val_size for loader in tested)
+
+
+def test_run_ladder_statistics_over_seeds(monkeypatch):
+    def fake_run(data, plan, *, name, **kw):
+        rung = re.sub(r"-s\d+$", "", name).removeprefix("fast-ladder-")
+        acc = {"0-start": 0.70, "1-fast-step": 0.71}.get(rung, 0.6)
+        acc += 0.01 * plan.seeds[0]
+        h = fast.History()
+        h.meta.update(val_acc=acc, val_acc_plain=acc, val_acc_flip=acc + 0.005, train_seconds=[10.0 + plan.seeds[0]])
+        return fast.RunResult(name, h, True)
+
+    monkeypatch.setattr(fast, "fast_run", fake_run)
+    rows = {r["rung"]: r for r in fast.run_ladder(None, "cpu", store="train")}
+    assert rows["1-fast-step"]["accs"] == pytest.approx([0.71, 0.72, 0.73])
+    assert rows["1-fast-step"]["gain"] == pytest.approx(0.01) and rows["1-fast-step"]["gain_sd"] == pytest.approx(0)
+    assert rows["2-tta"]["gains"] == pytest.approx([0.005] * 3)
+    assert rows["without-augment"]["gain"] == pytest.approx(0.6 - 0.715)   # against rung 2, seed by seed
+    assert rows["0-start"]["acc_sd"] == pytest.approx(0.01) and rows["0-start"]["train_seconds"] == 11.0
+    assert rows["without-augment"]["names"][2] == "fast-ladder-without-augment-s2"
+
+
+def test_a_validation_run_needs_a_hold_out():
+    with pytest.raises(ValueError, match="hold images out"):
+        fast.fast_run(tiny_cifar(), FAST["smoke"], budget="smoke", measure_on="val")
+    with pytest.raises(ValueError, match="measure_on"):
+        fast.fast_run(tiny_cifar(), FAST["smoke"], budget="smoke", measure_on="train")
 
 
 def _assert_history_matches(name: str, plan, eval_set=None):
@@ -85,6 +122,7 @@ def _assert_history_matches(name: str, plan, eval_set=None):
     assert (meta["augment"], tta) == (plan.augment, plan.tta), name
     expected_images = (50_000 - plan.run.val_size) if plan.run.train_size is None else plan.run.train_size
     assert meta["train_images"] == expected_images and meta["eval_set"] == eval_set, name
+    assert config["seed"] == (int(name.rsplit("-s", 1)[1]) if re.search(r"-s\d+$", name) else 0), name
 
 
 def test_stored_cpu_runs_are_the_plans_runs():
@@ -93,8 +131,11 @@ def test_stored_cpu_runs_are_the_plans_runs():
     _assert_history_matches("fast-final-no-augment", pick(FAST_NO_AUGMENT, "cpu"), "test")
     ladder = pick(FAST_LADDER, "cpu")
     for rung in ladder.rungs:
-        if ladder.retrains(rung.name):
-            _assert_history_matches(ladder.run_name(rung.name), ladder.for_rung(rung.name))
+        for seed in ladder.seeds if ladder.retrains(rung.name) else ():
+            name = ladder.run_name(rung.name, seed)
+            _assert_history_matches(name, ladder.for_rung(rung.name), "val")
+            meta = stored_history(name, "cpu").meta          # measured on the validation split, never the test set
+            assert meta["measured_on"] == "val" and meta["val_images"] == 5000 and "test_acc" not in meta, name
 
 
 def test_fast_run_without_data_says_what_to_pass():

@@ -106,7 +106,7 @@ def test_the_fix_control_differs_from_the_ladders_first_rung_only_in_batch_norm(
 def test_the_fast_ladder_starts_from_the_batch_norm_run():
     start, bn = pick(FAST_LADDER, "cpu").for_rung("0-start"), pick(BATCH_NORM, "cpu")
     assert (start.model, start.recipe, start.speed, start.tta) == (bn.model, bn.recipe, SpeedSettings(), 0)
-    assert pick(FAST_LADDER, "cpu").for_rung("3-all-images").speed.amp
+    assert pick(FAST_LADDER, "cpu").for_rung("2-tta").speed.amp
 
 
 def test_the_modern_ladder_ends_at_the_modern_recipe_defaults():

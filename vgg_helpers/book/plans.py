@@ -394,31 +394,38 @@ FAST = {
 }
 # The final recipe without random crop and flip: what the augmentation is worth at the full budget.
 FAST_NO_AUGMENT = {b: replace(plan, name="fast-final-no-augment", augment=False) for b, plan in FAST.items()}
-# The ladder from the batch-norm run to the final recipe, at a reduced budget. Its start is the batch-norm plan as
-# it was trained (float32, NCHW layout, one thread per core, no test-time flip, a 5,000-image validation hold-out).
-# A rung that only turns on the test-time flip needs no training: it re-reads its base run (Plan.retrains). why 4
-# epochs on the cpu: 4 epochs already separate good from bad recipes; the seven trained runs took 28 minutes
-# together on the 2-core machine. Gains at this budget are not the gains at the full one (crop and flip, for one:
-# the chapter measures both).
+# The ladder from the batch-norm run to the final recipe's ingredients, at a reduced budget, on the 45,000/5,000
+# hold-out: every run is measured on the 5,000 validation images, never on the test set (bench/README.md, the
+# measurement protocol). Its start is the batch-norm plan as it was trained (float32, NCHW layout, one thread per
+# core, no test-time flip). A rung that only turns on the test-time flip needs no training: it re-reads its base
+# runs (Plan.retrains). The leave-one-out rungs each remove one ingredient from rung 2; an ingredient is worth its
+# place at this budget when its paired gain over the seeds is more than two standard errors. Training on all
+# 50,000 images is not a rung: it cannot be measured on a validation split; the final runs do it, as published
+# CIFAR-10 results do. why 4 epochs on the cpu: 4 epochs already separate good from bad recipes (about 150 s per
+# bfloat16 run on the 2-core machine); gains at this budget are not the gains at the full one (crop and flip, for
+# one). why seeds 0-2: the protocol's three paired seeds (a seed draws the same initial weights and batches in
+# every rung).
 _LADDER_RUN = {"smoke": RunBudget(train_size=256, val_size=512, epochs=1, batch_size=128, test_size=256),
                "cpu": RunBudget(train_size=None, val_size=5000, epochs=4, batch_size=128),
                "gpu": RunBudget(train_size=None, val_size=5000, epochs=10, batch_size=128)}
+_LADDER_SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "gpu": (0, 1, 2)}
 FAST_LADDER = _per_budget(lambda b: replace(
-    BATCH_NORM[b], name="fast-ladder", run=_LADDER_RUN[b], seeds=(0,), store=_STORE[b], extra={}, rungs=(
-        Rung("0-start", "the batch-norm run (float32, NCHW layout, 45,000 images)"),
+    BATCH_NORM[b], name="fast-ladder", run=_LADDER_RUN[b], seeds=_LADDER_SEEDS[b], store=_STORE[b], extra={},
+    rungs=(
+        Rung("0-start", "the batch-norm run (float32, NCHW layout)"),
         *ladder([("1-fast-step", "+ channels_last layout and bfloat16 autocast (same recipe)",
                   dict(channels_last=True, amp=True)),
-                 ("2-tta", "+ test-time flip (no retraining)", dict(tta=1)),
-                 ("3-all-images", "+ all 50,000 training images (no validation hold-out)", dict(val_size=0))],
-                base="0-start"),
-        # leave-one-out ablations: each removes one ingredient of the recipe from rung 3
-        Rung("without-onecycle", "rung 3 without the one-cycle schedule (constant LR 0.1)", "3-all-images",
+                 ("2-tta", "+ test-time flip (no retraining)", dict(tta=1))], base="0-start"),
+        # leave-one-out ablations: each removes one ingredient of the recipe from rung 2
+        Rung("without-onecycle", "rung 2 without the one-cycle schedule (constant LR 0.1)", "2-tta",
              dict(schedule="constant")),
-        Rung("without-augment", "rung 3 without random crop and flip", "3-all-images", dict(augment=False)),
-        Rung("without-smoothing", "rung 3 without label smoothing", "3-all-images", dict(label_smoothing=0.0)),
-        # the paper's own way out of the 10% failure, measured against batch norm under the same budget
-        Rung("no-bn-kaiming", "rung 3 without batch norm: Kaiming init, peak LR 0.02", "3-all-images",
-             dict(batch_norm=False, init="kaiming", lr=0.02)))))
+        Rung("without-augment", "rung 2 without random crop and flip", "2-tta", dict(augment=False)),
+        Rung("without-smoothing", "rung 2 without label smoothing", "2-tta", dict(label_smoothing=0.0)),
+        # the paper's own way out of the 10% failure, measured against batch norm under the same budget. why peak
+        # LR 0.05: chosen for this rung on the hold-out from 0.01 / 0.02 / 0.05 / 0.1, three seeds each
+        # (bench/results/holdout-fast-ladder-cpu-2026-12-06T163301Z.json, ...T164041Z.json, ...T165553Z.json)
+        Rung("no-bn-kaiming", "rung 2 without batch norm: Kaiming init, peak LR 0.05", "2-tta",
+             dict(batch_norm=False, init="kaiming", lr=0.05)))))
 
 # ---- training fast: the modern VGG (vgg_helpers.modern) ----
 # The final runs: the network and the recipe measured over three seeds on all 50,000 training images (seed 0 with

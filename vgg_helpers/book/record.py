@@ -71,7 +71,8 @@ def _paper(part: str, a: argparse.Namespace) -> list[str]:
 
 def _fast(part: str, a: argparse.Namespace) -> list[str]:
     if part == "ladder":
-        return [f"{row['rung']:<22} test acc {row['test_acc']}  training {row['train_seconds']} s"
+        return [f"{row['rung']:<22} val acc {[None if x is None else round(x, 4) for x in row['accs']]}  "
+                f"training {row['train_seconds']:.0f} s (mean)"
                 for row in fast.run_ladder(a.data, a.budget, store="record", progress=a.progress, device=a.device)]
     plan = pick(FAST if part == "final" else FAST_NO_AUGMENT, a.budget)
     h = fast.fast_run(a.data, plan, budget=a.budget, store="record", eval_each_epoch="test", progress=a.progress,
