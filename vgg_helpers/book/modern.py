@@ -165,8 +165,8 @@ def build_final_model(budget: str, name: str = "modern-final") -> ModernVGG:
 def final_runs(data: Data, budget: str, store: Optional[str] = None, seeds: Optional[Sequence[int]] = None,
                device: torch.device | str | None = None, progress: bool = False,
                name: str = "modern-final", quiet: bool = False) -> list[RunResult]:
-    """The final runs (all training images, measured on the test set), one per seed; seed 0 with its network
-    where its weights are stored.
+    """The final runs (all training images, measured on the test set), one per seed (the plan's first seed first);
+    seed 0 with its network where its weights are stored.
 
     ``store="load"`` reads the stored runs (a seed that is not stored is trained); ``store="train"`` trains the
     seeds (about 14 minutes each on 2 cores in the cpu budget for ``modern-final``); ``store="record"`` trains and
@@ -184,7 +184,7 @@ def final_runs(data: Data, budget: str, store: Optional[str] = None, seeds: Opti
             post's 88.2%).
         quiet: do not print the line that says seed 0's run was loaded rather than trained.
     Returns:
-        The runs, seed 0 first.
+        The runs, in the order of ``seeds``.
     """
     plan = _final_plan(name, budget)
     store = store_policy(plan.store, store)
@@ -198,6 +198,6 @@ def final_runs(data: Data, budget: str, store: Optional[str] = None, seeds: Opti
             return modern_run(need_data(data, run, budget), plan, name=run, seed=seed, measure_on="test",
                               device=device, progress=progress)
 
-        out.append(train_or_load(run, train_run, budget=budget, store=store, quiet=quiet or seed != 0,
+        out.append(train_or_load(run, train_run, budget=budget, store=store, quiet=quiet or seed != seeds[0],
                                  build_model=lambda: build_final_model(budget, name), keep_weights=seed == 0))
     return out

@@ -450,10 +450,14 @@ MODERN = {
 # hold-out 7 and 8 epochs both ended near 88.2% (88.30% and 88.18%, one seed each: the same within the noise); 8
 # epochs, the first recording, took 428-489 s on the test set (slowest seed 9 s over 8 minutes), so the schedule
 # moved to 7 for time, not for accuracy. bench/README.md lists the hold-out runs and both recordings.
+# why seeds 100-104 on the cpu: the protocol's test-set recording of this frozen schedule, five seeds declared before
+# the run (book/how-made/airbench-style-vgg.md); seeds 0-2 had been recorded on the test set before the protocol
+# (their stored runs stay, listed on that page).
 MODERN_SHORT = {
     "smoke": replace(MODERN["smoke"], name="modern-short", model={"arch": "modern-128"}),
     "cpu": replace(MODERN["cpu"], name="modern-short", model={"arch": "modern-128"}, run=replace(MODERN["cpu"].run,
-                                                                                                 epochs=7)),
+                                                                                                 epochs=7),
+                   seeds=(100, 101, 102, 103, 104)),
     "gpu": replace(MODERN["gpu"], name="modern-short", model={"arch": "modern-128"}, run=replace(MODERN["gpu"].run,
                                                                                                  epochs=7)),
 }
