@@ -7,12 +7,12 @@ one's mean paired gain (seed by seed) is larger than two standard errors of thos
 base, unless ``--simpler arm`` says the change is the simplification (fewer epochs, one ingredient less).
 
     python -m bench.holdout batch-norm --set epochs=4 --simpler arm --base stored
-    python -m bench.holdout fast-ladder --rung no-bn-kaiming --base-set val_size=5000 --set lr=0.05
-    python -m bench.holdout fast-ladder --rung no-bn-kaiming --base-set val_size=5000 --set lr=0.01 \
+    python -m bench.holdout fast-ladder --rung no-bn-kaiming --base-set lr=0.02 --set lr=0.05
+    python -m bench.holdout fast-ladder --rung no-bn-kaiming --base-set lr=0.02 --set lr=0.01 \
         --base-from bench/results/holdout-fast-ladder-cpu-<date>.json     # the same base, not trained again
 
 ``--rung`` starts from one rung of a plan's ladder and ``--base-set`` adjusts the base before the change (e.g. a
-rung that trains on all 50,000 images gets its 5,000 validation images back). ``--base stored`` takes the base's
+rung's learning rate set back to the value the search started from). ``--base stored`` takes the base's
 seeds from the book's stored runs of the plan (their last validation accuracy): the same code, data split and
 seeds, trained when they were recorded; ``--base-from`` takes them from an earlier result of this command with
 the same base. A run whose loss becomes NaN is a result: it counts as chance accuracy (0.1). Each result file

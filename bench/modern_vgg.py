@@ -14,6 +14,10 @@ the time to the blog post's 88.2%::
 
     python -m bench.modern_vgg --arch modern-256 --epochs 8 --seeds 0 1 2
     python -m bench.modern_vgg --holdout --epochs 8 --set lr=10 label_smoothing=0.1
+    python -m bench.modern_vgg --arch modern-128-256 --epochs 13 --seeds 100 --float32   # as without bfloat16
+
+``--float32`` trains without autocast even where bfloat16 is native: what ``train_modern`` does on a CPU without
+it (AVX2 only), measured on this CPU (which is not that CPU: say which one ran it).
 
 The data comes from ``make_loaders`` (the book's split and random subsets); the result goes to ``bench/results``
 only. The book's stored final runs are recorded by ``python -m vgg_helpers.book.record modern``.
@@ -21,6 +25,7 @@ only. The book's stored final runs are recorded by ``python -m vgg_helpers.book.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -28,6 +33,7 @@ import statistics
 import time
 from dataclasses import asdict, fields, replace
 from typing import Any, Optional, Sequence
+from unittest import mock
 
 import torch
 
@@ -35,6 +41,8 @@ from vgg_helpers.book.modern import EVAL_BATCH
 from vgg_helpers.book.plans import BLOG_POST_TEST_ACCURACY
 from vgg_helpers.data import CIFAR10, RunBudget, make_loaders
 from vgg_helpers.diagnostics import first_reaching
+from vgg_helpers import fast as fast_module
+from vgg_helpers import modern as modern_module
 from vgg_helpers.modern import MODERN_CONFIGS, ModernRecipe, build_modern_vgg, train_modern
 from vgg_helpers.runtime import pick_device, set_threads
 from vgg_helpers.settings import settings
@@ -69,7 +77,7 @@ def _summary(values: list[float]) -> dict[str, float]:
 def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[int], holdout: bool = False,
                eval_every_epoch: bool = False, train_size: Optional[int] = None, test_size: Optional[int] = None,
                activation: str = "gelu", device: Optional[str] = None, data_load_s: float = 0.0,
-               verbose: bool = True) -> dict:
+               verbose: bool = True, float32: bool = False) -> dict:
     """Train the recipe once per seed and collect the results.
 
     Args:
@@ -85,6 +93,7 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
         device: default ``pick_device()``.
         data_load_s: seconds spent loading ``data`` (reported, not counted).
         verbose: print every epoch.
+        float32: no autocast, even where bfloat16 is native (the precision of a CPU without it).
     Returns:
         The result dict (``save`` writes it).
     """
@@ -108,8 +117,11 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
                 print(f"seed {seed} epoch {row['epoch']:>2}: loss {row['train_loss']:.4f} train acc "
                       f"{row['train_acc']:.4f}{acc} | {row['time']:.0f} s", flush=True)
 
-        h = train_modern(model, loaders, r, measure_on="val" if holdout else "test", device=device,
-                         eval_every_epoch=eval_every_epoch, on_epoch=show)
+        with contextlib.ExitStack() as stack:
+            for module in (modern_module, fast_module) if float32 else ():   # training and evaluation
+                stack.enter_context(mock.patch.object(module, "autocast_dtype", lambda device: None))
+            h = train_modern(model, loaders, r, measure_on="val" if holdout else "test", device=device,
+                             eval_every_epoch=eval_every_epoch, on_epoch=show)
         h.meta.update(arch=arch, data_source=data.source)
         hit = first_reaching(h.val_acc, BLOG_POST_TEST_ACCURACY)
         runs.append({"seed": seed, "final_acc": h.meta["final_acc"], "seconds": h.meta["total_seconds"],
@@ -122,10 +134,10 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
                   f"{r.tta_level}) in {h.meta['total_seconds']:.0f} s", flush=True)
     meta = h.meta
     return {
-        "kind": f"modern-vgg-{'holdout' if holdout else 'test'}-{device.type}",
+        "kind": f"modern-vgg-{'holdout' if holdout else 'test'}-{device.type}{'-float32' if float32 else ''}",
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "environment": {k: meta[k] for k in ("torch", "python", "device", "cpu", "cpu_count", "torch_threads",
-                                             "gpu") if k in meta},
+                                             "gpu", "cpu_capability", "cpu_bf16") if k in meta},
         "settings": {"arch": arch, "layers": list(MODERN_CONFIGS[arch]), "activation": activation,
                      "recipe": asdict(recipe), "seeds": list(seeds), "autocast": meta.get("autocast"),
                      "data_source": data.source, "train_images": len(loaders.train_idx),
@@ -153,6 +165,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--train-size", type=int, default=None)
     ap.add_argument("--test-size", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--float32", action="store_true", help="no autocast, as on a CPU without native bfloat16")
     add_data_and_out(ap)
     args = ap.parse_args(argv)
     recipe = ModernRecipe(epochs=args.epochs, **parse_settings(args.set))
@@ -167,7 +180,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     result = modern_vgg(data, args.arch, recipe, args.seeds, holdout=args.holdout,
                         eval_every_epoch=args.eval_every_epoch, train_size=args.train_size,
                         test_size=args.test_size, activation=args.activation, device=env.device,
-                        data_load_s=time.perf_counter() - t0)
+                        data_load_s=time.perf_counter() - t0, float32=args.float32)
     print(json.dumps({k: result[k] for k in ("final_acc", "seconds")}, indent=1))
     print("saved", save(result, args.out))
     return 0

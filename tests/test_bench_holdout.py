@@ -48,9 +48,11 @@ def test_the_stored_base_is_the_books_batch_norm_runs():
     assert all(0.5 < b["val_acc"] < 1 and len(b["val_history"]) == 6 for b in base)
     with pytest.raises(FileNotFoundError, match="leave out --base stored"):
         holdout.stored_base(pick(BATCH_NORM, "cpu"), [7], "cpu")
-    from vgg_helpers.book.plans import FAST_LADDER
-    with pytest.raises(FileNotFoundError, match="'fast-ladder-no-bn-kaiming' with validation accuracies"):
-        holdout.stored_base(pick(FAST_LADDER, "cpu"), [0, 1, 2], "cpu", rung="no-bn-kaiming")   # all 50,000 images
+    from vgg_helpers.book.plans import FAST_LADDER              # the ladder's runs are measured on validation too
+    ladder = holdout.stored_base(pick(FAST_LADDER, "cpu"), [0, 1, 2], "cpu", rung="no-bn-kaiming")
+    assert [b["stored"] for b in ladder] == ["fast-ladder-no-bn-kaiming", "fast-ladder-no-bn-kaiming-s1",
+                                             "fast-ladder-no-bn-kaiming-s2"]
+    assert all(len(b["val_history"]) == 4 for b in ladder)
 
 
 def test_the_command_refuses_what_the_protocol_does_not_allow(capsys):
@@ -95,7 +97,7 @@ def test_the_benchmark_readme_lists_every_holdout_choice(tmp_path, monkeypatch):
     assert "Choices on the hold-out" in text
 
 
-def test_a_rung_with_its_hold_out_back_and_a_reused_base(tmp_path, monkeypatch):
+def test_a_rung_with_its_base_adjusted_and_a_reused_base(tmp_path, monkeypatch):
     monkeypatch.setattr(holdout, "load_data", lambda args, env: tiny_cifar(64, 16))
     seen = []
 
@@ -104,23 +106,23 @@ def test_a_rung_with_its_hold_out_back_and_a_reused_base(tmp_path, monkeypatch):
         return dict(seed=seed, val_acc=0.7 + plan.recipe["lr"] + 0.001 * seed, seconds=1.0)
 
     monkeypatch.setattr(holdout, "holdout_run", fake_run)
-    rung = ["fast-ladder", "--rung", "no-bn-kaiming", "--base-set", "val_size=5000"]
+    rung = ["fast-ladder", "--rung", "no-bn-kaiming", "--base-set", "lr=0.02"]
     first = holdout.main([*rung, "--set", "lr=0.05", "--out", str(tmp_path)])
     assert seen == [(False, 5000, 0.02, True)] * 3 + [(False, 5000, 0.05, True)] * 3   # base, then arm
-    assert first["rung"] == "no-bn-kaiming" and first["base_changes"] == {"val_size": 5000}
+    assert first["rung"] == "no-bn-kaiming" and first["base_changes"] == {"lr": 0.02}
     (path,) = tmp_path.glob("holdout-fast-ladder-cpu-*.json")
     seen.clear()
     again = holdout.main([*rung, "--set", "lr=0.01", "--base-from", str(path), "--out", str(tmp_path / "again")])
     assert seen == [(False, 5000, 0.01, True)] * 3                    # the base was not trained again
     assert again["base"] == first["base"] and again["base_source"] == f"from {path.name}"
     with pytest.raises(SystemExit):                                    # another base: refused
-        holdout.main(["fast-ladder", "--rung", "no-bn-kaiming", "--base-set", "val_size=5000", "lr=0.05",
+        holdout.main(["fast-ladder", "--rung", "no-bn-kaiming", "--base-set", "lr=0.02", "val_size=5000",
                       "--set", "lr=0.01", "--base-from", str(path), "--out", str(tmp_path)])
 
 
-def test_a_rung_trained_on_every_image_needs_its_hold_out_back(capsys):
+def test_a_base_trained_on_every_image_is_refused(capsys):
     with pytest.raises(SystemExit):
-        holdout.main(["fast-ladder", "--rung", "no-bn-kaiming", "--set", "lr=0.05"])
+        holdout.main(["fast-ladder", "--rung", "no-bn-kaiming", "--base-set", "val_size=0", "--set", "lr=0.05"])
     assert "45,000/5,000 hold-out" in capsys.readouterr().err
 
 

@@ -120,6 +120,7 @@ def test_ladder_table_pairs_seeds_and_reads_the_tta_level():
     assert rows[0]["accs"] == [0.80, 0.70] and rows[0]["gain"] is None and rows[0]["seconds"] == 11.0
     assert rows[1]["accs"] == [0.82, 0.73] and rows[1]["seconds"] == 14.0
     assert rows[1]["gain"] == pytest.approx(0.025) and rows[1]["gain_sd"] == pytest.approx(0.00707, abs=1e-5)
+    assert rows[1]["gain_se"] == pytest.approx(0.00707 / 2 ** 0.5, abs=1e-5) and rows[0]["gain_se"] is None
 
 
 def test_the_ladder_is_stored_for_every_rung_and_seed():

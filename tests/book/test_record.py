@@ -117,7 +117,7 @@ def _results(stored: Path) -> dict:
     for path in sorted(stored.glob("*.json")):
         d = json.loads(path.read_text())
         d.pop("time")
-        d["meta"] = {k: v for k, v in d["meta"].items() if k not in ("date", "pid", "hostname")
+        d["meta"] = {k: v for k, v in d["meta"].items() if k not in ("date", "recorded", "pid", "hostname")
                      and "seconds" not in k and "time" not in k}
         out[path.name] = d
     return out

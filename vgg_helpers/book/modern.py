@@ -128,7 +128,8 @@ def ladder_table(runs: Mapping[str, list[RunResult]], budget: str) -> list[dict]
         budget: the ladder's budget (its plan says each rung's test-time augmentation level).
     Returns:
         Dicts with ``name`` (the rung's), ``what``, ``accs`` (one per seed, at the rung's test-time augmentation
-        level), ``acc`` and ``acc_sd`` (mean and sd), ``gain`` and ``gain_sd`` (``None`` for the first rung) and
+        level), ``acc`` and ``acc_sd`` (mean and sd), ``gain``, ``gain_sd`` and ``gain_se`` (its standard error,
+        sd / sqrt(seeds); ``None`` for the first rung) and
         ``seconds`` (mean: training plus the final evaluation at the rung's level).
     """
     ladder = pick(MODERN_LADDER, budget)
@@ -142,10 +143,11 @@ def ladder_table(runs: Mapping[str, list[RunResult]], budget: str) -> list[dict]
         seconds = [m["train_seconds"] + m["acc_by_tta"][level]["seconds"] for m in metas]
         row = dict(name=rung.name, what=rung.what, accs=accs, acc=statistics.fmean(accs),
                    acc_sd=statistics.stdev(accs) if len(accs) > 1 else 0.0, seconds=statistics.fmean(seconds),
-                   gain=None, gain_sd=None)
+                   gain=None, gain_sd=None, gain_se=None)
         if rows and len(rows[-1]["accs"]) == len(accs):
             gains = [a - b for a, b in zip(accs, rows[-1]["accs"])]
-            row.update(gain=statistics.fmean(gains), gain_sd=statistics.stdev(gains) if len(gains) > 1 else 0.0)
+            sd = statistics.stdev(gains) if len(gains) > 1 else 0.0
+            row.update(gain=statistics.fmean(gains), gain_sd=sd, gain_se=sd / len(gains) ** 0.5)
         rows.append(row)
     return rows
 

@@ -26,6 +26,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
@@ -360,6 +361,8 @@ def train_or_load(name: str, train_run: Callable[[], Trained], *, budget: str, s
             return resumed
     model, history = train_run()
     history.meta = {"run": name, "budget": budget, **history.meta}
+    if store == "record":       # when it was recorded (the benchmark report lists the recordings by date)
+        history.meta["recorded"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     result = RunResult(name, history, trained=True, _model=model)
     if store == "record":
         if keep_weights and model is not None:
