@@ -6,7 +6,7 @@
   before) over seeds, on a subset of the book's 45,000 / 5,000 hold-out split; a rung that only turns on test-time
   augmentation re-reads its base run (``Plan.retrains``); ``ladder_table`` turns them into gains over seeds;
 * ``final_runs`` gives the final runs (``plans.MODERN``, or ``plans.MODERN_SHORT``: all 50,000 training images,
-  measured on the test set), seed 0 with its trained weights.
+  measured on the test set), the plan's first seed with its trained weights.
 
 Every run's history holds the accuracy after each epoch (no test-time augmentation) and, in ``meta["acc_by_tta"]``,
 the final accuracy at each test-time augmentation level with the seconds it took. Every run goes through
@@ -168,23 +168,23 @@ def final_runs(data: Data, budget: str, store: Optional[str] = None, seeds: Opti
                device: torch.device | str | None = None, progress: bool = False,
                name: str = "modern-final", quiet: bool = False) -> list[RunResult]:
     """The final runs (all training images, measured on the test set), one per seed (the plan's first seed first);
-    seed 0 with its network where its weights are stored.
+    the plan's first seed with its network where its weights are stored.
 
     ``store="load"`` reads the stored runs (a seed that is not stored is trained); ``store="train"`` trains the
     seeds (about 14 minutes each on 2 cores in the cpu budget for ``modern-final``); ``store="record"`` trains and
-    stores them, seed 0 with its weights.
+    stores them, the plan's first seed with its weights.
 
     Args:
         data: CIFAR-10 in memory or a function that loads it (``store.Data``; ``None`` is fine when loading).
         budget: picks the plan's entry (``MODERN[budget]`` for ``modern-final``, ``MODERN_SHORT`` for
             ``modern-short``).
         store: ``"load"``, ``"train"`` or ``"record"``.
-        seeds: default: the plan's seeds when loading, seed 0 alone when training.
+        seeds: default: the plan's seeds when loading, its first seed alone when training.
         device: default ``pick_device()``.
         progress: print every epoch while training.
         name: ``"modern-final"`` (the full 15 minutes) or ``"modern-short"`` (the schedule built for the blog
             post's 88.2%).
-        quiet: do not print the line that says seed 0's run was loaded rather than trained.
+        quiet: do not print the line that says the first seed's run was loaded rather than trained.
     Returns:
         The runs, in the order of ``seeds``.
     """
@@ -201,5 +201,6 @@ def final_runs(data: Data, budget: str, store: Optional[str] = None, seeds: Opti
                               device=device, progress=progress)
 
         out.append(train_or_load(run, train_run, budget=budget, store=store, quiet=quiet or seed != seeds[0],
-                                 build_model=lambda: build_final_model(budget, name), keep_weights=seed == 0))
+                                 build_model=lambda: build_final_model(budget, name),
+                                 keep_weights=seed == plan.seeds[0]))
     return out

@@ -434,13 +434,14 @@ FAST_LADDER = _per_budget(lambda b: replace(
 # epochs, the same time; modern-128 itself had done as well as the 64/256/256 network at equal time. Why 13 epochs:
 # the hold-out's 14 epochs of 45,000 images are 602 steps, 13 of 50,000 are 624; a 14th epoch would end too near the
 # 900 s limit for this machine's drift in speed. why batch 1,024: the recipe's lr and weight decay are per 1,024
-# images.
-_MODERN_SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "gpu": (0, 1, 2)}
+# images. why seeds 100-104 on the cpu: the protocol's test-set recording of this frozen schedule, five seeds
+# declared before the run (book/how-made/airbench-style-vgg.md); seeds 0-2 had been recorded on the test set before
+# the protocol (their result file stays listed on that page).
 MODERN = {
     "smoke": Plan("modern-final", RunBudget(train_size=512, val_size=0, epochs=1, batch_size=128, test_size=512),
                   {"arch": "modern-128-256"}, {"whiten_images": 256}, tta=2, seeds=(0,)),
     "cpu": Plan("modern-final", RunBudget(train_size=None, val_size=0, epochs=13, batch_size=1024),
-                {"arch": "modern-128-256"}, {}, tta=2, seeds=(0, 1, 2), store="load"),
+                {"arch": "modern-128-256"}, {}, tta=2, seeds=(100, 101, 102, 103, 104), store="load"),
     # airbench94's network and recipe (not measured here: tools/gpu_check.sh records it on a GPU)
     "gpu": Plan("modern-final", RunBudget(train_size=None, val_size=0, epochs=10, batch_size=1024),
                 {"arch": "modern-256"}, {}, tta=2, seeds=(0, 1, 2)),
