@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from tests.helpers import tiny_cifar
+from vgg_helpers import build_vgg
 from vgg_helpers.data import RunBudget, make_loaders, normalize_images
 from vgg_helpers.modern import (MODERN_CONFIGS, ModernConfig, ModernRecipe, ModernVGG, Muon, as_trained,
                                 build_modern_vgg, describe_modern, evaluate_modern, orthogonalize, train_modern,
@@ -145,6 +146,41 @@ def test_a_short_run_learns_and_is_timed():
     assert evaluate_modern(model, loaders.test, level=2) == pytest.approx(h.meta["final_acc"])
     with pytest.raises(ValueError, match="measure_on='val' but the loaders have no val set"):
         train_modern(model, loaders, recipe, measure_on="val")
+
+
+def test_a_classic_vgg_trains_with_the_modern_recipe():
+    """The bridge between the two networks: a VGG from build_vgg takes the modern recipe (its batch-norm shifts in
+    their own fast group, no whitening layer) and learns."""
+    data = tiny_cifar(1024, 256)
+    torch.manual_seed(0)
+    model = build_vgg("vgg11", head="cifar", input_size=32, batch_norm=True, num_classes=10, width=0.125)
+    recipe = ModernRecipe(epochs=3, batch_size=128, ema_from_epoch=1, whiten_images=512)
+    h = train_modern(model, _loaders(data), recipe, measure_on="test", device="cpu")
+    assert h.meta["steps"] == 3 * (1024 // 128)
+    assert h.train_loss[-1] < h.train_loss[0] - 0.3 and 0 <= h.meta["final_acc"] <= 1     # it learns
+    assert h.meta["model"]["arch"] == "vgg11" and h.meta["model"]["batch_norm"] is True
+
+
+def test_fast_shifts_are_one_change_their_lr_only(monkeypatch):
+    """The ladder's rung "5-fast-shifts" changes one setting: the batch-norm shifts' learning rate. Their weight
+    decay is divided by the same factor, so the decay each step applies (lr x weight_decay) stays the others'."""
+    groups = {}
+    real_sgd = torch.optim.SGD
+
+    def spy(params, **kwargs):
+        opt = real_sgd(params, **kwargs)
+        groups[len(groups)] = [(g["lr"], g["weight_decay"]) for g in opt.param_groups]
+        return opt
+
+    monkeypatch.setattr(torch.optim, "SGD", spy)
+    for scaler in (1.0, 64.0):
+        torch.manual_seed(0)
+        train_modern(build_modern_vgg("modern-128"), _loaders(tiny_cifar(128, 64)),
+                     ModernRecipe(epochs=1, batch_size=128, whiten_images=64, bias_scaler=scaler), measure_on=None)
+    (shift1, rest1), (shift64, rest64) = groups[0], groups[1]
+    assert rest1 == rest64 and shift1 == pytest.approx(rest1)              # bias_scaler 1: one learning rate
+    assert shift64[0] == pytest.approx(64 * rest64[0])
+    assert shift64[0] * shift64[1] == pytest.approx(rest64[0] * rest64[1])    # the same decay per step
 
 
 def test_the_same_seed_repeats_the_run():

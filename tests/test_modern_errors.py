@@ -58,9 +58,12 @@ def test_fewer_images_than_one_batch_is_an_error_not_an_empty_history(model, loa
 
 
 @pytest.mark.parametrize("what,call,error,match", [
-    ("a classic VGG", lambda m, L: train_modern(build_vgg("vgg11", head="cifar", input_size=32, width=0.125), L,
-                                                RECIPE), TypeError, r"model must be a ModernVGG .*got VGG\. A network "
-                                                                    r"from build_vgg trains with training\.train"),
+    ("a network of another kind", lambda m, L: train_modern(torch.nn.Sequential(torch.nn.Flatten()), L, RECIPE),
+     TypeError, r"model must be a ModernVGG from build_modern_vgg .* or a VGG from build_vgg; got Sequential\."),
+    ("muon for a classic VGG", lambda m, L: train_modern(build_vgg("vgg11", head="cifar", input_size=32,
+                                                                  width=0.125), L,
+                                                        dataclasses.replace(RECIPE, optimizer="muon")),
+     ValueError, r"optimizer='muon' needs a ModernVGG .*use optimizer='sgd' for a VGG"),
     ("a recipe dict", lambda m, L: train_modern(m, L, dataclasses.asdict(RECIPE)), TypeError,
      r"recipe must be a ModernRecipe: write ModernRecipe\(\*\*recipe\)"),
     ("one loader", lambda m, L: train_modern(m, L.train, RECIPE), TypeError,

@@ -47,6 +47,7 @@ from .checks import describe, flag, known_fields, real_number, whole_number
 from .data import Loaders, TensorLoader, check_labelled_images, crop_windows, flip_where, normalize_images
 from .diagnostics import shape_trace
 from .fast import FastModel
+from .models import VGG
 from .runtime import autocast_dtype, environment_info, pick_device
 from .training import History, evaluate, predict
 
@@ -488,15 +489,31 @@ class _WeightAverage:
         update_average(self.average, model, decay)
 
 
-def _check_training(model: ModernVGG, loaders: Loaders, recipe: ModernRecipe, measure_on: Optional[str]
+def _num_classes(model: ModernVGG | VGG) -> int:
+    """The network's outputs: its config's ``num_classes``, or its last linear layer's (a ``VGG`` built by hand)."""
+    if isinstance(model, ModernVGG):
+        return model.config.num_classes
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features
+
+
+def _vgg_description(model: VGG) -> dict:
+    """A VGG's ``VGGConfig`` as a dict (``build_vgg`` attaches it), or its output count for one built by hand."""
+    config = getattr(model, "config", None)
+    return config.to_dict() if config is not None else {"num_classes": _num_classes(model)}
+
+
+def _check_training(model: ModernVGG | VGG, loaders: Loaders, recipe: ModernRecipe, measure_on: Optional[str]
                     ) -> Optional[TensorLoader]:
     """``train_modern``'s checks of its inputs (those of ``TensorLoader`` and ``train``); the loader measured on."""
-    if not isinstance(model, ModernVGG):
-        raise TypeError(f"model must be a ModernVGG from build_modern_vgg (e.g. build_modern_vgg('modern-128')); "
-                        f"got {type(model).__name__}. A network from build_vgg trains with training.train.")
+    if not isinstance(model, (ModernVGG, VGG)):
+        raise TypeError(f"model must be a ModernVGG from build_modern_vgg (e.g. build_modern_vgg('modern-128')) or "
+                        f"a VGG from build_vgg; got {type(model).__name__}.")
     if not isinstance(recipe, ModernRecipe):
         fix = ": write ModernRecipe(**recipe)" if isinstance(recipe, dict) else ", e.g. ModernRecipe(epochs=10)"
         raise TypeError(f"recipe must be a ModernRecipe{fix}; got {describe(recipe)}.")
+    if recipe.optimizer == "muon" and not isinstance(model, ModernVGG):
+        raise ValueError("optimizer='muon' needs a ModernVGG (its per-group learning rates are set for that "
+                         "network's whitening bias and scaled logits): use optimizer='sgd' for a VGG")
     if not isinstance(loaders, Loaders):
         raise TypeError(f"loaders must be the Loaders that data.make_loaders returns (train, val and test together); "
                         f"got {type(loaders).__name__}. Pass make_loaders(data, run) whole, not one of its loaders.")
@@ -513,10 +530,10 @@ def _check_training(model: ModernVGG, loaders: Loaders, recipe: ModernRecipe, me
             raise TypeError(f"{name} must be a data.TensorLoader (as make_loaders builds it); got "
                             f"{type(loader).__name__}.")
         try:
-            images, _ = check_labelled_images(loader.images, loader.labels, model.config.num_classes)
+            images, _ = check_labelled_images(loader.images, loader.labels, _num_classes(model))
         except (TypeError, ValueError) as e:
             raise type(e)(f"{name}: {e}") from None
-        if min(images.shape[-2:]) < model.min_input_side:
+        if isinstance(model, ModernVGG) and min(images.shape[-2:]) < model.min_input_side:
             model.check_input(images[:1].float())          # says why, in the network's words
     n = len(loaders.train.images)
     if n < recipe.batch_size:
@@ -525,7 +542,7 @@ def _check_training(model: ModernVGG, loaders: Loaders, recipe: ModernRecipe, me
     return measured
 
 
-def train_modern(model: ModernVGG, loaders: Loaders, recipe: ModernRecipe, *, measure_on: Optional[str] = "val",
+def train_modern(model: ModernVGG | VGG, loaders: Loaders, recipe: ModernRecipe, *, measure_on: Optional[str] = "val",
                  device: torch.device | str | None = None, eval_every_epoch: bool = False,
                  on_epoch: Optional[Callable[[dict], None]] = None) -> History:
     """Train a modern VGG with ``recipe``; the clock runs from the first step to the final (test-time
@@ -533,6 +550,8 @@ def train_modern(model: ModernVGG, loaders: Loaders, recipe: ModernRecipe, *, me
 
     Args:
         model: from ``build_modern_vgg`` (seed it first); its whitening layer is set here from the training images.
+            A VGG from ``build_vgg`` trains with the same recipe (no whitening layer, so the recipe's whitening
+            fields do nothing): the book's bridge between the two networks.
         loaders: from ``data.make_loaders`` (their ``eval_batch_size`` is the evaluation's batch): the training
             images are read whole from ``loaders.train`` (this loop draws its own batches, flips and shifts).
         recipe: the ``ModernRecipe``.
@@ -547,11 +566,12 @@ def train_modern(model: ModernVGG, loaders: Loaders, recipe: ModernRecipe, *, me
         ``eval_every_epoch``), the learning rate and the training seconds so far; ``meta`` holds the recipe, the
         environment, ``final_acc`` (with test-time augmentation), ``train_seconds`` and ``total_seconds``.
     Raises:
-        TypeError: ``model``, ``loaders`` or ``recipe`` of the wrong kind (e.g. a network from ``build_vgg``, a
-            recipe given as a dict, a single ``TensorLoader``).
+        TypeError: ``model``, ``loaders`` or ``recipe`` of the wrong kind (e.g. a network that is neither a
+            ``ModernVGG`` nor a ``VGG``, a recipe given as a dict, a single ``TensorLoader``).
         ValueError: images or labels that ``data.TensorLoader`` would refuse, labels beyond the network's
             ``num_classes``, images too small for its pools, fewer training images than one batch, or
-            ``measure_on`` naming a set the loaders do not have (``val`` when ``val_size`` is 0).
+            ``measure_on`` naming a set the loaders do not have (``val`` when ``val_size`` is 0), or the
+            muon optimizer for a ``VGG``.
     """
     measured = _check_training(model, loaders, recipe, measure_on)
     eval_every_epoch = flag("eval_every_epoch", eval_every_epoch)
@@ -568,7 +588,8 @@ def train_modern(model: ModernVGG, loaders: Loaders, recipe: ModernRecipe, *, me
     t0 = time.perf_counter()
     x_all = normalize_images(loaders.train.images, device)
     y_all = loaders.train.labels.to(device)
-    if model.config.whiten:
+    whiten = isinstance(model, ModernVGG) and model.config.whiten
+    if whiten:
         init_whitening(model, x_all[:recipe.whiten_images])
     if recipe.flip != "none":       # a random half starts mirrored; "alternate" then flips all every other epoch
         x_all = flip_where(x_all, torch.rand(len(x_all), generator=gen) < 0.5)
@@ -611,11 +632,12 @@ def train_modern(model: ModernVGG, loaders: Loaders, recipe: ModernRecipe, *, me
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing, reduction="sum")
     average: Optional[_WeightAverage] = None
     history = History(meta={**environment_info(device), "recipe": asdict(recipe),
-                             "model": dict(arch_layers=list(model.config.layers), activation=model.config.activation),
+                             "model": (dict(arch_layers=list(model.config.layers), activation=model.config.activation)
+                                       if isinstance(model, ModernVGG) else _vgg_description(model)),
                              "train_images": n, "autocast": str(dtype).replace("torch.", "") if dtype else None})
     step, eval_seconds = 0, 0.0
     for epoch in range(math.ceil(recipe.epochs)):
-        if model.config.whiten:      # (a first layer that is not whitening trains like the others)
+        if whiten:                   # (a first layer that is not whitening trains like the others)
             model.whiten.bias.requires_grad_(epoch < recipe.whiten_bias_epochs)
         model.train()
         images = _translate(padded, x_all.shape[-1], gen) if r else x_all

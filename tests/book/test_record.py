@@ -11,7 +11,9 @@ import pytest
 
 from tests.helpers import tiny_cifar
 from vgg_helpers.book import record, store
-from vgg_helpers.book.plans import BATCH_NORM, BATCH_NORM_FIX, FAILURE, MODERN
+from vgg_helpers.book.fast import fast_run
+from vgg_helpers.book.plans import (BATCH_NORM, BATCH_NORM_FIX, BRIDGE_CLASSIC, BRIDGE_MODERN, FAILURE, FAST_LADDER,
+                                     MODERN)
 from vgg_helpers.book.store import stored_history
 
 
@@ -48,11 +50,35 @@ def test_match_records_only_the_batch_norm_fix_control(tiny_store, monkeypatch):
                                                             "batch-norm-fix-plain-kaiming-no-softmax-s1-cpu.json"]
 
 
-def test_the_modern_final_runs_are_recorded_with_seed_0s_weights(tiny_store):
+def test_the_modern_final_runs_are_recorded_with_the_first_seeds_weights(tiny_store, monkeypatch):
+    monkeypatch.setitem(MODERN, "cpu", replace(MODERN["smoke"], seeds=(100, 101)))     # declared seeds, as the plan's
     record.main(["modern", "--only", "final"])
     names = sorted(p.name for p in tiny_store.iterdir())
-    assert names == ["modern-final-cpu.json", "modern-final-cpu.pt", "modern-final-s1-cpu.json"]
-    assert stored_history("modern-final", "cpu").meta["measured_on"] == "test"
+    assert names == ["modern-final-s100-cpu.json", "modern-final-s100-cpu.pt", "modern-final-s101-cpu.json"]
+    assert stored_history("modern-final-s100", "cpu").meta["measured_on"] == "test"
+
+
+def test_the_bridge_records_its_three_new_cells_and_reuses_the_ladder(tiny_store, monkeypatch):
+    """Recording the bridge trains each network with the other's recipe and the modern network with its own; the
+    classic network with the classic recipe is the classic ladder's stored run, never recorded again here."""
+    monkeypatch.setitem(FAST_LADDER, "cpu", replace(FAST_LADDER["smoke"], store="load"))
+    for table in (BRIDGE_CLASSIC, BRIDGE_MODERN):
+        monkeypatch.setitem(table, "cpu", replace(table["smoke"], seeds=(0, 1)))
+    ladder = FAST_LADDER["cpu"]
+    for seed in (0, 1):                   # the ladder's runs, as the ladder's own recording stores them
+        fast_run(tiny_cifar(1600, 1100), replace(ladder.for_rung("1-fast-step"), seeds=(seed,)), budget="cpu",
+                 name=ladder.run_name("1-fast-step", seed), store="record", eval_each_epoch="val",
+                 measure_on="val", device="cpu")
+    before = {p.name: p.read_bytes() for p in tiny_store.iterdir()}
+    record.main(["modern", "--only", "bridge"])
+    after = {p.name: p.read_bytes() for p in tiny_store.iterdir()}
+    assert {k: after[k] for k in before} == before                       # the ladder's runs untouched
+    assert sorted(set(after) - set(before)) == [
+        "bridge-classic-recipe-cpu.json", "bridge-classic-recipe-s1-cpu.json",
+        "bridge-modern-recipe-classic-vgg-cpu.json", "bridge-modern-recipe-classic-vgg-s1-cpu.json",
+        "bridge-modern-recipe-modern-vgg-cpu.json", "bridge-modern-recipe-modern-vgg-s1-cpu.json"]
+    assert all(stored_history(n.removesuffix("-cpu.json"), "cpu").meta["measured_on"] in ("val", "validation")
+               for n in set(after) - set(before))
 
 
 def test_unknown_topics_and_parts_are_refused(capsys):

@@ -17,9 +17,10 @@ from typing import Iterable, Iterator, Optional
 import torch
 from torch import nn
 
-from ..data import make_loaders
+from ..data import make_loaders, normalize_images
 from ..fast import FastModel
 from ..models import build_vgg
+from ..modern import MODERN_CONFIGS, build_modern_vgg, init_whitening
 from ..runtime import pick_device, set_threads
 from ..training import History, evaluate
 from .plans import FAST_LADDER, Plan, pick
@@ -96,7 +97,7 @@ def fast_run(data: Data, plan: Plan, *, budget: str, name: Optional[str] = None,
 
         def build_model() -> nn.Module:
             torch.manual_seed(plan.seeds[0])
-            return FastModel.with_settings(build_vgg(**plan.model), speed)
+            return FastModel.with_settings(_network(plan.model, loaders.train.images), speed)
 
         def finish(model: Optional[nn.Module], history: History) -> None:
             timed = val or test
@@ -123,6 +124,17 @@ def fast_run(data: Data, plan: Plan, *, budget: str, name: Optional[str] = None,
                    device=dev, progress=progress, meta=meta, test_loader=test, tta=plan.tta)
 
     return train_or_load(name, train_run, budget=budget, store=store, quiet=quiet)
+
+
+def _network(model: dict, train_images: torch.Tensor) -> nn.Module:
+    """The plan's network: a VGG from ``build_vgg``, or a modern VGG (``model["arch"]`` in ``MODERN_CONFIGS``: the
+    bridge runs) with its whitening layer set from the first 5,000 training images, as ``train_modern`` sets it."""
+    if model.get("arch") not in MODERN_CONFIGS:
+        return build_vgg(**model)
+    net = build_modern_vgg(model["arch"], **{k: v for k, v in model.items() if k != "arch"})
+    if net.config.whiten:
+        init_whitening(net, normalize_images(train_images[:5000]))
+    return net
 
 
 def run_ladder(data: Data, budget: str, store: Optional[str] = None, progress: Optional[bool] = None,

@@ -5,6 +5,8 @@
 * ``ladder_runs`` walks ``plans.MODERN_LADDER`` (one ingredient per rung, each rung adding its change to the one
   before) over seeds, on a subset of the book's 45,000 / 5,000 hold-out split; a rung that only turns on test-time
   augmentation re-reads its base run (``Plan.retrains``); ``ladder_table`` turns them into gains over seeds;
+* ``bridge_runs`` trains each network (the classic fast VGG, the modern VGG) with each recipe on the hold-out, and
+  ``bridge_effects`` says how much of the gap is the network and how much the recipe;
 * ``final_runs`` gives the final runs (``plans.MODERN``, or ``plans.MODERN_SHORT``: all 50,000 training images,
   measured on the test set), the plan's first seed with its trained weights.
 
@@ -16,19 +18,22 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import replace
 from typing import Mapping, Optional, Sequence
 
 import torch
 
 from ..data import CIFAR10, make_loaders
-from ..modern import ModernVGG, build_modern_vgg, evaluate_modern, train_modern
+from ..models import build_vgg
+from ..modern import MODERN_CONFIGS, ModernVGG, build_modern_vgg, evaluate_modern, train_modern
 from ..runtime import pick_device
 from ..training import TTA_LEVELS
-from .plans import MODERN, MODERN_LADDER, MODERN_SHORT, Plan, pick
+from .fast import fast_run
+from .plans import BRIDGE_CLASSIC, BRIDGE_MODERN, FAST_LADDER, MODERN, MODERN_LADDER, MODERN_SHORT, Plan, pick
 from .store import Data, RunResult, Trained, store_policy, need_data, train_or_load
 
-__all__ = ["EVAL_BATCH", "FINAL_PLANS", "modern_run", "ladder_runs", "ladder_table", "final_runs",
-           "build_final_model"]
+__all__ = ["EVAL_BATCH", "FINAL_PLANS", "modern_run", "ladder_runs", "ladder_table", "bridge_runs",
+           "bridge_effects", "final_runs", "build_final_model"]
 
 EVAL_BATCH = 2000        # images per evaluation batch
 FINAL_PLANS = {"modern-final": MODERN, "modern-short": MODERN_SHORT}   # the final runs' plans, by stored name
@@ -37,7 +42,8 @@ FINAL_PLANS = {"modern-final": MODERN, "modern-short": MODERN_SHORT}   # the fin
 def modern_run(data: CIFAR10, plan: Plan, *, name: str, seed: int, measure_on: str,
                device: torch.device | str | None = None, progress: bool = False,
                eval_every_epoch: bool = True) -> Trained:
-    """Train one modern-VGG run of ``plan`` (its ``model`` holds the ``arch`` and ``ModernConfig`` fields).
+    """Train one run of ``plan`` with the modern recipe (its ``model`` holds the ``arch`` and ``ModernConfig``
+    fields, or ``build_vgg``'s arguments for a classic VGG: the bridge runs).
 
     Args:
         data: CIFAR-10 in memory.
@@ -57,7 +63,9 @@ def modern_run(data: CIFAR10, plan: Plan, *, name: str, seed: int, measure_on: s
     model_kwargs = {k: v for k, v in plan.model.items() if k != "arch"}
     recipe = plan.modern_recipe(seed)
     torch.manual_seed(recipe.seed)
-    model = build_modern_vgg(plan.model["arch"], **model_kwargs)
+    # a classic VGG (the bridge runs) trains with the same recipe
+    model = (build_modern_vgg(plan.model["arch"], **model_kwargs) if plan.model["arch"] in MODERN_CONFIGS
+             else build_vgg(**plan.model))
 
     def show(row: dict) -> None:
         if progress:
@@ -150,6 +158,79 @@ def ladder_table(runs: Mapping[str, list[RunResult]], budget: str) -> list[dict]
             row.update(gain=statistics.fmean(gains), gain_sd=sd, gain_se=sd / len(gains) ** 0.5)
         rows.append(row)
     return rows
+
+
+def bridge_runs(data: Data, budget: str, store: Optional[str] = None, device: torch.device | str | None = None,
+                progress: bool = False, quiet: bool = False) -> list[dict]:
+    """Each network trained with each recipe under one budget, over the same seeds, measured on the validation
+    images (``plans.BRIDGE_MODERN``, ``plans.BRIDGE_CLASSIC``; the classic network with the classic recipe is the
+    classic ladder's rung ``1-fast-step``).
+
+    Args:
+        data: CIFAR-10 in memory or a function that loads it (``store.Data``; ``None`` is fine when every run is
+            stored and ``store="load"``).
+        budget: picks the plans' entries.
+        store: ``"load"``, ``"train"`` or ``"record"``.
+        device: default ``pick_device()``.
+        progress: print every epoch.
+        quiet: do not print a line for every stored run that is loaded.
+    Returns:
+        Four dicts, one per network and recipe: ``network`` ("classic" or "modern"), ``recipe`` (the same),
+        ``names`` (stored, one per seed), ``seeds``, ``accs`` (validation accuracy with the test-time flip, which
+        both recipes have), ``own_accs`` (at the recipe's own test-time augmentation) and ``seconds`` (training,
+        per seed).
+    """
+    ladder, classic, modern = (pick(t, budget) for t in (FAST_LADDER, BRIDGE_CLASSIC, BRIDGE_MODERN))
+    seeds = list(modern.seeds)
+    rows = []
+    # (the classic ladder's own runs are recorded with the ladder, not again here)
+    for network, plan, name_of, how in (("classic", ladder.for_rung("1-fast-step"),
+                                         lambda s: ladder.run_name("1-fast-step", s),
+                                         "load" if store == "record" else store),
+                                        ("modern", classic, lambda s: classic.run_name(seed=s), store)):
+        metas = [fast_run(data, replace(plan, seeds=(seed,)), budget=budget, name=name_of(seed), store=how,
+                          eval_each_epoch="val", measure_on="val", progress=progress, device=device,
+                          quiet=quiet).history.meta for seed in seeds]
+        rows.append(dict(network=network, recipe="classic", names=[name_of(s) for s in seeds], seeds=seeds,
+                         accs=[m["val_acc_flip"] for m in metas], own_accs=[m["val_acc"] for m in metas],
+                         seconds=[m["train_seconds"][-1] for m in metas]))
+    store = store_policy(modern.store, store)
+    for network, rung in (("classic", "classic-vgg"), ("modern", "modern-vgg")):
+        plan, metas = modern.for_rung(rung), []
+        for seed in seeds:
+            run = modern.run_name(rung, seed)
+
+            def train_run(seed: int = seed, run: str = run, plan: Plan = plan) -> Trained:
+                return modern_run(need_data(data, run, budget), plan, name=run, seed=seed, measure_on="val",
+                                  device=device, progress=progress)
+
+            metas.append(train_or_load(run, train_run, budget=budget, store=store, quiet=quiet).history.meta)
+        rows.append(dict(network=network, recipe="modern", names=[modern.run_name(rung, s) for s in seeds],
+                         seeds=seeds, accs=[m["acc_by_tta"]["1"]["acc"] for m in metas],
+                         own_accs=[m["acc_by_tta"][str(plan.tta)]["acc"] for m in metas],
+                         seconds=[m["train_seconds"] for m in metas]))
+    return rows
+
+
+def bridge_effects(rows: Sequence[dict]) -> list[dict]:
+    """What ``bridge_runs``'s four cells say, seed by seed: the network's effect under each recipe and the
+    recipe's effect on each network (paired differences of the flip accuracies).
+
+    Returns:
+        Dicts with ``what`` (e.g. "modern network, classic recipe"), ``gains`` (per seed), ``gain``, ``gain_sd``
+        and ``gain_se`` (mean, sd, standard error).
+    """
+    cell = {(r["network"], r["recipe"]): r["accs"] for r in rows}
+    out = []
+    for what, new, old in (("the network, under the classic recipe", ("modern", "classic"), ("classic", "classic")),
+                           ("the network, under the modern recipe", ("modern", "modern"), ("classic", "modern")),
+                           ("the recipe, for the classic VGG", ("classic", "modern"), ("classic", "classic")),
+                           ("the recipe, for the modern VGG", ("modern", "modern"), ("modern", "classic"))):
+        gains = [a - b for a, b in zip(cell[new], cell[old])]
+        sd = statistics.stdev(gains) if len(gains) > 1 else 0.0
+        out.append(dict(what=what, gains=gains, gain=statistics.fmean(gains), gain_sd=sd,
+                        gain_se=sd / len(gains) ** 0.5))
+    return out
 
 
 def _final_plan(name: str, budget: str) -> Plan:

@@ -87,6 +87,10 @@ def _modern(part: str, a: argparse.Namespace) -> list[str]:
         runs = modern.ladder_runs(a.data, a.budget, "record", rungs=rungs, device=a.device, progress=True)
         return [f"{name}: {[round(r.history.meta['acc_by_tta']['0']['acc'], 4) for r in rs]} "
                 f"{[round(r.history.time[-1]) for r in rs]} s" for name, rs in runs.items()]
+    if part == "bridge":
+        return [f"{r['network']} network, {r['recipe']} recipe: val acc (flip) {[round(x, 4) for x in r['accs']]} "
+                f"{[round(x) for x in r['seconds']]} s"
+                for r in modern.bridge_runs(a.data, a.budget, "record", device=a.device, progress=True)]
     runs = modern.final_runs(a.data, a.budget, "record", device=a.device, progress=True,
                              name={"final": "modern-final", "short": "modern-short"}[part])
     return [f"{r.name}: test acc {r.history.meta['final_acc']:.4f} in {r.history.meta['total_seconds']:.0f} s"
@@ -99,7 +103,7 @@ PARTS: dict[str, tuple[tuple[str, ...], Callable[[str, argparse.Namespace], list
     "batch-norm": (("main", "fix"), _batch_norm),
     "paper": (("init", "schedule", "jitter"), _paper),
     "fast": (("ladder", "final", "final-no-augment"), _fast),
-    "modern": (("ladder", "final", "short"), _modern),
+    "modern": (("ladder", "final", "short", "bridge"), _modern),
 }
 
 
