@@ -149,10 +149,11 @@ def test_bridge_effects_are_paired_differences_of_the_four_cells():
         ("classic", "classic", [0.70, 0.72, 0.74]), ("modern", "classic", [0.71, 0.74, 0.74]),
         ("classic", "modern", [0.60, 0.61, 0.65]), ("modern", "modern", [0.80, 0.82, 0.84]))]
     effects = {e["what"]: e for e in bridge_effects(rows)}
-    assert effects["the network, under the classic recipe"]["gains"] == pytest.approx([0.01, 0.02, 0.0])
-    assert effects["the network, under the modern recipe"]["gain"] == pytest.approx(0.2)
-    assert effects["the recipe, for the classic VGG"]["gains"] == pytest.approx([-0.10, -0.11, -0.09])
-    e = effects["the recipe, for the modern VGG"]
+    assert effects["network, classic recipe"]["gains"] == pytest.approx([0.01, 0.02, 0.0])
+    assert effects["network, modern recipe"]["gain"] == pytest.approx(0.2)
+    assert effects["recipe, classic VGG"]["gains"] == pytest.approx([-0.10, -0.11, -0.09])
+    assert "recipe (head lr), classic VGG" not in effects                # its cell is not in these rows
+    e = effects["recipe, modern VGG"]
     assert e["gain_se"] == pytest.approx(e["gain_sd"] / 3 ** 0.5) and e["gain"] == pytest.approx(0.09)
 
 
@@ -160,17 +161,20 @@ def test_the_bridge_trains_each_network_with_each_recipe_on_the_validation_split
     data = tiny_cifar(1600, 600)
     rows = bridge_runs(data, "smoke", device="cpu", quiet=True)
     assert [(r["network"], r["recipe"]) for r in rows] == [("classic", "classic"), ("modern", "classic"),
-                                                           ("classic", "modern"), ("modern", "modern")]
+                                                           ("classic", "modern"), ("classic", "modern, head lr"),
+                                                           ("modern", "modern")]
     for r in rows:
         assert len(r["accs"]) == len(r["seeds"]) and all(0 <= a <= 1 for a in r["accs"] + r["own_accs"])
     plan = BRIDGE_MODERN["smoke"]
     assert plan.for_rung("classic-vgg").model == FAST_LADDER["smoke"].model        # the same classic network
+    # the head-lr arm: the classic VGG at the lr that moves an unscaled head's logits as the modern one's move
+    assert plan.for_rung("classic-vgg-head-lr").modern_recipe().lr == pytest.approx(11.5 / 81)
     assert BRIDGE_CLASSIC["smoke"].recipe == FAST_LADDER["smoke"].for_rung("2-tta").recipe   # the same recipe
 
 
 def test_the_bridge_is_stored_for_every_cell_and_seed_and_never_saw_the_test_set():
     rows = bridge_runs(None, "cpu", quiet=True)
-    assert len(rows) == 4 and all(r["seeds"] == [0, 1, 2] for r in rows)
+    assert len(rows) == 5 and all(r["seeds"] == [0, 1, 2] for r in rows)
     for r in rows:
         for name in r["names"]:
             meta = stored_history(name, "cpu").meta

@@ -58,7 +58,7 @@ def test_the_modern_final_runs_are_recorded_with_the_first_seeds_weights(tiny_st
     assert stored_history("modern-final-s100", "cpu").meta["measured_on"] == "test"
 
 
-def test_the_bridge_records_its_three_new_cells_and_reuses_the_ladder(tiny_store, monkeypatch):
+def test_the_bridge_records_its_new_cells_and_reuses_the_ladder(tiny_store, monkeypatch):
     """Recording the bridge trains each network with the other's recipe and the modern network with its own; the
     classic network with the classic recipe is the classic ladder's stored run, never recorded again here."""
     monkeypatch.setitem(FAST_LADDER, "cpu", replace(FAST_LADDER["smoke"], store="load"))
@@ -75,7 +75,8 @@ def test_the_bridge_records_its_three_new_cells_and_reuses_the_ladder(tiny_store
     assert {k: after[k] for k in before} == before                       # the ladder's runs untouched
     assert sorted(set(after) - set(before)) == [
         "bridge-classic-recipe-cpu.json", "bridge-classic-recipe-s1-cpu.json",
-        "bridge-modern-recipe-classic-vgg-cpu.json", "bridge-modern-recipe-classic-vgg-s1-cpu.json",
+        "bridge-modern-recipe-classic-vgg-cpu.json", "bridge-modern-recipe-classic-vgg-head-lr-cpu.json",
+        "bridge-modern-recipe-classic-vgg-head-lr-s1-cpu.json", "bridge-modern-recipe-classic-vgg-s1-cpu.json",
         "bridge-modern-recipe-modern-vgg-cpu.json", "bridge-modern-recipe-modern-vgg-s1-cpu.json"]
     assert all(stored_history(n.removesuffix("-cpu.json"), "cpu").meta["measured_on"] in ("val", "validation")
                for n in set(after) - set(before))

@@ -161,7 +161,7 @@ def ladder_table(runs: Mapping[str, list[RunResult]], budget: str) -> list[dict]
 
 
 def bridge_runs(data: Data, budget: str, store: Optional[str] = None, device: torch.device | str | None = None,
-                progress: bool = False, quiet: bool = False) -> list[dict]:
+                progress: bool = False, quiet: bool = False, match: str = "") -> list[dict]:
     """Each network trained with each recipe under one budget, over the same seeds, measured on the validation
     images (``plans.BRIDGE_MODERN``, ``plans.BRIDGE_CLASSIC``; the classic network with the classic recipe is the
     classic ladder's rung ``1-fast-step``).
@@ -174,8 +174,10 @@ def bridge_runs(data: Data, budget: str, store: Optional[str] = None, device: to
         device: default ``pick_device()``.
         progress: print every epoch.
         quiet: do not print a line for every stored run that is loaded.
+        match: with ``store="record"``, record only the runs whose stored name contains this text (load the rest).
     Returns:
-        Four dicts, one per network and recipe: ``network`` ("classic" or "modern"), ``recipe`` (the same),
+        Five dicts, one per network and recipe: ``network`` ("classic" or "modern"), ``recipe`` ("classic",
+        "modern", or "modern, head lr" for the classic VGG with the modern recipe's lr scaled for its head),
         ``names`` (stored, one per seed), ``seeds``, ``accs`` (validation accuracy with the test-time flip, which
         both recipes have), ``own_accs`` (at the recipe's own test-time augmentation) and ``seconds`` (training,
         per seed).
@@ -195,7 +197,9 @@ def bridge_runs(data: Data, budget: str, store: Optional[str] = None, device: to
                          accs=[m["val_acc_flip"] for m in metas], own_accs=[m["val_acc"] for m in metas],
                          seconds=[m["train_seconds"][-1] for m in metas]))
     store = store_policy(modern.store, store)
-    for network, rung in (("classic", "classic-vgg"), ("modern", "modern-vgg")):
+    for network, rung, recipe in (("classic", "classic-vgg", "modern"), ("classic", "classic-vgg-head-lr",
+                                                                         "modern, head lr"),
+                                  ("modern", "modern-vgg", "modern")):
         plan, metas = modern.for_rung(rung), []
         for seed in seeds:
             run = modern.run_name(rung, seed)
@@ -204,8 +208,9 @@ def bridge_runs(data: Data, budget: str, store: Optional[str] = None, device: to
                 return modern_run(need_data(data, run, budget), plan, name=run, seed=seed, measure_on="val",
                                   device=device, progress=progress)
 
-            metas.append(train_or_load(run, train_run, budget=budget, store=store, quiet=quiet).history.meta)
-        rows.append(dict(network=network, recipe="modern", names=[modern.run_name(rung, s) for s in seeds],
+            how = "load" if store == "record" and match not in run else store
+            metas.append(train_or_load(run, train_run, budget=budget, store=how, quiet=quiet).history.meta)
+        rows.append(dict(network=network, recipe=recipe, names=[modern.run_name(rung, s) for s in seeds],
                          seeds=seeds, accs=[m["acc_by_tta"]["1"]["acc"] for m in metas],
                          own_accs=[m["acc_by_tta"][str(plan.tta)]["acc"] for m in metas],
                          seconds=[m["train_seconds"] for m in metas]))
@@ -213,19 +218,26 @@ def bridge_runs(data: Data, budget: str, store: Optional[str] = None, device: to
 
 
 def bridge_effects(rows: Sequence[dict]) -> list[dict]:
-    """What ``bridge_runs``'s four cells say, seed by seed: the network's effect under each recipe and the
-    recipe's effect on each network (paired differences of the flip accuracies).
+    """What ``bridge_runs``'s cells say, seed by seed: the network's effect under each recipe and the recipe's
+    effect on each network (paired differences of the flip accuracies); an effect whose cells are missing is left
+    out.
 
     Returns:
-        Dicts with ``what`` (e.g. "modern network, classic recipe"), ``gains`` (per seed), ``gain``, ``gain_sd``
-        and ``gain_se`` (mean, sd, standard error).
+        Dicts with ``what`` (e.g. "network, classic recipe": the modern network minus the classic one, both with
+        the classic recipe), ``gains`` (per seed), ``gain``, ``gain_sd`` and ``gain_se`` (mean, sd, standard
+        error).
     """
     cell = {(r["network"], r["recipe"]): r["accs"] for r in rows}
     out = []
-    for what, new, old in (("the network, under the classic recipe", ("modern", "classic"), ("classic", "classic")),
-                           ("the network, under the modern recipe", ("modern", "modern"), ("classic", "modern")),
-                           ("the recipe, for the classic VGG", ("classic", "modern"), ("classic", "classic")),
-                           ("the recipe, for the modern VGG", ("modern", "modern"), ("modern", "classic"))):
+    head = ("classic", "modern, head lr")
+    for what, new, old in (("network, classic recipe", ("modern", "classic"), ("classic", "classic")),
+                           ("network, modern recipe", ("modern", "modern"), ("classic", "modern")),
+                           ("network, modern recipe (VGG: head lr)", ("modern", "modern"), head),
+                           ("recipe, classic VGG", ("classic", "modern"), ("classic", "classic")),
+                           ("recipe (head lr), classic VGG", head, ("classic", "classic")),
+                           ("recipe, modern VGG", ("modern", "modern"), ("modern", "classic"))):
+        if new not in cell or old not in cell:
+            continue
         gains = [a - b for a, b in zip(cell[new], cell[old])]
         sd = statistics.stdev(gains) if len(gains) > 1 else 0.0
         out.append(dict(what=what, gains=gains, gain=statistics.fmean(gains), gain_sd=sd,

@@ -90,7 +90,8 @@ def _modern(part: str, a: argparse.Namespace) -> list[str]:
     if part == "bridge":
         return [f"{r['network']} network, {r['recipe']} recipe: val acc (flip) {[round(x, 4) for x in r['accs']]} "
                 f"{[round(x) for x in r['seconds']]} s"
-                for r in modern.bridge_runs(a.data, a.budget, "record", device=a.device, progress=True)]
+                for r in modern.bridge_runs(a.data, a.budget, "record", device=a.device, progress=True,
+                                            match=a.match)]
     runs = modern.final_runs(a.data, a.budget, "record", device=a.device, progress=True,
                              name={"final": "modern-final", "short": "modern-short"}[part])
     return [f"{r.name}: test acc {r.history.meta['final_acc']:.4f} in {r.history.meta['total_seconds']:.0f} s"
