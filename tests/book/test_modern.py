@@ -46,7 +46,7 @@ def test_ladder_runs_train_and_the_tta_rung_rereads_its_base():
 
 def test_final_runs_need_data_only_to_train(monkeypatch):
     monkeypatch.setattr(store, "STORED_DIR", store.STORED_DIR / "nowhere")
-    with pytest.raises(TypeError, match="'modern-final' must be trained .*needs the data set"):
+    with pytest.raises(TypeError, match="'modern-final-s100' must be trained .*needs the data set"):
         final_runs(None, "cpu", store="load")
 
 

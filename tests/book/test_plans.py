@@ -23,17 +23,22 @@ def test_every_topic_has_one_plan_per_budget(topic):
     assert len({p.name for p in TOPICS[topic].values()}) == 1, "a topic's runs keep one name in every budget"
 
 
+MODERN_RECIPE_TOPICS = {"modern", "modern-short", "modern-ladder", "bridge-modern-recipe"}   # train_modern's
+
+
 @pytest.mark.parametrize("topic, budget, plan", PLANS, ids=[f"{t}-{b}" for t, b, _ in PLANS])
 def test_every_plan_and_rung_builds_its_network_and_recipe(topic, budget, plan):
     """Every rung's complete plan gives a valid network and recipe: no setting lands where it does not belong."""
     assert not re.search(r"ch\d|chapter", plan.name), "plans are named by topic, never by chapter"
     for name in [None] + [r.name for r in plan.rungs]:
         p = plan if name is None else plan.for_rung(name)
-        if p.model.get("arch") in MODERN_CONFIGS:
-            ModernConfig(**{k: v for k, v in p.model.items() if k != "arch"})
-            p.modern_recipe()
+        if p.model.get("arch") in MODERN_CONFIGS:      # the network by its arch; the recipe by its topic (the
+            ModernConfig(**{k: v for k, v in p.model.items() if k != "arch"})    # bridge crosses them)
         else:
             VGGConfig(**p.model)
+        if topic in MODERN_RECIPE_TOPICS:
+            assert p.modern_recipe().epochs == p.run.epochs
+        else:
             assert p.train_config().epochs == p.run.epochs
 
 

@@ -185,18 +185,22 @@ def bridge_runs(data: Data, budget: str, store: Optional[str] = None, device: to
     ladder, classic, modern = (pick(t, budget) for t in (FAST_LADDER, BRIDGE_CLASSIC, BRIDGE_MODERN))
     seeds = list(modern.seeds)
     rows = []
-    # (the classic ladder's own runs are recorded with the ladder, not again here)
-    for network, plan, name_of, how in (("classic", ladder.for_rung("1-fast-step"),
-                                         lambda s: ladder.run_name("1-fast-step", s),
-                                         "load" if store == "record" else store),
-                                        ("modern", classic, lambda s: classic.run_name(seed=s), store)):
-        metas = [fast_run(data, replace(plan, seeds=(seed,)), budget=budget, name=name_of(seed), store=how,
+    store = store_policy(modern.store, store)
+
+    def how(run: str, ours: bool = True) -> str:
+        """Record only this topic's runs (the classic ladder records its own) and those ``match`` names."""
+        return "load" if store == "record" and not (ours and match in run) else store
+
+    for network, plan, name_of, ours in (("classic", ladder.for_rung("1-fast-step"),
+                                          lambda s: ladder.run_name("1-fast-step", s), False),
+                                         ("modern", classic, lambda s: classic.run_name(seed=s), True)):
+        metas = [fast_run(data, replace(plan, seeds=(seed,)), budget=budget, name=name_of(seed),
+                          store=how(name_of(seed), ours),
                           eval_each_epoch="val", measure_on="val", progress=progress, device=device,
                           quiet=quiet).history.meta for seed in seeds]
         rows.append(dict(network=network, recipe="classic", names=[name_of(s) for s in seeds], seeds=seeds,
                          accs=[m["val_acc_flip"] for m in metas], own_accs=[m["val_acc"] for m in metas],
                          seconds=[m["train_seconds"][-1] for m in metas]))
-    store = store_policy(modern.store, store)
     for network, rung, recipe in (("classic", "classic-vgg", "modern"), ("classic", "classic-vgg-head-lr",
                                                                          "modern, head lr"),
                                   ("modern", "modern-vgg", "modern")):
@@ -208,8 +212,7 @@ def bridge_runs(data: Data, budget: str, store: Optional[str] = None, device: to
                 return modern_run(need_data(data, run, budget), plan, name=run, seed=seed, measure_on="val",
                                   device=device, progress=progress)
 
-            how = "load" if store == "record" and match not in run else store
-            metas.append(train_or_load(run, train_run, budget=budget, store=how, quiet=quiet).history.meta)
+            metas.append(train_or_load(run, train_run, budget=budget, store=how(run), quiet=quiet).history.meta)
         rows.append(dict(network=network, recipe=recipe, names=[modern.run_name(rung, s) for s in seeds],
                          seeds=seeds, accs=[m["acc_by_tta"]["1"]["acc"] for m in metas],
                          own_accs=[m["acc_by_tta"][str(plan.tta)]["acc"] for m in metas],
