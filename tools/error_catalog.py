@@ -140,7 +140,7 @@ CASES = [
          "Every `'M'` halves the image: 32x32 images take three pools after the whitening layer, as the "
          "configurations in `MODERN_CONFIGS` have.", setup=MODERN),
     Case("A misspelled name of a stored run",
-         "train_or_load('modern-fianl', train_run, budget='cpu', store='load')",
+         "train_or_load('modern-fianl-s100', train_run, budget='cpu', store='load')",
          "Use the stored run's name; a run that is not stored is trained, which can take long, so a name one "
          "letter away from a stored one is refused instead.",
          setup="from vgg_helpers.book.store import train_or_load\ntrain_run = lambda: None"),
