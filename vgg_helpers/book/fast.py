@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, replace
-from typing import Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ from torch import nn
 from ..data import make_loaders, normalize_images
 from ..fast import FastModel
 from ..models import build_vgg
-from ..modern import MODERN_CONFIGS, build_modern_vgg, init_whitening
+from ..modern import MODERN_CONFIGS, ModernRecipe, ModernVGG, build_modern_vgg, init_whitening
 from ..runtime import pick_device, set_threads
 from ..training import History, evaluate
 from .plans import FAST_LADDER, Plan, pick
@@ -126,14 +126,20 @@ def fast_run(data: Data, plan: Plan, *, budget: str, name: Optional[str] = None,
     return train_or_load(name, train_run, budget=budget, store=store, quiet=quiet)
 
 
-def _network(model: dict, train_images: torch.Tensor) -> nn.Module:
-    """The plan's network: a VGG from ``build_vgg``, or a modern VGG (``model["arch"]`` in ``MODERN_CONFIGS``: the
-    bridge runs) with its whitening layer set from the first 5,000 training images, as ``train_modern`` sets it."""
+def build_network(model: Mapping[str, Any]) -> nn.Module:
+    """A plan's network: a modern VGG when ``model["arch"]`` is in ``MODERN_CONFIGS``, else a VGG from
+    ``build_vgg`` (the bridge runs train each with the other's recipe)."""
     if model.get("arch") not in MODERN_CONFIGS:
         return build_vgg(**model)
-    net = build_modern_vgg(model["arch"], **{k: v for k, v in model.items() if k != "arch"})
-    if net.config.whiten:
-        init_whitening(net, normalize_images(train_images[:5000]))
+    return build_modern_vgg(model["arch"], **{k: v for k, v in model.items() if k != "arch"})
+
+
+def _network(model: Mapping[str, Any], train_images: torch.Tensor) -> nn.Module:
+    """``build_network``, a modern VGG's whitening layer set from the training images as ``train_modern`` sets it
+    (``train`` does not)."""
+    net = build_network(model)
+    if isinstance(net, ModernVGG) and net.config.whiten:
+        init_whitening(net, normalize_images(train_images[:ModernRecipe().whiten_images]))
     return net
 
 

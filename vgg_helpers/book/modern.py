@@ -24,11 +24,10 @@ from typing import Mapping, Optional, Sequence
 import torch
 
 from ..data import CIFAR10, make_loaders
-from ..models import build_vgg
-from ..modern import MODERN_CONFIGS, ModernVGG, build_modern_vgg, evaluate_modern, train_modern
+from ..modern import ModernVGG, evaluate_modern, train_modern
 from ..runtime import pick_device
 from ..training import TTA_LEVELS
-from .fast import fast_run
+from .fast import build_network, fast_run
 from .plans import BRIDGE_CLASSIC, BRIDGE_MODERN, FAST_LADDER, MODERN, MODERN_LADDER, MODERN_SHORT, Plan, pick
 from .store import Data, RunResult, Trained, store_policy, need_data, train_or_load
 
@@ -63,9 +62,7 @@ def modern_run(data: CIFAR10, plan: Plan, *, name: str, seed: int, measure_on: s
     model_kwargs = {k: v for k, v in plan.model.items() if k != "arch"}
     recipe = plan.modern_recipe(seed)
     torch.manual_seed(recipe.seed)
-    # a classic VGG (the bridge runs) trains with the same recipe
-    model = (build_modern_vgg(plan.model["arch"], **model_kwargs) if plan.model["arch"] in MODERN_CONFIGS
-             else build_vgg(**plan.model))
+    model = build_network(plan.model)       # a classic VGG (the bridge runs) trains with the same recipe
 
     def show(row: dict) -> None:
         if progress:
@@ -153,9 +150,7 @@ def ladder_table(runs: Mapping[str, list[RunResult]], budget: str) -> list[dict]
                    acc_sd=statistics.stdev(accs) if len(accs) > 1 else 0.0, seconds=statistics.fmean(seconds),
                    gain=None, gain_sd=None, gain_se=None)
         if rows and len(rows[-1]["accs"]) == len(accs):
-            gains = [a - b for a, b in zip(accs, rows[-1]["accs"])]
-            sd = statistics.stdev(gains) if len(gains) > 1 else 0.0
-            row.update(gain=statistics.fmean(gains), gain_sd=sd, gain_se=sd / len(gains) ** 0.5)
+            row.update(_paired(accs, rows[-1]["accs"]))
         rows.append(row)
     return rows
 
@@ -241,11 +236,15 @@ def bridge_effects(rows: Sequence[dict]) -> list[dict]:
                            ("recipe, modern VGG", ("modern", "modern"), ("modern", "classic"))):
         if new not in cell or old not in cell:
             continue
-        gains = [a - b for a, b in zip(cell[new], cell[old])]
-        sd = statistics.stdev(gains) if len(gains) > 1 else 0.0
-        out.append(dict(what=what, gains=gains, gain=statistics.fmean(gains), gain_sd=sd,
-                        gain_se=sd / len(gains) ** 0.5))
+        out.append(dict(what=what, **_paired(cell[new], cell[old])))
     return out
+
+
+def _paired(new: Sequence[float], old: Sequence[float]) -> dict:
+    """Seed-by-seed gains of ``new`` over ``old``: ``gains``, ``gain`` (mean), ``gain_sd``, ``gain_se``."""
+    gains = [a - b for a, b in zip(new, old)]
+    sd = statistics.stdev(gains) if len(gains) > 1 else 0.0
+    return dict(gains=gains, gain=statistics.fmean(gains), gain_sd=sd, gain_se=sd / len(gains) ** 0.5)
 
 
 def _final_plan(name: str, budget: str) -> Plan:
@@ -257,7 +256,7 @@ def _final_plan(name: str, budget: str) -> Plan:
 def build_final_model(budget: str, name: str = "modern-final") -> ModernVGG:
     """A fresh network of a final run's architecture (``plans.MODERN``, ``MODERN_SHORT``), for its stored weights."""
     plan = _final_plan(name, budget)
-    return build_modern_vgg(plan.model["arch"], **{k: v for k, v in plan.model.items() if k != "arch"})
+    return build_network(plan.model)
 
 
 def final_runs(data: Data, budget: str, store: Optional[str] = None, seeds: Optional[Sequence[int]] = None,
