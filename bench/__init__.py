@@ -6,6 +6,7 @@ settings and date:
 * ``python -m bench.throughput``       -- images/s of the book's input pipeline against in-memory and conventional;
 * ``python -m bench.time_to_accuracy`` -- training time to a test accuracy for the fast recipe;
 * ``python -m bench.modern_vgg``       -- the modern VGG's recipe over seeds: accuracy and wall time;
+* ``python -m bench.precision``        -- one training step in float32 and in bfloat16 on this CPU;
 * ``python -m bench.report``           -- rewrite the "Recorded numbers" part of ``bench/README.md``.
 """
 from __future__ import annotations

@@ -370,6 +370,28 @@ def scaling_section(path: Path, r: dict) -> list[str]:
     return out
 
 
+def precision_section(found: list[tuple[Path, dict]]) -> list[str]:
+    """Markdown for every ``bench.precision`` result: one row per CPU and network, float32 against bfloat16."""
+    lines = ["### bfloat16 or float32: one training step on each kind of CPU", "",
+             "`python -m bench.precision`: the median of alternating training steps on random images (channels-last "
+             "layout, the plan's batch size), float32 against bfloat16 autocast; \"the book uses\" is "
+             "`vgg_helpers.runtime.bf16_supported` on that CPU.", "",
+             "| date | CPU | instructions | network (plan), batch | float32 s | bfloat16 s | bf16 / fp32 "
+             "| the book uses |",
+             "|---|---|---|---|---|---|---|---|"]
+    for path, r in found:
+        e, ins = r["environment"], r["instructions"]
+        has = ", ".join(k for k in ("avx512", "avx512_bf16", "amx") if ins.get(k)) or "AVX2 or less"
+        for row in r["rows"]:
+            lines.append(f"| {r['date'][:10]} | {e['cpu']}, {e['cpu_count']} cores, {r['settings']['threads']} "
+                         f"threads | {has} | `{row['network']}` ({row['plan']}), {row['batch_size']} | "
+                         f"{row['median_s']['float32']:.3f} | {row['median_s']['bfloat16']:.3f} | "
+                         f"{row['bf16_over_float32']:.2f}x | {'bfloat16' if r['book_uses_bf16'] else 'float32'} |")
+    lines += ["", f"torch {found[-1][1]['environment']['torch']}; {found[-1][1]['settings']['steps']} timed steps of "
+              "each precision per network in the newest file."]
+    return lines
+
+
 def render(results: Path = RESULTS, stored: bool | None = None) -> str:
     """The generated part of the README (everything after the marker line).
 
@@ -425,6 +447,9 @@ def render(results: Path = RESULTS, stored: bool | None = None) -> str:
                       f"target is >= {GPU_TARGET[0]:.0%} test accuracy within {GPU_TARGET[1]} s of training on one "
                       "GPU (mean over three seeds); `tools/gpu_check.sh` records it (`MODERN[\"gpu\"]` in "
                       "`vgg_helpers/book/plans.py`).", ""]
+    precision = [(p, json.loads(p.read_text())) for p in sorted(results.glob("precision-cpu-2*.json"))]
+    if precision:
+        parts += precision_section(precision) + [""]
     ladder = ladder_section("cpu")
     if ladder:
         parts += ladder + [""]

@@ -94,6 +94,30 @@ def test_bf16_supported_answers_for_every_device():
         assert bf16_supported("cuda") is False
 
 
+@pytest.mark.parametrize("machine, avx512_bf16, amx, onednn, expected", [
+    ("x86_64", False, False, True, False),   # AVX-512 without BF16 (Intel Xeon, Ice Lake): oneDNN says yes, emulates
+    ("x86_64", True, False, True, True),     # AVX512-BF16 (AMD Zen 4, Intel Cooper Lake)
+    ("x86_64", False, True, True, True),     # AMX (Intel Sapphire Rapids and later)
+    ("x86_64", False, False, False, False),  # AVX2 only
+    ("aarch64", False, False, True, True),   # ARM: oneDNN's answer
+])
+def test_cpu_bf16_means_the_instructions_not_what_onednn_emulates(monkeypatch, machine, avx512_bf16, amx, onednn,
+                                                                   expected):
+    monkeypatch.setattr(runtime.platform, "machine", lambda: machine)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: onednn, raising=False)
+    assert bf16_supported("cpu") is expected
+    assert autocast_dtype("cpu") == (torch.bfloat16 if expected else None)
+
+
+def test_cpu_bf16_falls_back_to_onednn_on_a_torch_without_the_instruction_checks(monkeypatch):
+    monkeypatch.setattr(runtime.platform, "machine", lambda: "x86_64")
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    assert bf16_supported("cpu") is True
+
+
 def test_one_process_is_its_own_world():
     from torch import nn
 

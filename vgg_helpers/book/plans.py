@@ -372,7 +372,8 @@ PAPER_SCHEDULE = _per_budget(lambda b: Plan(
 # why one thread per core: 2 threads train 1.6x faster than 1 (1042 vs 651 images/s). If other jobs share the
 # cores, use threads=1: busy cores make two threads wait for each other at every layer.
 # why amp: bfloat16 autocast is 1.8x faster than float32 on this CPU (AVX512-BF16; 1042 vs 582 images/s); on a
-# CPU without native bfloat16 FastModel skips it (bf16_supported): emulated bfloat16 is slower than float32.
+# CPU without native bfloat16 FastModel skips it (bf16_supported): emulated bfloat16 is slower than float32 (2.8x
+# per step of this network on an Intel Xeon with AVX-512 but no AVX512-BF16: bench/results/precision-*.json).
 # why channels_last: 1.3x (1042 vs 817 images/s). why no compile on the CPU: torch.compile was slower (839 images/s).
 CPU_SPEED = SpeedSettings(threads=None, channels_last=True, amp=True, compile=False)
 FAST = {

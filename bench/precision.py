@@ -1,0 +1,133 @@
+"""Benchmark: one training step in float32 and with bfloat16 autocast, on this CPU, for the book's networks.
+
+Whether bfloat16 autocast pays depends on the CPU: with the AVX512-BF16 or AMX instructions it computes in
+bfloat16; elsewhere it is emulated. ``vgg_helpers.runtime.bf16_supported`` decides which one the book's training
+uses; this command measures whether that decision was right on this machine::
+
+    python -m bench.precision                          # the final, short and classic fast networks
+    python -m bench.precision --plans modern --steps 3
+
+Each network takes one training step (forward, loss, backward, SGD update; channels-last layout, as the book
+trains) on a batch of random images of its plan's batch size, float32 and bfloat16 alternating, after two
+warm-up steps of each; the median over ``--steps`` steps is recorded with the CPU's model and instruction sets.
+No data set is read.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import statistics
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from vgg_helpers.book.fast import build_network
+from vgg_helpers.book.plans import FAST, MODERN, MODERN_SHORT, Plan
+from vgg_helpers.runtime import bf16_supported, environment_info, set_threads
+
+from . import RESULTS_DIR, count, save
+
+PLANS = {"modern": MODERN, "modern-short": MODERN_SHORT, "fast": FAST}   # the cpu budget's networks
+
+
+def cpu_instructions() -> dict[str, Optional[bool]]:
+    """What this CPU offers torch for bfloat16, by torch's own checks (None where this torch cannot say)."""
+    asks = {"avx512": "_is_avx512_supported", "avx512_bf16": "_is_avx512_bf16_supported",
+            "amx": "_is_amx_tile_supported"}
+    found: dict[str, Optional[bool]] = {}
+    for key, name in asks.items():
+        ask = getattr(torch.cpu, name, None)
+        found[key] = bool(ask()) if callable(ask) else None
+    try:
+        found["onednn_says_bf16"] = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        found["onednn_says_bf16"] = None
+    return found
+
+
+def step_timer(plan: Plan, batch_size: Optional[int] = None, seed: int = 0) -> Callable[[bool], float]:
+    """A function that takes one training step of ``plan``'s network and returns its seconds.
+
+    Args:
+        plan: a plan of ``vgg_helpers.book.plans`` (its network and batch size).
+        batch_size: images per step (default: the plan's).
+        seed: the network's initial weights and the random batch.
+    Returns:
+        ``step(bf16)``: one step, with bfloat16 autocast when ``bf16`` is true.
+    """
+    torch.manual_seed(seed)
+    n = batch_size or plan.run.batch_size
+    model = build_network(plan.model).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    images = torch.randn(n, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, 10, (n,))
+
+    def step(bf16: bool) -> float:
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return time.perf_counter() - start
+    return step
+
+
+def measure(plans: Sequence[str], steps: int = 5, warmup: int = 2, batch_size: Optional[int] = None) -> list[dict]:
+    """Median step seconds in float32 and with bfloat16 autocast for each named plan's cpu network.
+
+    Args:
+        plans: keys of ``PLANS``.
+        steps: timed steps of each precision (alternating, so a drift in the machine's speed hits both).
+        warmup: untimed steps of each precision first.
+        batch_size: images per step (default: each plan's).
+    Returns:
+        One row per plan: network, batch size, the step times and their medians, and ``bf16_over_float32``.
+    """
+    rows = []
+    for name in plans:
+        plan = PLANS[name]["cpu"]
+        step = step_timer(plan, batch_size)
+        for _ in range(warmup):
+            step(False), step(True)
+        times: dict[str, list[float]] = {"float32": [], "bfloat16": []}
+        for _ in range(steps):
+            times["float32"].append(step(False))
+            times["bfloat16"].append(step(True))
+        medians = {k: statistics.median(v) for k, v in times.items()}
+        rows.append({"plan": name, "network": plan.model.get("arch"), "width": plan.model.get("width"),
+                     "batch_size": batch_size or plan.run.batch_size, "seconds": times, "median_s": medians,
+                     "bf16_over_float32": medians["bfloat16"] / medians["float32"]})
+    return rows
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Measure, record the result in ``--out`` and return the exit status (see the module docstring)."""
+    ap = argparse.ArgumentParser(prog="python -m bench.precision", description=__doc__.splitlines()[0])
+    ap.add_argument("--plans", nargs="+", choices=sorted(PLANS), default=["modern", "modern-short", "fast"])
+    ap.add_argument("--steps", type=count, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--batch-size", type=count, default=None, help="images per step (default: each plan's)")
+    ap.add_argument("--threads", type=count, default=None, help="torch threads (default: one per core)")
+    ap.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the result file")
+    args = ap.parse_args(argv)
+    threads = set_threads(args.threads)
+    rows = measure(args.plans, args.steps, args.warmup, args.batch_size)
+    result = {"kind": "precision-cpu", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+              "environment": environment_info("cpu"), "instructions": cpu_instructions(),
+              "settings": {"steps": args.steps, "warmup": args.warmup, "threads": threads,
+                           "channels_last": True, "data": "random images (no data set read)"},
+              "book_uses_bf16": bf16_supported("cpu"), "rows": rows}
+    for r in rows:
+        print(f"{r['plan']:>12} ({r['network']}, batch {r['batch_size']}): float32 {r['median_s']['float32']:.3f} s,"
+              f" bfloat16 {r['median_s']['bfloat16']:.3f} s per step ({r['bf16_over_float32']:.2f}x)")
+    print(f"the book trains in {'bfloat16' if result['book_uses_bf16'] else 'float32'} on this CPU")
+    print("saved", save(result, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
