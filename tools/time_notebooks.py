@@ -9,6 +9,7 @@ Usage:
     python tools/time_notebooks.py --update-reading    # recompute reading and exercise minutes only
     python tools/time_notebooks.py --from-outputs --write-chapters  # ... and each chapter's time line
     python tools/time_notebooks.py --check-chapters    # exit 1 when a chapter's time line is out of date
+    python tools/time_notebooks.py --without-bf16 NB.. # on a CPU without native bfloat16: its run times too
 
 Each notebook runs top to bottom in a fresh kernel (nbclient), from the ``notebooks/`` folder, with
 ``VGG_BOOK_BUDGET`` set; the notebook file itself is not modified. The results go to
@@ -25,6 +26,11 @@ lines a minute, half a minute per figure; the exercises are not counted, they ha
 guide's plan tables between ``% workshop-plans:start`` and ``% workshop-plans:end``) are computed from it, and
 ``--write-chapters`` writes one line into every chapter, a markdown cell tagged ``chapter-times`` right after
 the title, that states the chapter's three times.
+
+The committed runs come from a CPU with native bfloat16. ``--without-bf16``, run on a CPU without it (where the
+book trains in float32), runs the chosen notebooks and keeps their times apart, under ``"without_bf16"`` in the
+same JSON (its machine, date and seconds per notebook); every other command keeps that block as it is, and the
+chapter lines and the guide's table show both times.
 """
 from __future__ import annotations
 
@@ -350,21 +356,36 @@ def _duration(seconds: float) -> str:
     return f"{int(round(seconds / 60))} min"
 
 
-def chapter_line(entry: dict[str, Any], data: dict[str, Any]) -> str:
+def _bf16_words(hw: dict[str, Any]) -> str:
+    """`` with native bfloat16`` / `` without native bfloat16``, or nothing where the record does not say."""
+    if "native_bf16" not in hw:
+        return ""
+    return f" {'with' if hw['native_bf16'] else 'without'} native bfloat16"
+
+
+def chapter_line(entry: dict[str, Any], data: dict[str, Any], name: str | None = None) -> str:
     """The one line that states a chapter's times, written into the chapter by ``--write-chapters``.
 
     Args:
         entry: the chapter's entry in the timings data.
-        data: the whole timings data (for the budget and the machine).
+        data: the whole timings data (for the budget and the machines).
+        name: the chapter's stem, to add its time on a CPU without native bfloat16 (``"without_bf16"``) if any.
     Returns:
         Markdown, e.g. ``*Time: reading about 21 min · running about 36 s (`cpu` budget, measured on a 2-core
-        CPU) · exercises about 25 min*``.
+        CPU with native bfloat16; about 1 min on a 2-core CPU without it) · exercises about 25 min*``.
     """
     parts = [f"reading about {entry.get('reading_minutes', 0)} min"]
     hw = data.get("hardware", {})
     if entry.get("status") == "ok":
         machine = f"{hw['logical_cores']}-core CPU" if hw.get("logical_cores") else "CPU"
+        machine += _bf16_words(hw)
         machine += f" and {hw['gpu']}" if hw.get("gpu") else ""
+        other = data.get("without_bf16", {})
+        slow = other.get("notebooks", {}).get(name or "", {})
+        if slow.get("status") == "ok" and other.get("budget") == data.get("budget"):
+            cores = other.get("hardware", {}).get("logical_cores")
+            machine += (f"; about {_duration(slow['seconds'])} on a {f'{cores}-core ' if cores else ''}CPU "
+                        "without it")
         parts.append(f"running about {_duration(entry['seconds'])} (`{data.get('budget', 'cpu')}` budget, "
                      f"measured on a {machine})")
     if entry.get("exercises"):
@@ -393,7 +414,8 @@ def drop_handwritten_times(nb: nbformat.NotebookNode) -> bool:
     return True
 
 
-def write_chapter_times(nb: nbformat.NotebookNode, entry: dict[str, Any], data: dict[str, Any]) -> bool:
+def write_chapter_times(nb: nbformat.NotebookNode, entry: dict[str, Any], data: dict[str, Any],
+                        name: str | None = None) -> bool:
     """Put the chapter's time line (a markdown cell tagged ``chapter-times``) right after its title cell.
 
     An existing line is updated and moved there; a hand-written ``**Time**: ...`` paragraph of the title cell,
@@ -403,10 +425,11 @@ def write_chapter_times(nb: nbformat.NotebookNode, entry: dict[str, Any], data: 
         nb: the chapter notebook (changed in place).
         entry: its entry in the timings data.
         data: the whole timings data.
+        name: the chapter's stem (for its time without native bfloat16).
     Returns:
         True when the notebook changed.
     """
-    text = chapter_line(entry, data)
+    text = chapter_line(entry, data, name)
     changed = drop_handwritten_times(nb)
     found = [c for c in nb.cells if TIMES_TAG in c.get("metadata", {}).get("tags", [])]
     cell = found[0] if found else nbformat.v4.new_markdown_cell(text, metadata={"tags": [TIMES_TAG]})
@@ -447,7 +470,7 @@ def check_chapter_times(nb: nbformat.NotebookNode, entry: dict[str, Any] | None,
     if cells != [1]:
         problems.append(f"{name}: the {TIMES_TAG!r} cell must be the only one and come right after the title "
                         f"(found at {cells}): {fix}")
-    expected = chapter_line(entry, data)
+    expected = chapter_line(entry, data, name.removesuffix(".ipynb"))
     if nb.cells[cells[0]].source != expected:
         problems.append(f"{name}: the time line says {nb.cells[cells[0]].source!r}, the data {expected!r}: {fix}")
     if any(HANDWRITTEN_TIME.match(p.lstrip()) for p in nb.cells[0].source.split("\n\n")):
@@ -479,9 +502,17 @@ def render_table(data: dict[str, Any] | None) -> str:
     kind = (f" ({hw['cpu_capability']}, {'native' if hw.get('native_bf16') else 'no native'} bfloat16)"
             if hw.get("cpu_capability") else "")
     lines = [f"Measured on {data['date'][:10]} with `VGG_BOOK_BUDGET={data['budget']}`: {hw['cpu']}{kind}, "
-             f"{hw['logical_cores']} logical cores{gpu}, Python {hw['python']}, torch {hw['torch']}. " + how + data_note,
-             "", "| chapter | notebook | reading (min) | exercises (min) | run time (m:ss) | seconds |",
-             "|---|---|---:|---:|---:|---:|"]
+             f"{hw['logical_cores']} logical cores{gpu}, Python {hw['python']}, torch {hw['torch']}. " + how + data_note]
+    other = data.get("without_bf16") if data.get("without_bf16", {}).get("budget") == data["budget"] else None
+    if other:
+        ohw = other["hardware"]
+        lines += ["", f"The last column: the same chapters run on {other['date'][:10]} on a CPU without native "
+                  f"bfloat16, where the book trains in float32: {ohw['cpu']} ({ohw.get('cpu_capability', '?')}), "
+                  f"{ohw['logical_cores']} logical cores, torch {ohw['torch']} (`python tools/time_notebooks.py "
+                  "--without-bf16`; times include starting the kernel)."]
+    extra = (" without native bf16 (m:ss) |", "---:|") if other else ("", "")
+    lines += ["", "| chapter | notebook | reading (min) | exercises (min) | run time (m:ss) | seconds |" + extra[0],
+              "|---|---|---:|---:|---:|---:|" + extra[1]]
     entries = data.get("notebooks", {})
     total = 0.0
     reading = exercise = 0
@@ -505,9 +536,14 @@ def render_table(data: dict[str, Any] | None) -> str:
                 minutes[1] += f" ({len(entry['unlabelled'])} unlabelled)"
         # Sphinx writes each chapter's title into the link, so the table does not change when a title does.
         chapter = f"{{doc}}`../{stem}`" if stem in chapters else name
-        lines.append(f"| {chapter} | `{name}.ipynb` | {minutes[0]} | {minutes[1]} | {cells[0]} | {cells[1]} |")
+        row = f"| {chapter} | `{name}.ipynb` | {minutes[0]} | {minutes[1]} | {cells[0]} | {cells[1]} |"
+        if other:
+            slow = other["notebooks"].get(name, {})
+            row += (f" {_mmss(slow['seconds'])} |" if slow.get("status") == "ok" else
+                    " failed |" if slow.get("status") == "error" else " not measured |")
+        lines.append(row)
     lines.append(f"| **total of the measured chapters** | | **{reading}** | **{exercise}** | **{_mmss(total)}** | "
-                 f"**{total:.1f}** |")
+                 f"**{total:.1f}** |" + (" |" if other else ""))
     if data.get("reading_rule"):
         lines += ["", f"Reading time: {data['reading_rule']}. Exercise minutes: the sum of the labels that end "
                   "the chapter's exercise titles, e.g. *(medium · 10 min)*."]
@@ -538,6 +574,36 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     print(f"wrote {path}")
 
 
+def _time_without_bf16(data: dict[str, Any], notebooks: list[Path], args: argparse.Namespace,
+                       data_dir: str | None) -> int:
+    """``--without-bf16``: run ``notebooks`` on this CPU (which must lack native bfloat16) and keep their times under
+    ``data["without_bf16"]``; earlier entries stay when they were measured on the same CPU, torch and budget."""
+    hw = hardware(data_dir)
+    if hw.get("native_bf16", True):
+        raise SystemExit(f"error: --without-bf16 times the chapters on a CPU without native bfloat16, and this one "
+                         f"({hw['cpu']}) has it (vgg_helpers.runtime.bf16_supported): run it on a CPU without "
+                         "AVX512-BF16 or AMX, or time this one without the flag.")
+    old = data.get("without_bf16") or {}
+    same = old.get("budget") == args.budget and old.get("hardware", {}).get("cpu") == hw["cpu"] \
+        and old.get("hardware", {}).get("torch") == hw["torch"]
+    entries = dict(old.get("notebooks", {})) if same else {}
+    status = 0
+    for path in notebooks:
+        print(f"running {path.name} with VGG_BOOK_BUDGET={args.budget} (no native bfloat16) ...", flush=True)
+        result = time_notebook(path, args.budget, args.timeout, data_dir)
+        result["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        entries[path.stem] = result
+        print(f"  {result['status']} in {result['seconds']:.1f} s" + (f": {result['error']}" if result["error"] else ""))
+        status = status or int(result["status"] != "ok")
+    data["without_bf16"] = {"budget": args.budget, "date": dt.datetime.now(dt.timezone.utc).isoformat(
+        timespec="seconds"), "hardware": hw, "notebooks": dict(sorted(entries.items()))}
+    _write_json(args.json, data)
+    page = render_page(args.guide.read_text(), data)
+    atomic_write(args.guide, lambda f: f.write(page), mode="w")
+    print(f"updated the tables in {args.guide}; write the chapters' time lines with --write-chapters")
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point.
 
@@ -563,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also write each chapter's time line (a markdown cell tagged chapter-times) from the JSON")
     ap.add_argument("--check-chapters", action="store_true",
                     help="exit 1 when a chapter's time line does not agree with the JSON")
+    ap.add_argument("--without-bf16", action="store_true",
+                    help="on a CPU without native bfloat16: run the notebooks and keep their times apart")
     ap.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
     args = ap.parse_args(argv)
 
@@ -596,6 +664,9 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     data = load_timings(args.json)
     only_render = args.render or (args.write_chapters and not (args.from_outputs or args.update_reading))
+    if args.without_bf16 and (args.from_outputs or args.update_reading or args.render or data is None):
+        ap.error("--without-bf16 runs the notebooks and adds their times to the existing timings file: give it "
+                 "alone (with notebooks), after the committed runs' times are there (--from-outputs).")
     if only_render and data is None:
         ap.error(f"--render and --write-chapters read {args.json}, which does not exist: run without them "
                  "(or with --from-outputs) first.")
@@ -611,6 +682,9 @@ def main(argv: list[str] | None = None) -> int:
     if not only_render and not args.update_reading and "VGG_DATA_DIR" not in os.environ and shared.is_dir():
         data_dir = str(shared)
         print(f"VGG_DATA_DIR={shared}")
+    kept = (data or {}).get("without_bf16")     # the runs on a CPU without native bfloat16 stay as they are
+    if args.without_bf16:
+        return _time_without_bf16(data, notebooks, args, data_dir)
     if args.update_reading and not args.from_outputs:
         data = update_content(data, notebooks)
         _write_json(args.json, data)
@@ -641,6 +715,9 @@ def main(argv: list[str] | None = None) -> int:
                 "hardware": hw, "notebooks": dict(sorted(entries.items()))}
         data = update_content(data, notebooks)
         _write_json(args.json, data)
+    if kept is not None:
+        data["without_bf16"] = kept
+        _write_json(args.json, data)
     if args.write_chapters:
         for path in notebooks:
             entry = data.get("notebooks", {}).get(path.stem)
@@ -648,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"warning: {path.name} is not in {args.json}: its time line is not written")
                 continue
             nb = nbformat.read(path, as_version=4)
-            if write_chapter_times(nb, entry, data):
+            if write_chapter_times(nb, entry, data, path.stem):
                 nbformat.write(nb, path)
                 print(f"wrote the time line of {path}")
     page = render_page(args.guide.read_text(), data)
