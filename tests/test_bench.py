@@ -312,3 +312,17 @@ def test_the_measurement_protocol_is_one_text_for_the_benchmarks_and_the_book():
     assert "book/measurement-protocol" in (root / "_toc.yml").read_text()
     for name in ("batch-norm-fix", "training-fast", "airbench-style-vgg"):
         assert "{doc}`../measurement-protocol`" in (root / "book" / "how-made" / f"{name}.md").read_text(), name
+
+
+def test_float32_hold_out_runs_are_reported_apart_with_their_cpu_and_full_set_time(tmp_path):
+    runs = [{"seed": s, "final_acc": a, "seconds": t} for s, a, t in ((0, 0.88, 500.0), (1, 0.87, 516.0))]
+    result = {"kind": "modern-vgg-holdout-cpu-float32", "date": "2026-12-07T01:00:00+00:00",
+              "environment": {"cpu": "Intel(R) Xeon(R) Processor", "cpu_capability": "AVX512", "cpu_bf16": False,
+                              "cpu_count": 2},
+              "settings": {"arch": "modern-128", "train_images": 45_000, "recipe": {"epochs": 7, "batch_size": 1024}},
+              "runs": runs, "final_acc": {"mean": 0.875, "sd": 0.0071, "median": 0.875}}
+    path = save(result, tmp_path)
+    text = "\n".join(report.float32_holdout_section([(path, result)]))
+    assert "Intel(R) Xeon(R) Processor (AVX512, no native bfloat16), 2 cores" in text
+    assert "0.8800 (seed 0) / 0.8700 (seed 1)" in text and "| 500 / 516 | 576 |" in text   # 516 x 48 / 43
+    assert "float32" in report.render(tmp_path, stored=False).split("### Modern VGG in float32")[1][:200]

@@ -135,21 +135,21 @@ def test_write_chapter_times_inserts_one_line_after_the_title_and_keeps_the_rest
         nb = nbformat.read(path, as_version=4)
         entry = dict(data["notebooks"][path.stem])
         assert time_notebooks.check_chapter_times(nb, entry, data, path.name), "the check must fail before writing"
-        assert time_notebooks.write_chapter_times(nb, entry, data) is True
+        assert time_notebooks.write_chapter_times(nb, entry, data, path.stem) is True
         assert time_notebooks.check_chapter_times(nb, entry, data, path.name) == []
         assert nb.cells[1].cell_type == "markdown" and nb.cells[1].metadata["tags"] == [time_notebooks.TIMES_TAG]
-        assert nb.cells[1].source == time_notebooks.chapter_line(entry, data)
+        assert nb.cells[1].source == time_notebooks.chapter_line(entry, data, path.stem)
         assert nb.cells[1].source.startswith("*Time: reading about ") and "running about" in nb.cells[1].source
         assert not re.search(r"^\*\*Time\*\*:", nb.cells[0].source, re.M), "the hand-written line is replaced"
         # every other cell, its outputs and metadata included, is untouched
         assert [c for c in nb.cells[2:]] == [c for c in before.cells[1:]]
         assert nb.cells[0].source.split("\n")[0] == before.cells[0].source.split("\n")[0]
         # writing again changes nothing; a change in the data is caught, and fixed by writing again
-        assert time_notebooks.write_chapter_times(nb, entry, data) is False
+        assert time_notebooks.write_chapter_times(nb, entry, data, path.stem) is False
         entry["reading_minutes"] += 5
         problems = time_notebooks.check_chapter_times(nb, entry, data, path.name)
         assert problems and "--write-chapters" in problems[0]
-        assert time_notebooks.write_chapter_times(nb, entry, data) is True
+        assert time_notebooks.write_chapter_times(nb, entry, data, path.stem) is True
         assert time_notebooks.check_chapter_times(nb, entry, data, path.name) == []
         nbformat.validate(nb)
 
@@ -159,13 +159,13 @@ def test_time_line_moved_elsewhere_or_duplicated_is_caught_and_repaired(tmp_path
     path = _timed_copies(tmp_path)[0]
     nb = nbformat.read(path, as_version=4)
     entry = data["notebooks"][path.stem]
-    time_notebooks.write_chapter_times(nb, entry, data)
+    time_notebooks.write_chapter_times(nb, entry, data, path.stem)
     line = nb.cells.pop(1)
     nb.cells.insert(4, line)
     nb.cells.append(nbformat.from_dict(dict(line, id="duplicate")))
-    assert any("right after the title" in p for p in time_notebooks.check_chapter_times(nb, entry, data))
-    assert time_notebooks.write_chapter_times(nb, entry, data) is True
-    assert time_notebooks.check_chapter_times(nb, entry, data) == []
+    assert any("right after the title" in p for p in time_notebooks.check_chapter_times(nb, entry, data, path.name))
+    assert time_notebooks.write_chapter_times(nb, entry, data, path.stem) is True
+    assert time_notebooks.check_chapter_times(nb, entry, data, path.name) == []
     assert sum(time_notebooks.TIMES_TAG in c.metadata.get("tags", []) for c in nb.cells) == 1
 
 

@@ -415,7 +415,7 @@ def drop_handwritten_times(nb: nbformat.NotebookNode) -> bool:
 
 
 def write_chapter_times(nb: nbformat.NotebookNode, entry: dict[str, Any], data: dict[str, Any],
-                        name: str | None = None) -> bool:
+                        name: str) -> bool:
     """Put the chapter's time line (a markdown cell tagged ``chapter-times``) right after its title cell.
 
     An existing line is updated and moved there; a hand-written ``**Time**: ...`` paragraph of the title cell,
@@ -425,7 +425,7 @@ def write_chapter_times(nb: nbformat.NotebookNode, entry: dict[str, Any], data: 
         nb: the chapter notebook (changed in place).
         entry: its entry in the timings data.
         data: the whole timings data.
-        name: the chapter's stem (for its time without native bfloat16).
+        name: the chapter's stem, e.g. ``08-training-fast`` (for its time without native bfloat16).
     Returns:
         True when the notebook changed.
     """
