@@ -574,6 +574,27 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     print(f"wrote {path}")
 
 
+def _same_machine(record: dict[str, Any] | None, budget: str, hw: dict[str, Any]) -> bool:
+    """Whether ``record``'s times were measured with ``budget`` on this CPU and torch (so new ones can join them)."""
+    record = record or {}
+    return (record.get("budget") == budget and record.get("hardware", {}).get("cpu") == hw["cpu"]
+            and record.get("hardware", {}).get("torch") == hw["torch"])
+
+
+def _run_all(notebooks: list[Path], args: argparse.Namespace, data_dir: str | None, entries: dict[str, Any],
+             note: str = "") -> int:
+    """Run and time each notebook into ``entries`` (by stem), printing as it goes; 1 when one failed, else 0."""
+    status = 0
+    for path in notebooks:
+        print(f"running {path.name} with VGG_BOOK_BUDGET={args.budget}{note} ...", flush=True)
+        result = time_notebook(path, args.budget, args.timeout, data_dir)
+        result["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        entries[path.stem] = result
+        print(f"  {result['status']} in {result['seconds']:.1f} s" + (f": {result['error']}" if result["error"] else ""))
+        status = status or int(result["status"] != "ok")
+    return status
+
+
 def _time_without_bf16(data: dict[str, Any], notebooks: list[Path], args: argparse.Namespace,
                        data_dir: str | None) -> int:
     """``--without-bf16``: run ``notebooks`` on this CPU (which must lack native bfloat16) and keep their times under
@@ -583,18 +604,9 @@ def _time_without_bf16(data: dict[str, Any], notebooks: list[Path], args: argpar
         raise SystemExit(f"error: --without-bf16 times the chapters on a CPU without native bfloat16, and this one "
                          f"({hw['cpu']}) has it (vgg_helpers.runtime.bf16_supported): run it on a CPU without "
                          "AVX512-BF16 or AMX, or time this one without the flag.")
-    old = data.get("without_bf16") or {}
-    same = old.get("budget") == args.budget and old.get("hardware", {}).get("cpu") == hw["cpu"] \
-        and old.get("hardware", {}).get("torch") == hw["torch"]
-    entries = dict(old.get("notebooks", {})) if same else {}
-    status = 0
-    for path in notebooks:
-        print(f"running {path.name} with VGG_BOOK_BUDGET={args.budget} (no native bfloat16) ...", flush=True)
-        result = time_notebook(path, args.budget, args.timeout, data_dir)
-        result["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        entries[path.stem] = result
-        print(f"  {result['status']} in {result['seconds']:.1f} s" + (f": {result['error']}" if result["error"] else ""))
-        status = status or int(result["status"] != "ok")
+    old = data.get("without_bf16")
+    entries = dict(old["notebooks"]) if _same_machine(old, args.budget, hw) else {}
+    status = _run_all(notebooks, args, data_dir, entries, " (no native bfloat16)")
     data["without_bf16"] = {"budget": args.budget, "date": dt.datetime.now(dt.timezone.utc).isoformat(
         timespec="seconds"), "hardware": hw, "notebooks": dict(sorted(entries.items()))}
     _write_json(args.json, data)
@@ -700,17 +712,8 @@ def main(argv: list[str] | None = None) -> int:
         status = 1 if any(e["status"] != "ok" for e in entries.values()) else 0
     elif not only_render:
         hw = hardware(data_dir)
-        same = data and data.get("budget") == args.budget and data.get("hardware", {}).get("cpu") == hw["cpu"] \
-            and data.get("hardware", {}).get("torch") == hw["torch"]
-        entries = dict(data["notebooks"]) if same else {}
-        for path in notebooks:
-            print(f"running {path.name} with VGG_BOOK_BUDGET={args.budget} ...", flush=True)
-            result = time_notebook(path, args.budget, args.timeout, data_dir)
-            result["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-            entries[path.stem] = result
-            print(f"  {result['status']} in {result['seconds']:.1f} s" + (f": {result['error']}" if result["error"] else ""))
-            if result["status"] != "ok":
-                status = 1
+        entries = dict(data["notebooks"]) if _same_machine(data, args.budget, hw) else {}
+        status = _run_all(notebooks, args, data_dir, entries)
         data = {"budget": args.budget, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "hardware": hw, "notebooks": dict(sorted(entries.items()))}
         data = update_content(data, notebooks)
