@@ -326,3 +326,29 @@ def test_float32_hold_out_runs_are_reported_apart_with_their_cpu_and_full_set_ti
     assert "Intel(R) Xeon(R) Processor (AVX512, no native bfloat16), 2 cores" in text
     assert "0.8800 (seed 0) / 0.8700 (seed 1)" in text and "| 500 / 516 | 576 |" in text   # 516 x 48 / 43
     assert "float32" in report.render(tmp_path, stored=False).split("### Modern VGG in float32")[1][:200]
+
+
+def test_the_float32_short_schedule_is_judged_by_its_own_goal(tmp_path):
+    from dataclasses import asdict
+
+    from vgg_helpers.book.plans import MODERN_SHORT
+    from vgg_helpers.modern import ModernRecipe
+
+    runs = [{"seed": s, "final_acc": a, "seconds": t, "epoch_acc": [None], "epoch_to_blog_post": None,
+             "seconds_to_blog_post": None} for s, a, t in ((200, 0.885, 620.0), (201, 0.880, 910.0))]
+    result = {"kind": "modern-vgg-test-cpu-float32", "date": "2026-12-07T02:30:00+00:00",
+              "environment": {"cpu": "Intel(R) Xeon(R) Processor", "cpu_capability": "AVX512", "cpu_bf16": False,
+                              "cpu_count": 2, "torch": "2.14.1", "python": "3.11.7", "torch_threads": 2},
+              "settings": {"arch": MODERN_SHORT["cpu"].model["arch"], "layers": [64, "M", "G"],
+                           "activation": "gelu", "train_images": 50_000, "measured_on": "10,000 test images",
+                           "data_source": "CIFAR-10 JPEG copy", "autocast": None,
+                           "recipe": asdict(ModernRecipe(epochs=MODERN_SHORT["cpu"].run.epochs))},
+              "runs": runs, "final_acc": {"mean": 0.8825, "sd": 0.0035, "median": 0.8825, "min": 0.880,
+                                          "max": 0.885},
+              "seconds": {"median": 765.0, "min": 620.0, "max": 910.0}, "data_load_s": 30.0}
+    assert report.is_short_schedule(result["settings"])
+    save(result, tmp_path)
+    text = report.render(tmp_path, stored=False)
+    assert "kept for 15 minutes in float32 on a CPU without native bfloat16" in text
+    assert "every seed within 15 min): **missed**: lowest seed 0.0020 short, slowest seed 10 s over" in text
+    assert "cpu floor" not in text                                   # not judged as the final recipe
