@@ -33,7 +33,20 @@ from .models import (VGG, build_vgg, count_parameters, init_weights, make_layers
                      vgg16, vgg16_1x1, vgg19)
 from .diagnostics import (GradientRecorder, ShapeRow, activation_stats, confusion_matrix, format_shape_trace,
                           gradient_norms, per_class_accuracy, prediction_counts, shape_trace)
-from .plots import (plot_confusion_matrix, plot_history, plot_misclassified, plot_param_split,
-                    plot_per_class_accuracy, plot_receptive_fields, plot_shape_trace)
-
 __version__ = "0.1.0"
+
+# The figures load matplotlib (a third of a second) only when one is first asked for: a script that only trains,
+# such as each process torchrun starts, does not pay for it.
+_PLOTS = ("plot_confusion_matrix", "plot_history", "plot_misclassified", "plot_param_split",
+          "plot_per_class_accuracy", "plot_receptive_fields", "plot_shape_trace")
+
+
+def __getattr__(name: str):
+    if name in _PLOTS:
+        from . import plots
+        return getattr(plots, name)
+    raise AttributeError(f"module 'vgg_helpers' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PLOTS])

@@ -50,12 +50,28 @@ def test_final_runs_need_data_only_to_train(monkeypatch):
         final_runs(None, "cpu", store="load")
 
 
-def test_the_smoke_final_run_trains_on_a_random_subset():
+def test_the_smoke_final_run_trains_on_a_random_subset(monkeypatch):
+    import vgg_helpers.book.modern as book_modern
+    import vgg_helpers.modern as modern
+
+    levels, evaluate = [], modern.evaluate_modern
+
+    def counted(model, loader, level=2):
+        levels.append(level)
+        return evaluate(model, loader, level=level)
+
+    monkeypatch.setattr(modern, "evaluate_modern", counted)          # train_modern's
+    monkeypatch.setattr(book_modern, "evaluate_modern", counted)     # modern_run's
     data = tiny_cifar(600, 600)
     run = final_runs(data, "smoke", device="cpu")[0]
     assert run.trained and run.history.meta["measured_on"] == "test"
     assert 0 <= run.history.meta["final_acc"] <= 1 and run.history.meta["train_images"] == 512
-    assert run.history.meta["final_acc"] == run.history.meta["acc_by_tta"]["2"]["acc"]
+    meta = run.history.meta
+    # the plan's level (2) is measured once, on train_modern's clock, and read from there; the others once more
+    assert sorted(levels) == [0] * (len(run.history.epoch) + 1) + [1, 2] and pick(MODERN, "smoke").tta == 2
+    assert meta["acc_by_tta"]["2"] == dict(acc=meta["final_acc"],
+                                           seconds=meta["total_seconds"] - meta["train_seconds"])
+    assert list(meta["acc_by_tta"]) == ["0", "1", "2"] and meta["acc_by_tta"]["2"]["seconds"] > 0
 
 
 def test_the_final_run_is_stored_over_five_declared_seeds_with_the_first_seeds_weights():
