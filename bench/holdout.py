@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import statistics
 import sys
 import time
 from dataclasses import asdict
@@ -37,6 +35,7 @@ from bench import add_data_and_out, count, load_data, save
 from vgg_helpers.book.plans import TOPICS, Plan, pick
 from vgg_helpers.book.store import fit, stored_history
 from vgg_helpers.data import CIFAR10, make_loaders
+from vgg_helpers.diagnostics import paired_gains
 from vgg_helpers.fast import FastModel
 from vgg_helpers.models import build_vgg
 from vgg_helpers.runtime import environment_info, pick_device, set_threads
@@ -77,9 +76,8 @@ def paired_decision(base: Sequence[float], arm: Sequence[float], simpler: str = 
         raise ValueError(f"the arms must be paired by seed: {len(base)} base runs against {len(arm)} arm runs")
     if len(base) < 3:
         raise ValueError(f"the protocol needs at least three seeds per arm, got {len(base)}: add --seeds")
-    gains = [a - b for a, b in zip(arm, base)]
-    mean, sd = statistics.mean(gains), statistics.stdev(gains)
-    se = sd / math.sqrt(len(gains))
+    paired = paired_gains(arm, base)
+    gains, mean, sd, se = paired["gains"], paired["gain"], paired["gain_sd"], paired["gain_se"]
     adopt = mean > 2 * se if simpler == "base" else not -mean > 2 * se
     return dict(gains=gains, mean=mean, sd=sd, se=se, simpler=simpler, adopt=adopt)
 

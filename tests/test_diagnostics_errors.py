@@ -79,3 +79,11 @@ def test_metrics_refuse_values_that_are_not_class_indices():
         confusion_matrix([0, float("nan")], [0, 1], 3)
     with pytest.raises(ValueError, match=r"^labels must be whole class indices such as \[3, 0, 7\]; got 'cat'"):
         confusion_matrix([0, 1], ["cat", "dog"], 3)
+
+
+def test_paired_gains_want_runs_paired_by_seed():
+    from vgg_helpers.diagnostics import paired_gains
+    with pytest.raises(ValueError, match=r"the runs must be paired by seed: 3 against 2"):
+        paired_gains([0.8, 0.81, 0.82], [0.8, 0.8])
+    one = paired_gains([0.81], [0.80])
+    assert one["gain_sd"] == 0.0 and one["gain_se"] == 0.0 and one["gain"] == pytest.approx(0.01)

@@ -36,7 +36,7 @@ __all__ = [
     # is it learning? (chapter 5)
     "LEARNING", "loss_drop",
     # metrics (chapter 6) and results over seeds
-    "as_int_array", "confusion_matrix", "per_class_accuracy", "mean_sd", "first_reaching",
+    "as_int_array", "confusion_matrix", "per_class_accuracy", "mean_sd", "paired_gains", "first_reaching",
     # looking inside a trained network
     "feature_maps", "grad_cam",
 ]
@@ -474,6 +474,27 @@ def mean_sd(xs: Sequence[Optional[float]], scale: float = 1.0, digits: int = 1) 
         return f"{m:.1e} +- {s:.1e}"
     m = m if round(m, digits) != 0 else 0.0       # no "-0.000"
     return f"{m:.{digits}f} +- {s:.{digits}f}"
+
+
+def paired_gains(new: Sequence[Optional[float]], old: Sequence[Optional[float]]) -> dict:
+    """How much ``new`` beats ``old`` seed by seed (``new[i]`` and ``old[i]`` share seed i, so the same initial
+    weights and batches): ``gains`` (new minus old per seed), their mean ``gain``, sd ``gain_sd`` and standard error
+    ``gain_se`` (sd / sqrt(seeds); sd 0 for one seed). A ``None`` (a run that measured nothing) makes its gain
+    ``None`` and the three summaries ``None``.
+
+    >>> g = paired_gains([0.82, 0.83, 0.82], [0.80, 0.81, 0.79])
+    >>> round(g["gain"], 4), round(g["gain_se"], 4)
+    (0.0233, 0.0033)
+    >>> paired_gains([0.8, None], [0.7, 0.7])["gain"] is None
+    True
+    """
+    if len(new) != len(old):
+        raise ValueError(f"the runs must be paired by seed: {len(new)} against {len(old)}")
+    gains = [None if a is None or b is None else a - b for a, b in zip(new, old)]
+    if not gains or None in gains:
+        return dict(gains=gains, gain=None, gain_sd=None, gain_se=None)
+    sd = statistics.stdev(gains) if len(gains) > 1 else 0.0
+    return dict(gains=gains, gain=statistics.fmean(gains), gain_sd=sd, gain_se=sd / math.sqrt(len(gains)))
 
 
 def first_reaching(values: Sequence[Optional[float]], target: float) -> Optional[int]:

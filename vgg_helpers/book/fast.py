@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 import torch
 from torch import nn
 
+from ..diagnostics import paired_gains
 from ..data import make_loaders, normalize_images
 from ..fast import FastModel
 from ..models import build_vgg
@@ -183,12 +184,8 @@ def run_ladder(data: Data, budget: str, store: Optional[str] = None, progress: O
                "histories": histories}
         row.update(_spread("acc", accs))
         base = rows.get(rung.base or "")
-        gains = None if base is None else [None if a is None or b is None else a - b
-                                           for a, b in zip(accs, base["accs"])]
-        row["gains"] = gains
-        row.update(_spread("gain", gains or [None]))
-        n = len(gains or [])
-        row["gain_se"] = row["gain_sd"] / n ** 0.5 if row["gain_sd"] is not None else None
+        row.update(dict(gains=None, gain=None, gain_sd=None, gain_se=None) if base is None
+                   else paired_gains(accs, base["accs"]))
         rows[rung.name] = row
     return list(rows.values())
 

@@ -23,6 +23,7 @@ from typing import Mapping, Optional, Sequence
 
 import torch
 
+from ..diagnostics import paired_gains
 from ..data import CIFAR10, make_loaders
 from ..modern import ModernVGG, evaluate_modern, train_modern
 from ..runtime import pick_device
@@ -154,7 +155,7 @@ def ladder_table(runs: Mapping[str, list[RunResult]], budget: str) -> list[dict]
                    acc_sd=statistics.stdev(accs) if len(accs) > 1 else 0.0, seconds=statistics.fmean(seconds),
                    gain=None, gain_sd=None, gain_se=None)
         if rows and len(rows[-1]["accs"]) == len(accs):
-            row.update(_paired(accs, rows[-1]["accs"]))
+            row.update(paired_gains(accs, rows[-1]["accs"]))
         rows.append(row)
     return rows
 
@@ -240,15 +241,8 @@ def bridge_effects(rows: Sequence[dict]) -> list[dict]:
                            ("recipe, modern VGG", ("modern", "modern"), ("modern", "classic"))):
         if new not in cell or old not in cell:
             continue
-        out.append(dict(what=what, **_paired(cell[new], cell[old])))
+        out.append(dict(what=what, **paired_gains(cell[new], cell[old])))
     return out
-
-
-def _paired(new: Sequence[float], old: Sequence[float]) -> dict:
-    """Seed-by-seed gains of ``new`` over ``old``: ``gains``, ``gain`` (mean), ``gain_sd``, ``gain_se``."""
-    gains = [a - b for a, b in zip(new, old)]
-    sd = statistics.stdev(gains) if len(gains) > 1 else 0.0
-    return dict(gains=gains, gain=statistics.fmean(gains), gain_sd=sd, gain_se=sd / len(gains) ** 0.5)
 
 
 def _final_plan(name: str, budget: str) -> Plan:
