@@ -16,11 +16,14 @@ rung's learning rate set back to the value the search started from). ``--base st
 seeds from the book's stored runs of the plan (their last validation accuracy): the same code, data split and
 seeds, trained when they were recorded; ``--base-from`` takes them from an earlier result of this command with
 the same base. A run whose loss becomes NaN is a result: it counts as chance accuracy (0.1). Each result file
-records the hardware, the torch version, the threads and every seed's history.
+records the hardware, the torch version, the threads and every seed's history. Each finished run is kept in the
+cache folder until the comparison completes: the same command, run again after an interruption, trains only the
+runs it had not finished.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -36,6 +39,7 @@ from vgg_helpers.book.plans import TOPICS, Plan, pick
 from vgg_helpers.book.store import fit, stored_history
 from vgg_helpers.data import CIFAR10, make_loaders
 from vgg_helpers.diagnostics import paired_gains
+from vgg_helpers.files import write_json
 from vgg_helpers.fast import FastModel
 from vgg_helpers.models import build_vgg
 from vgg_helpers.runtime import environment_info, pick_device, set_threads
@@ -142,6 +146,13 @@ def base_from(path: Path, plan: str, rung: Optional[str], base_changes: Mapping[
     return earlier["base"]
 
 
+def progress_file(cache_dir: Path, command: Mapping[str, Any]) -> Path:
+    """Where a comparison keeps its finished runs until it completes (one file per command: only the same plan,
+    changes, seeds and base resume it), so that an interrupted one (hours of training) starts where it stopped."""
+    key = hashlib.sha1(json.dumps(command, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return Path(cache_dir) / "holdout" / f"{command['plan']}-{key}.json"
+
+
 def _setting(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -189,17 +200,35 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.base == "stored" and base_changes:
         parser.error("--base stored takes the runs as they were stored: --base-set would make them another base")
     threads = set_threads(args.threads)
-    data = load_data(args, settings())
+    env = settings()
+    data = load_data(args, env)
     started = time.perf_counter()
+    progress = progress_file(env.cache_dir, dict(plan=args.plan, rung=args.rung, base_changes=base_changes,
+                                                 changes=changes, seeds=args.seeds, budget=args.budget,
+                                                 base=args.base, base_from=str(args.base_from)))
+    done = json.loads(progress.read_text()) if progress.exists() else {"base": [], "arm": []}
+    if done["base"] or done["arm"]:
+        print(f"resuming an interrupted comparison: {len(done['base']) + len(done['arm'])} finished run(s) are not "
+              f"trained again (delete {progress} to start over)", flush=True)
+
+    def run(arm_name: str, plan: Plan, seed: int) -> dict[str, Any]:
+        """One seed of one arm: taken from the progress file, or trained and added to it (atomically)."""
+        kept = next((r for r in done[arm_name] if r["seed"] == seed), None)
+        if kept is None:
+            kept = holdout_run(plan, seed, data)
+            done[arm_name].append(kept)
+            write_json(progress, done)
+        return kept
+
     if reused is not None:
         base = reused
     elif args.base == "stored":
         base = stored_base(pick(PLANS[args.plan], args.budget), args.seeds, args.budget, args.rung)
     else:
-        base = [holdout_run(base_plan, s, data) for s in args.seeds]
+        base = [run("base", base_plan, s) for s in args.seeds]
     arm = []
     for seed in args.seeds:
-        arm.append(holdout_run(arm_plan, seed, data))
+        arm.append(run("arm", arm_plan, seed))
         print(f"seed {seed}: validation accuracy {arm[-1]['val_acc']:.4f} in {arm[-1]['seconds']:.0f} s "
               f"(base {base[len(arm) - 1]['val_acc']:.4f})", flush=True)
     decision = paired_decision([r["val_acc"] for r in base], [r["val_acc"] for r in arm], args.simpler)
@@ -214,6 +243,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         data_source=data.source, environment=environment_info("cpu"), base=base, arm=arm,
         decision=decision, verdict=verdict, wall_seconds=time.perf_counter() - started)
     path = save(result, args.out)
+    progress.unlink(missing_ok=True)            # complete: nothing left to resume
     print(f"wrote {path}")
     return result
 

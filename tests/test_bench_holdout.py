@@ -138,3 +138,33 @@ def test_a_diverged_run_counts_as_chance(monkeypatch):
                    model={**pick(BATCH_NORM, "smoke").model, "width": 0.125})
     run = holdout.holdout_run(plan, 0, tiny_cifar(256, 64), "cpu")
     assert run["val_acc"] == holdout.CHANCE == 0.1 and "nan" in run["diverged"]
+
+
+def test_an_interrupted_comparison_resumes_without_training_its_finished_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VGG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(holdout, "load_data", lambda args, env: tiny_cifar(64, 16))
+    trained = []
+
+    def fake_run(plan, seed, data):
+        if len(trained) == 4:                        # killed while training the arm's second seed
+            raise KeyboardInterrupt
+        trained.append((plan.run.epochs, seed))
+        return dict(seed=seed, val_acc=0.8 + 0.01 * seed + 0.001 * plan.run.epochs, seconds=1.0)
+
+    monkeypatch.setattr(holdout, "holdout_run", fake_run)
+    command = ["batch-norm", "--set", "epochs=4", "--simpler", "arm", "--out", str(tmp_path / "out")]
+    with pytest.raises(KeyboardInterrupt):
+        holdout.main(command)
+    assert trained == [(6, 0), (6, 1), (6, 2), (4, 0)] and not (tmp_path / "out").exists()
+    with pytest.raises(KeyboardInterrupt):          # another command does not take these runs
+        holdout.main(["batch-norm", "--set", "epochs=5", "--out", str(tmp_path / "other")])
+    assert trained[4:] == []
+    trained.clear()
+    monkeypatch.setattr(holdout, "holdout_run", lambda plan, seed, data: trained.append((plan.run.epochs, seed))
+                        or dict(seed=seed, val_acc=0.8 + 0.01 * seed + 0.001 * plan.run.epochs, seconds=1.0))
+    result = holdout.main(command)
+    assert trained == [(4, 1), (4, 2)]               # only what the interrupted command had not finished
+    assert "resuming an interrupted comparison: 4 finished run(s)" in capsys.readouterr().out
+    assert [r["val_acc"] for r in result["arm"]] == pytest.approx([0.804, 0.814, 0.824])
+    assert [r["val_acc"] for r in result["base"]] == pytest.approx([0.806, 0.816, 0.826])
+    assert not list((tmp_path / "cache" / "holdout").glob("*.json"))    # complete: nothing left to resume
