@@ -17,8 +17,8 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 import torch
 from torch import nn
 
-from ..diagnostics import paired_gains
 from ..data import make_loaders, normalize_images
+from ..diagnostics import paired_gains
 from ..fast import FastModel
 from ..models import build_vgg
 from ..modern import MODERN_CONFIGS, ModernRecipe, ModernVGG, build_modern_vgg, init_whitening

@@ -23,8 +23,8 @@ from typing import Mapping, Optional, Sequence
 
 import torch
 
-from ..diagnostics import paired_gains
 from ..data import CIFAR10, make_loaders
+from ..diagnostics import paired_gains
 from ..modern import ModernVGG, evaluate_modern, train_modern
 from ..runtime import pick_device
 from ..training import TTA_LEVELS
