@@ -26,26 +26,11 @@ import torch.nn.functional as F
 
 from vgg_helpers.book.fast import build_network
 from vgg_helpers.book.plans import FAST, MODERN, MODERN_SHORT, Plan
-from vgg_helpers.runtime import bf16_supported, environment_info, set_threads
+from vgg_helpers.runtime import bf16_supported, cpu_bf16_instructions, environment_info, set_threads
 
 from . import RESULTS_DIR, count, save
 
 PLANS = {"modern": MODERN, "modern-short": MODERN_SHORT, "fast": FAST}   # the cpu budget's networks
-
-
-def cpu_instructions() -> dict[str, Optional[bool]]:
-    """What this CPU offers torch for bfloat16, by torch's own checks (None where this torch cannot say)."""
-    asks = {"avx512": "_is_avx512_supported", "avx512_bf16": "_is_avx512_bf16_supported",
-            "amx": "_is_amx_tile_supported"}
-    found: dict[str, Optional[bool]] = {}
-    for key, name in asks.items():
-        ask = getattr(torch.cpu, name, None)
-        found[key] = bool(ask()) if callable(ask) else None
-    try:
-        found["onednn_says_bf16"] = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        found["onednn_says_bf16"] = None
-    return found
 
 
 def step_timer(plan: Plan, batch_size: Optional[int] = None, seed: int = 0) -> Callable[[bool], float]:
@@ -117,7 +102,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     threads = set_threads(args.threads)
     rows = measure(args.plans, args.steps, args.warmup, args.batch_size)
     result = {"kind": "precision-cpu", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-              "environment": environment_info("cpu"), "instructions": cpu_instructions(),
+              "environment": environment_info("cpu"), "instructions": cpu_bf16_instructions(),
               "settings": {"steps": args.steps, "warmup": args.warmup, "threads": threads,
                            "channels_last": True, "data": "random images (no data set read)"},
               "book_uses_bf16": bf16_supported("cpu"), "rows": rows}

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from vgg_helpers import runtime
-from vgg_helpers.runtime import (autocast_dtype, bf16_supported, current_budget, describe_runtime,
-                                 environment_info, pick_device, set_threads, usable_cores)
+from vgg_helpers.runtime import (autocast_dtype, bf16_supported, cpu_bf16_instructions, current_budget,
+                                 describe_runtime, environment_info, pick_device, set_threads, usable_cores)
 
 
 def test_budget_is_explicit():
@@ -116,6 +116,14 @@ def test_cpu_bf16_falls_back_to_onednn_on_a_torch_without_the_instruction_checks
     monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
     assert bf16_supported("cpu") is True
+
+
+def test_cpu_bf16_instructions_say_none_where_torch_cannot_tell(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_supported", lambda: 1, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: 0, raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    assert cpu_bf16_instructions() == {"avx512": True, "avx512_bf16": False, "amx": None, "onednn_says_bf16": True}
 
 
 def test_one_process_is_its_own_world():

@@ -234,16 +234,29 @@ def bf16_supported(device: torch.device | str = "cpu") -> bool:
     if device.type == "cuda":
         return torch.cuda.is_available() and tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
     if device.type == "cpu":
-        if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86"):
-            native = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported",
-                                                                  "_is_amx_tile_supported")]
-            if all(callable(ask) for ask in native):
-                return any(bool(ask()) for ask in native)
-        try:
-            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except (AttributeError, RuntimeError):     # a build without oneDNN
-            return False
+        found = cpu_bf16_instructions()
+        native = (found["avx512_bf16"], found["amx"])
+        if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86") and None not in native:
+            return any(native)
+        return bool(found["onednn_says_bf16"])
     return False
+
+
+def cpu_bf16_instructions() -> dict[str, Optional[bool]]:
+    """What this CPU offers torch for bfloat16, by torch's own checks, each ``None`` where this torch cannot say:
+    ``avx512``, ``avx512_bf16``, ``amx`` and ``onednn_says_bf16`` (oneDNN's answer, also True where it emulates).
+    ``bf16_supported`` decides from it; ``python -m bench.precision`` records it beside its step times."""
+    asks = {"avx512": "_is_avx512_supported", "avx512_bf16": "_is_avx512_bf16_supported",
+            "amx": "_is_amx_tile_supported"}
+    found: dict[str, Optional[bool]] = {}
+    for key, name in asks.items():
+        ask = getattr(torch.cpu, name, None)
+        found[key] = bool(ask()) if callable(ask) else None
+    try:
+        found["onednn_says_bf16"] = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):          # a build without oneDNN
+        found["onednn_says_bf16"] = None
+    return found
 
 
 def autocast_dtype(device: torch.device | str = "cpu") -> Optional[torch.dtype]:
