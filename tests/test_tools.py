@@ -127,6 +127,11 @@ def test_without_bf16_refuses_a_cpu_with_native_bf16_and_keeps_the_committed_tim
     assert time_notebooks.main(["--render", "--json", str(data), "--guide", str(guide), str(chapter)]) == 0
     assert json.loads(data.read_text())["without_bf16"] == saved["without_bf16"]   # kept by the other commands
     assert "2:10" in guide.read_text()
+    writes = []
+    real_write = time_notebooks._write_json
+    monkeypatch.setattr(time_notebooks, "_write_json", lambda path, d: (writes.append(dict(d)), real_write(path, d)))
+    assert time_notebooks.main(["--update-reading", "--json", str(data), "--guide", str(guide), str(chapter)]) == 0
+    assert len(writes) == 1 and writes[0]["without_bf16"] == saved["without_bf16"]   # one write, with them in it
     with pytest.raises(SystemExit):
         time_notebooks.main(["--without-bf16", "--from-outputs", "--json", str(data), str(chapter)])
     assert "give it alone" in capsys.readouterr().err

@@ -699,7 +699,6 @@ def main(argv: list[str] | None = None) -> int:
         return _time_without_bf16(data, notebooks, args, data_dir)
     if args.update_reading and not args.from_outputs:
         data = update_content(data, notebooks)
-        _write_json(args.json, data)
     elif args.from_outputs:
         entries = {p.stem: committed_run_time(p) for p in notebooks}
         for name, e in entries.items():
@@ -708,7 +707,6 @@ def main(argv: list[str] | None = None) -> int:
                 "date": max((e["date"] for e in entries.values() if e["date"]), default=None) or "",
                 "hardware": hardware(data_dir), "notebooks": dict(sorted(entries.items()))}
         data = update_content(data, notebooks)
-        _write_json(args.json, data)
         status = 1 if any(e["status"] != "ok" for e in entries.values()) else 0
     elif not only_render:
         hw = hardware(data_dir)
@@ -717,9 +715,9 @@ def main(argv: list[str] | None = None) -> int:
         data = {"budget": args.budget, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "hardware": hw, "notebooks": dict(sorted(entries.items()))}
         data = update_content(data, notebooks)
-        _write_json(args.json, data)
-    if kept is not None:
-        data["without_bf16"] = kept
+    if args.update_reading or args.from_outputs or not only_render:   # one write, keeping the no-bf16 runs
+        if kept is not None:
+            data["without_bf16"] = kept
         _write_json(args.json, data)
     if args.write_chapters:
         for path in notebooks:
