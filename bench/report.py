@@ -186,7 +186,9 @@ def float32_holdout_section(found: list[tuple[Path, dict]]) -> list[str]:
            "Trained without autocast (`--float32`, what the book does on a CPU without native bfloat16) on 45,000 "
            "training images, measured on the other 5,000 with test-time augmentation level 2; the test set is not "
            "used. Seconds: first training step to the final accuracy; the last column scales the slowest seed by the "
-           "full set's steps per epoch over the hold-out's (48 / 43 at batch 1,024).", "",
+           "full set's steps per epoch over the hold-out's (" + "; ".join(
+               f"{50_000 // b} / {r['settings']['train_images'] // b} at batch {b:,}" for b, r in
+               {r["settings"]["recipe"]["batch_size"]: r for _, r in found}.items()) + ").", "",
            "| result | CPU | network, epochs | accuracy per seed | mean +- sd | seconds per seed "
            "| scaled to 50,000, max |",
            "|---|---|---|---|---|---|---|"]
