@@ -13,7 +13,7 @@ import nbformat
 import pytest
 import yaml
 
-from tools import slides, sync_notebooks, time_notebooks, workshop
+from tools import exercises, slides, sync_notebooks, time_notebooks, workshop
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -74,7 +74,7 @@ def test_exercise_labels_are_parsed_and_unlabelled_ones_reported():
         _md("```{admonition} Exercise 4: a wrong label (easy, 5 min)\nbody\n```"),
         _md("```{admonition} Not an exercise (easy · 5 min)\nbody\n```"),
     )
-    labelled, unlabelled = time_notebooks.exercises(nb)
+    labelled, unlabelled = exercises(nb)
     assert labelled == [{"number": 1, "title": "the FC share on CIFAR-10", "level": "medium", "minutes": 10},
                         {"number": 2, "title": "five layers against one 11×11", "level": "hard", "minutes": 25}]
     assert unlabelled == ["Exercise 3: no label yet", "Exercise 4: a wrong label (easy, 5 min)"]

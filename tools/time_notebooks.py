@@ -52,7 +52,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))            # run as a script: import tools from this checkout
 
-from tools import TIMINGS, load_timings, replace_section  # noqa: E402
+from tools import ANY_EXERCISE, TIMINGS, exercises, load_timings, replace_section  # noqa: E402
+from tools import workshop  # noqa: E402
 from vgg_helpers.files import atomic_write  # noqa: E402
 
 GUIDE = ROOT / "book" / "instructor-guide.md"
@@ -68,11 +69,6 @@ READING_RULE = (f"prose at {WORDS_PER_MINUTE} words a minute, code at {CODE_LINE
                 f"and {MINUTES_PER_FIGURE:g} minute per figure, rounded to the nearest minute; the setup cell, "
                 "the exercises and their solutions are not counted (exercises have their own minutes)")
 
-#: The label at the end of every exercise title: ``Exercise 2: the FC share (medium · 10 min)``.
-EXERCISE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{admonition\}\s*Exercise\s+(?P<number>\d+)\s*:\s*(?P<title>.*?)\s*"
-                      r"\((?P<level>easy|medium|hard)\s*·\s*(?P<minutes>\d+)\s*min\)\s*$", re.M)
-ANY_EXERCISE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{admonition\}\s*Exercise\b(?P<rest>.*)$", re.M)
-LEVELS = ("easy", "medium", "hard")
 TIMES_TAG = "chapter-times"
 
 
@@ -235,31 +231,6 @@ def reading_stats(nb: nbformat.NotebookNode) -> dict[str, Any]:
     minutes = words / WORDS_PER_MINUTE + code_lines / CODE_LINES_PER_MINUTE + figures * MINUTES_PER_FIGURE
     return {"words": words, "code_lines": code_lines, "figures": figures,
             "minutes": max(1, int(math.floor(minutes + 0.5)))}
-
-
-def exercises(nb: nbformat.NotebookNode) -> tuple[list[dict[str, Any]], list[str]]:
-    """The exercises of a chapter and their labels.
-
-    Args:
-        nb: the chapter notebook.
-    Returns:
-        ``(labelled, unlabelled)``: ``labelled`` is a list of ``{"number", "title", "level", "minutes"}`` in the
-        order of the notebook; ``unlabelled`` holds the title lines of exercises whose title does not end with
-        ``(<easy|medium|hard> · <M> min)``.
-    """
-    labelled, unlabelled = [], []
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        for match in ANY_EXERCISE.finditer(cell.source):
-            line = match.group(0)
-            full = EXERCISE.match(line)
-            if full:
-                labelled.append({"number": int(full.group("number")), "title": full.group("title"),
-                                 "level": full.group("level"), "minutes": int(full.group("minutes"))})
-            else:
-                unlabelled.append(line.split("}", 1)[1].strip())
-    return labelled, unlabelled
 
 
 def chapter_content(path: Path) -> dict[str, Any]:
@@ -561,8 +532,6 @@ def render_page(text: str, data: dict[str, Any] | None) -> str:
     Raises:
         ValueError: when the timing table's markers are missing.
     """
-    from tools import workshop
-
     text = replace_section(text, START, END, render_table(data), GUIDE.name)
     if workshop.START in text or workshop.END in text:
         text = replace_section(text, workshop.START, workshop.END, workshop.render_plans(data), GUIDE.name)
@@ -652,8 +621,6 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
 
     if args.check or args.check_chapters:
-        from tools import workshop
-
         data = load_timings(args.json)
         problems = []
         if args.check:
