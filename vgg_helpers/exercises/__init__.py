@@ -15,7 +15,7 @@ processes); ``common`` holds what they share. In a student copy an exercise not 
 ``not_attempted(name)``: its check says "not attempted yet", and the cells that use the piece run the book's
 version (``references``), so that Run All goes on through the chapter.
 """
-from .common import ExerciseError, correct, not_attempted
+from .common import ExerciseError, correct
 from .architecture import check_conv_params, check_make_layers, check_param_count
 from .training import check_train_loop, check_train_step
 from .batch_norm import check_activation_hook, check_one_cycle
@@ -23,6 +23,7 @@ from .paper import check_fc_to_conv, check_lrn, check_plateau_drops
 from .fast import check_label_smoothing, check_tta
 from .modern import check_weight_average, check_whitening
 from .scaling import check_batch_stats, check_shard
+from .references import not_attempted
 
 __all__ = ["ExerciseError", "correct", "not_attempted",
            "check_conv_params", "check_param_count", "check_make_layers",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import inspect
 from collections import OrderedDict
-from typing import Any, NoReturn
+from typing import Any, Callable, NoReturn
 
 import torch
 from torch import nn
 
 from ..checks import describe
 
-__all__ = ["ExerciseError", "NotAttempted", "correct", "expect_function", "fail", "not_attempted",
+__all__ = ["ExerciseError", "NotAttempted", "correct", "expect_function", "fail",
            "tiny_convnet", "toy_batches"]
 
 
@@ -36,13 +36,12 @@ def fail(what: str, hint: str) -> NoReturn:
 
 
 class NotAttempted:
-    """What a student copy's exercise cell holds until the learner writes the piece (``not_attempted``): called,
-    it runs the book's version (``references``) and says so once."""
+    """What a student copy's exercise cell holds until the learner writes the piece (``references.not_attempted``
+    makes it): called, it runs the book's version ``reference`` and says so once."""
 
-    def __init__(self, name: str) -> None:
-        from .references import reference        # (imported here: the references import the checks)
+    def __init__(self, name: str, reference: Callable) -> None:
         self.name = name
-        self._reference = reference(name)
+        self._reference = reference
         self._said = False
 
     def __repr__(self) -> str:
@@ -53,17 +52,6 @@ class NotAttempted:
             print(f"using the book's version of {self.name}: your exercise is still open")
             self._said = True
         return self._reference(*args, **kwargs)
-
-
-def not_attempted(name: str) -> NotAttempted:
-    """A stand-in for an exercise the learner has not written yet: its check cell says "not attempted yet"
-    instead of stopping the notebook, and the cells that use the piece run the book's version, saying so, so
-    that Run All goes on through the chapter.
-
-    Args:
-        name: the function the exercise asks for, e.g. ``"conv_params"`` (a key of ``references.REFERENCES``).
-    """
-    return NotAttempted(name)
 
 
 def expect_function(answer: Any, check: str, signature: str) -> bool:

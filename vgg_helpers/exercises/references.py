@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Callable
 
 from . import architecture, batch_norm, fast, modern, paper, scaling, training
+from .common import NotAttempted
 
-__all__ = ["REFERENCES", "reference"]
+__all__ = ["REFERENCES", "not_attempted", "reference"]
 
 # exercise piece (the name the chapter defines) -> the book's version, in the book's order
 REFERENCES: dict[str, Callable] = {**architecture.REFERENCES, **training.REFERENCES, **batch_norm.REFERENCES,
@@ -20,3 +21,14 @@ def reference(name: str) -> Callable:
     if name not in REFERENCES:
         raise KeyError(f"no exercise piece is called {name!r}; the pieces are {', '.join(REFERENCES)}")
     return REFERENCES[name]
+
+
+def not_attempted(name: str) -> NotAttempted:
+    """A stand-in for an exercise the learner has not written yet: its check cell says "not attempted yet"
+    instead of stopping the notebook, and the cells that use the piece run the book's version, saying so, so
+    that Run All goes on through the chapter.
+
+    Args:
+        name: the function the exercise asks for, e.g. ``"conv_params"`` (a key of ``references.REFERENCES``).
+    """
+    return NotAttempted(name, reference(name))
