@@ -148,7 +148,8 @@ def base_from(path: Path, plan: str, rung: Optional[str], base_changes: Mapping[
 
 def progress_file(cache_dir: Path, command: Mapping[str, Any]) -> Path:
     """Where a comparison keeps its finished runs until it completes (one file per command: only the same plan,
-    changes, seeds and base resume it), so that an interrupted one (hours of training) starts where it stopped."""
+    changes, seeds and base resume it), so that an interrupted one (hours of training) starts where it stopped.
+    A reused base enters ``command`` as its runs, not its path: another spelling of the same file resumes too."""
     key = hashlib.sha1(json.dumps(command, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return Path(cache_dir) / "holdout" / f"{command['plan']}-{key}.json"
 
@@ -205,7 +206,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     started = time.perf_counter()
     progress = progress_file(env.cache_dir, dict(plan=args.plan, rung=args.rung, base_changes=base_changes,
                                                  changes=changes, seeds=args.seeds, budget=args.budget,
-                                                 base=args.base, base_from=str(args.base_from)))
+                                                 base=args.base, base_from=reused))
     done = json.loads(progress.read_text()) if progress.exists() else {"base": [], "arm": []}
     if done["base"] or done["arm"]:
         print(f"resuming an interrupted comparison: {len(done['base']) + len(done['arm'])} finished run(s) are not "

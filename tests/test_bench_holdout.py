@@ -168,3 +168,30 @@ def test_an_interrupted_comparison_resumes_without_training_its_finished_runs(tm
     assert [r["val_acc"] for r in result["arm"]] == pytest.approx([0.804, 0.814, 0.824])
     assert [r["val_acc"] for r in result["base"]] == pytest.approx([0.806, 0.816, 0.826])
     assert not list((tmp_path / "cache" / "holdout").glob("*.json"))    # complete: nothing left to resume
+
+
+def test_a_comparison_with_a_reused_base_resumes_under_another_spelling_of_its_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("VGG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(holdout, "load_data", lambda args, env: tiny_cifar(64, 16))
+    monkeypatch.setattr(holdout, "holdout_run", lambda plan, seed, data:
+                        dict(seed=seed, val_acc=0.8 + 0.001 * plan.run.epochs, seconds=1.0))
+    first = holdout.main(["batch-norm", "--set", "epochs=4", "--out", str(tmp_path / "first")])
+    (path,) = (tmp_path / "first").glob("holdout-batch-norm-cpu-*.json")
+    trained = []
+
+    def fake_run(plan, seed, data):
+        if len(trained) == 1:                        # killed while training the arm's second seed
+            raise KeyboardInterrupt
+        trained.append(seed)
+        return dict(seed=seed, val_acc=0.7 + 0.01 * seed, seconds=1.0)
+
+    monkeypatch.setattr(holdout, "holdout_run", fake_run)
+    command = ["batch-norm", "--set", "epochs=3", "--out", str(tmp_path / "second")]
+    with pytest.raises(KeyboardInterrupt):
+        holdout.main([*command, "--base-from", str(path)])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(holdout, "holdout_run", lambda plan, seed, data:
+                        trained.append(seed) or dict(seed=seed, val_acc=0.7 + 0.01 * seed, seconds=1.0))
+    result = holdout.main([*command, "--base-from", "first/../first/" + path.name])
+    assert trained == [0, 1, 2]                      # seed 0 was not trained again
+    assert result["base"] == first["base"]
