@@ -352,3 +352,30 @@ def test_the_float32_short_schedule_is_judged_by_its_own_goal(tmp_path):
     assert "kept for 15 minutes in float32 on a CPU without native bfloat16" in text
     assert "every seed within 15 min): **missed**: lowest seed 0.0020 short, slowest seed 10 s over" in text
     assert "cpu floor" not in text                                   # not judged as the final recipe
+
+
+def test_a_float32_schedule_other_than_the_short_one_is_judged_by_the_float32_goal(tmp_path):
+    from dataclasses import asdict
+
+    from vgg_helpers.book.plans import MODERN
+    from vgg_helpers.modern import ModernRecipe
+
+    runs = [{"seed": s, "final_acc": a, "seconds": t, "epoch_acc": [None], "epoch_to_blog_post": None,
+             "seconds_to_blog_post": None} for s, a, t in ((210, 0.884, 780.0), (211, 0.883, 890.0))]
+    result = {"kind": "modern-vgg-test-cpu-float32", "date": "2026-12-07T10:30:00+00:00",
+              "environment": {"cpu": "Intel(R) Xeon(R) Processor", "cpu_capability": "AVX512", "cpu_bf16": False,
+                              "cpu_count": 2, "torch": "2.14.1", "python": "3.11.7", "torch_threads": 2},
+              "settings": {"arch": MODERN["cpu"].model["arch"], "layers": [64, "M", "G"],
+                           "activation": "gelu", "train_images": 50_000, "measured_on": "10,000 test images",
+                           "data_source": "CIFAR-10 JPEG copy", "autocast": None,
+                           "recipe": asdict(ModernRecipe(epochs=7))},
+              "runs": runs, "final_acc": {"mean": 0.8835, "sd": 0.0007, "median": 0.8835, "min": 0.883,
+                                          "max": 0.884},
+              "seconds": {"median": 835.0, "min": 780.0, "max": 890.0}, "data_load_s": 30.0}
+    assert not report.is_final_schedule(result["settings"]) and not report.is_short_schedule(result["settings"])
+    save(result, tmp_path)
+    text = report.render(tmp_path, stored=False)
+    assert f"`{MODERN['cpu'].model['arch']}` for 7 epochs, a schedule for 88.2% within 15 minutes in float32" in text
+    assert "every seed within 15 min): **met**" in text and "cpu floor" not in text
+    final = {**result["settings"], "recipe": asdict(ModernRecipe(epochs=MODERN["cpu"].run.epochs))}
+    assert report.is_final_schedule(final)
