@@ -13,6 +13,7 @@ import argparse
 import json
 import re
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from vgg_helpers.book.fast import run_ladder
@@ -20,7 +21,7 @@ from vgg_helpers.book.plans import (BLOG_POST_TEST_ACCURACY, CPU_TARGET_ACCURACY
                                     MODERN, MODERN_SHORT, Plan)
 from vgg_helpers.book.store import STORED_DIR, stored_history, stored_path
 from vgg_helpers.diagnostics import first_reaching
-from vgg_helpers.modern import MODERN_CONFIGS
+from vgg_helpers.modern import MODERN_CONFIGS, ModernRecipe
 
 from . import RESULTS_DIR as RESULTS
 from .modern_vgg import _summary
@@ -179,6 +180,12 @@ def modern_holdout_section(found: list[tuple[Path, dict]]) -> list[str]:
     return out
 
 
+def _recipe_changes(recipe: dict) -> dict:
+    """The fields of a stored ``ModernRecipe`` (other than its epochs and seed) that differ from the defaults."""
+    defaults = asdict(ModernRecipe())
+    return {k: v for k, v in recipe.items() if k not in ("epochs", "seed") and k in defaults and defaults[k] != v}
+
+
 def float32_holdout_section(found: list[tuple[Path, dict]]) -> list[str]:
     """Markdown for the modern VGG's hold-out runs in float32 (``--holdout --float32``), with the CPU they ran on
     and their time scaled to the full training set (the 15-minute limit is for 50,000 images)."""
@@ -189,7 +196,8 @@ def float32_holdout_section(found: list[tuple[Path, dict]]) -> list[str]:
            "full set's steps per epoch over the hold-out's (" + "; ".join(
                f"{50_000 // b} / {r['settings']['train_images'] // b} at batch {b:,}" for b, r in
                {r["settings"]["recipe"]["batch_size"]: r for _, r in found}.items()) + ").", "",
-           "| result | CPU | network, epochs | accuracy per seed | mean +- sd | seconds per seed "
+           "| result | CPU | network, epochs, other changes to `ModernRecipe` | accuracy per seed | mean +- sd "
+           "| seconds per seed "
            "| scaled to 50,000, max |",
            "|---|---|---|---|---|---|---|"]
     for path, r in found:
@@ -199,7 +207,8 @@ def float32_holdout_section(found: list[tuple[Path, dict]]) -> list[str]:
         seconds = [run["seconds"] for run in runs]
         batch = st["recipe"]["batch_size"]
         scale = (50_000 // batch) / (st["train_images"] // batch)
-        out.append(f"| `{path.name}` | {cpu} | `{st['arch']}`, {st['recipe']['epochs']:g} | "
+        changed = "".join(f", {k}={v}" for k, v in _recipe_changes(st["recipe"]).items())
+        out.append(f"| `{path.name}` | {cpu} | `{st['arch']}`, {st['recipe']['epochs']:g}{changed} | "
                    + " / ".join(f"{run['final_acc']:.4f} (seed {run['seed']})" for run in runs)
                    + f" | {r['final_acc']['mean']:.4f} +- {r['final_acc']['sd']:.4f} | "
                    + " / ".join(f"{s:.0f}" for s in seconds) + f" | {max(seconds) * scale:.0f} |")

@@ -322,9 +322,12 @@ def test_float32_hold_out_runs_are_reported_apart_with_their_cpu_and_full_set_ti
               "settings": {"arch": "modern-128", "train_images": 45_000, "recipe": {"epochs": 7, "batch_size": 1024}},
               "runs": runs, "final_acc": {"mean": 0.875, "sd": 0.0071, "median": 0.875}}
     path = save(result, tmp_path)
-    text = "\n".join(report.float32_holdout_section([(path, result)]))
+    changed = {**result, "settings": {**result["settings"], "recipe": {"epochs": 7, "batch_size": 1024,
+                                                                       "label_smoothing": 0.0}}}
+    text = "\n".join(report.float32_holdout_section([(path, result), (path, changed)]))
     assert "Intel(R) Xeon(R) Processor (AVX512, no native bfloat16), 2 cores" in text
     assert "0.8800 (seed 0) / 0.8700 (seed 1)" in text and "| 500 / 516 | 576 |" in text   # 516 x 48 / 43
+    assert "| `modern-128`, 7 | " in text and "| `modern-128`, 7, label_smoothing=0.0 | " in text  # a change is named
     assert "float32" in report.render(tmp_path, stored=False).split("### Modern VGG in float32")[1][:200]
 
 
