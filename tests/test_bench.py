@@ -247,8 +247,9 @@ def test_a_schedule_recorded_as_stored_runs_is_reported_as_its_newest_recording(
         if not name.startswith("modern-short"):
             return None
         seed = int(name.rsplit("-s", 1)[1])
+        i = plan.seeds.index(seed)                  # the k-th seed was recorded on day k, in 410 + k s
         h = History(epoch=[1, 2], val_acc=[0.80, accs[seed]], time=[200.0, 400.0])
-        h.meta.update(final_acc=accs[seed], total_seconds=410.0 + seed - 100, recorded=f"2026-12-0{seed - 99}",
+        h.meta.update(final_acc=accs[seed], total_seconds=410.0 + i, recorded=f"2026-12-0{i + 1}",
                       recipe=asdict(ModernRecipe(epochs=7)),
                       device="cpu", torch="2.14.1", python="3.11", cpu="AMD EPYC", cpu_count=2, torch_threads=2,
                       data_source="CIFAR-10 JPEG copy", train_images=50000, autocast="bfloat16")
@@ -263,14 +264,20 @@ def test_a_schedule_recorded_as_stored_runs_is_reported_as_its_newest_recording(
     text = "\n".join(report.modern_test_section(path, result, short=True))
     assert f"(stored runs `{first}-cpu.json` and its other seeds, 2026-12-05)" in text
     assert "- goal (>= 88.2% on every seed, every seed within 8 min): **missed**: lowest seed 0.0030 short" in text
-    assert "| 101 | 0.8790 | 411 | not reached |" in text and "| 100 | 0.8850 | 410 | epoch 2, 400 s |" in text
+    first_seed, second_seed = plan.seeds[:2]
+    assert f"| {second_seed} | 0.8790 | 411 | not reached |" in text
+    assert f"| {first_seed} | 0.8850 | 410 | epoch 2, 400 s |" in text
     assert "short schedule" in report.render(tmp_path, stored=True)
     assert "short schedule" not in report.render(tmp_path, stored=False)
 
 
 def test_a_result_without_a_store_name_is_sorted_by_its_network_and_epochs():
-    short = {"settings": {"arch": "modern-128", "recipe": {"epochs": 7}}}
-    final = {"settings": {"arch": "modern-128-256", "recipe": {"epochs": 13}}}
+    from vgg_helpers.book.plans import MODERN, MODERN_SHORT
+
+    def settings(plan, **more) -> dict:
+        return {"settings": {"arch": plan.model["arch"], "recipe": {"epochs": plan.run.epochs}, **more}}
+
+    short, final = settings(MODERN_SHORT["cpu"]), settings(MODERN["cpu"])
     named = {"settings": {"arch": "modern-128", "recipe": {"epochs": 8}, "store": "modern-short"}}
     assert [report.schedule_of(r) for r in (short, final, named)] == ["modern-short", "modern-final", "modern-short"]
 
@@ -366,14 +373,15 @@ def test_the_float32_short_schedule_is_judged_by_its_own_goal(tmp_path):
 
 
 def test_a_float32_schedule_other_than_the_short_one_is_judged_by_the_float32_goal(tmp_path):
-    from vgg_helpers.book.plans import MODERN
+    from vgg_helpers.book.plans import MODERN, MODERN_SHORT
 
-    arch = MODERN["cpu"].model["arch"]
+    arch = "modern-128"                  # the Xeon's first float32 schedule: neither the final nor the short one
+    assert arch not in (MODERN["cpu"].model["arch"], MODERN_SHORT["cpu"].model["arch"])
     result = _float32_test_result(arch, 7, [(210, 0.884, 780.0), (211, 0.883, 890.0)])
     assert not report.is_final_schedule(result["settings"]) and not report.is_short_schedule(result["settings"])
     save(result, tmp_path)
     text = report.render(tmp_path, stored=False)
     assert f"`{arch}` for 7 epochs, a schedule for 88.2% within 15 minutes in float32" in text
     assert "every seed within 15 min): **met**" in text and "cpu floor" not in text
-    final = _float32_test_result(arch, MODERN["cpu"].run.epochs, [(100, 0.902, 1579.0)])
+    final = _float32_test_result(MODERN["cpu"].model["arch"], MODERN["cpu"].run.epochs, [(100, 0.902, 1579.0)])
     assert report.is_final_schedule(final["settings"])

@@ -98,7 +98,7 @@ def test_the_short_schedule_is_stored_over_five_declared_seeds_without_weights()
         assert h.meta["arch"] == plan.model["arch"] and h.meta["recipe"]["epochs"] == plan.run.epochs
         assert h.meta["train_images"] == 50000 and h.meta["measured_on"] == "test"
         assert len(h.val_acc) == plan.run.epochs and h.time[-1] <= h.meta["total_seconds"]
-    assert not weights_path(plan.run_name(), "cpu").exists()
+    assert not any(weights_path(plan.run_name(seed=s), "cpu").exists() for s in plan.seeds)
     with pytest.raises(StoredRunError):
         runs[0].model
 

@@ -265,7 +265,8 @@ def final_runs(data: Data, budget: str, store: Optional[str] = None, seeds: Opti
 
     ``store="load"`` reads the stored runs (a seed that is not stored is trained); ``store="train"`` trains the
     seeds (about 14 minutes each on 2 cores in the cpu budget for ``modern-final``); ``store="record"`` trains and
-    stores them, the plan's first seed with its weights.
+    stores them, the first seed of ``modern-final`` with its weights (the short schedule's runs are shown by their
+    histories alone).
 
     Args:
         data: CIFAR-10 in memory or a function that loads it (``store.Data``; ``None`` is fine when loading).
@@ -295,5 +296,5 @@ def final_runs(data: Data, budget: str, store: Optional[str] = None, seeds: Opti
 
         out.append(train_or_load(run, train_run, budget=budget, store=store, quiet=quiet or seed != seeds[0],
                                  build_model=lambda: build_final_model(budget, name),
-                                 keep_weights=seed == plan.seeds[0]))
+                                 keep_weights=name == "modern-final" and seed == plan.seeds[0]))
     return out
