@@ -15,6 +15,11 @@ the time to the blog post's 88.2%::
     python -m bench.modern_vgg --arch modern-256 --epochs 8 --seeds 0 1 2
     python -m bench.modern_vgg --holdout --epochs 8 --set lr=10 label_smoothing=0.1
     python -m bench.modern_vgg --arch modern-128-256 --epochs 13 --seeds 100 --float32   # as without bfloat16
+    python -m bench.modern_vgg --holdout --arch modern-128-256 --epochs 7 --net whiten=false   # a network change
+
+``--set`` changes fields of the recipe (``ModernRecipe``), ``--net`` fields of the network (``ModernConfig``:
+``whiten``, ``pool_first``, ``identity_init``, ``logit_scale``, ...; ``--arch`` and ``--activation`` have
+their own options).
 
 ``--float32`` trains without autocast even where bfloat16 is native: what ``train_modern`` does on a CPU without
 it (AVX2 only), measured on this CPU (which is not that CPU: say which one ran it).
@@ -43,30 +48,54 @@ from vgg_helpers.data import CIFAR10, RunBudget, make_loaders
 from vgg_helpers.diagnostics import first_reaching
 from vgg_helpers import fast as fast_module
 from vgg_helpers import modern as modern_module
-from vgg_helpers.modern import MODERN_CONFIGS, ModernRecipe, build_modern_vgg, train_modern
+from vgg_helpers.modern import MODERN_CONFIGS, ModernConfig, ModernRecipe, build_modern_vgg, train_modern
 from vgg_helpers.runtime import pick_device, set_threads
 from vgg_helpers.settings import settings
 
 from . import add_data_and_out, load_data, save
 
-__all__ = ["parse_settings", "modern_vgg", "main"]
+__all__ = ["parse_settings", "parse_net", "modern_vgg", "main"]
+
+# ModernConfig fields that other options set (the layer list comes from --arch)
+_NET_OWN_OPTIONS = {"layers": "--arch", "activation": "--activation", "num_classes": "CIFAR-10's 10 classes"}
 
 
-def parse_settings(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["lr=10", "flip=random"]`` as ``ModernRecipe`` fields with their types (a clear error otherwise)."""
-    types = {f.name: f.type for f in fields(ModernRecipe)}
+def _typed_fields(pairs: Sequence[str], owner: type, option: str,
+                  elsewhere: Optional[dict[str, str]] = None) -> dict[str, Any]:
+    """``FIELD=VALUE`` texts as fields of the dataclass ``owner``, with their types (``SystemExit`` with a clear
+    message otherwise); ``elsewhere`` names fields another option sets, and where."""
+    elsewhere = elsewhere or {}
+    types = {f.name: f.type for f in fields(owner) if f.name not in elsewhere}
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
+        if key in elsewhere:
+            raise SystemExit(f"error: {option} cannot set {key}: it comes from {elsewhere[key]}")
         if not sep or key not in types:
-            raise SystemExit(f"error: --set takes FIELD=VALUE with a field of ModernRecipe "
+            raise SystemExit(f"error: {option} takes FIELD=VALUE with a field of {owner.__name__} "
                              f"({', '.join(types)}); got {pair!r}")
         kind = types[key]
+        if kind == "bool":
+            if text.lower() not in ("true", "false"):
+                raise SystemExit(f"error: {key} takes true or false; got {text!r}")
+            out[key] = text.lower() == "true"
+            continue
         try:
             out[key] = text if kind == "str" else int(text) if kind == "int" else float(text)
         except ValueError:
             raise SystemExit(f"error: {key} takes {'an' if kind == 'int' else 'a'} {kind}; got {text!r}") from None
     return out
+
+
+def parse_settings(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["lr=10", "flip=random"]`` as ``ModernRecipe`` fields with their types (a clear error otherwise)."""
+    return _typed_fields(pairs, ModernRecipe, "--set")
+
+
+def parse_net(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["whiten=false", "logit_scale=0.2"]`` as ``ModernConfig`` fields with their types (a clear error
+    otherwise; ``layers``, ``activation`` and ``num_classes`` are set elsewhere)."""
+    return _typed_fields(pairs, ModernConfig, "--net", _NET_OWN_OPTIONS)
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -77,7 +106,7 @@ def _summary(values: list[float]) -> dict[str, float]:
 def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[int], holdout: bool = False,
                eval_every_epoch: bool = False, train_size: Optional[int] = None, test_size: Optional[int] = None,
                activation: str = "gelu", device: Optional[str] = None, data_load_s: float = 0.0,
-               verbose: bool = True, float32: bool = False) -> dict:
+               verbose: bool = True, float32: bool = False, net: Optional[dict[str, Any]] = None) -> dict:
     """Train the recipe once per seed and collect the results.
 
     Args:
@@ -94,6 +123,7 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
         data_load_s: seconds spent loading ``data`` (reported, not counted).
         verbose: print every epoch.
         float32: no autocast, even where bfloat16 is native (the precision of a CPU without it).
+        net: other ``ModernConfig`` fields (e.g. ``{"whiten": False}``), recorded in the settings as ``net``.
     Returns:
         The result dict (``save`` writes it).
     """
@@ -108,7 +138,7 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
     runs = []
     for seed in seeds:
         torch.manual_seed(seed)
-        model = build_modern_vgg(arch, activation=activation)
+        model = build_modern_vgg(arch, activation=activation, **(net or {}))
         r = replace(recipe, seed=seed)
 
         def show(row: dict, seed: int = seed) -> None:
@@ -139,7 +169,8 @@ def modern_vgg(data: CIFAR10, arch: str, recipe: ModernRecipe, seeds: Sequence[i
         "environment": {k: meta[k] for k in ("torch", "python", "device", "cpu", "cpu_count", "torch_threads",
                                              "gpu", "cpu_capability", "cpu_bf16") if k in meta},
         "settings": {"arch": arch, "layers": list(MODERN_CONFIGS[arch]), "activation": activation,
-                     "recipe": asdict(recipe), "seeds": list(seeds), "autocast": meta.get("autocast"),
+                     **({"net": dict(net)} if net else {}), "recipe": asdict(recipe), "seeds": list(seeds),
+                     "autocast": meta.get("autocast"),
                      "data_source": data.source, "train_images": len(loaders.train_idx),
                      "measured_on": f"{measured.dataset_size:,} {'validation' if holdout else 'test'} images",
                      "timing": "seconds: first training step to the final accuracy (test-time augmentation "
@@ -162,6 +193,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--holdout", action="store_true", help="measure on the 5,000 validation images, not the test set")
     ap.add_argument("--eval-every-epoch", action="store_true")
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="other ModernRecipe fields")
+    ap.add_argument("--net", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="other ModernConfig fields (the network), e.g. whiten=false")
     ap.add_argument("--train-size", type=int, default=None)
     ap.add_argument("--test-size", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None)
@@ -169,6 +202,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     add_data_and_out(ap)
     args = ap.parse_args(argv)
     recipe = ModernRecipe(epochs=args.epochs, **parse_settings(args.set))
+    net = parse_net(args.net)
     if args.train_size is not None and args.train_size < recipe.batch_size:
         ap.error(f"--train-size {args.train_size} is less than one batch of {recipe.batch_size} images, so nothing "
                  f"would be trained: add --set batch_size={max(1, args.train_size)} or train on more images")
@@ -180,7 +214,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     result = modern_vgg(data, args.arch, recipe, args.seeds, holdout=args.holdout,
                         eval_every_epoch=args.eval_every_epoch, train_size=args.train_size,
                         test_size=args.test_size, activation=args.activation, device=env.device,
-                        data_load_s=time.perf_counter() - t0, float32=args.float32)
+                        data_load_s=time.perf_counter() - t0, float32=args.float32, net=net)
     print(json.dumps({k: result[k] for k in ("final_acc", "seconds")}, indent=1))
     print("saved", save(result, args.out))
     return 0

@@ -159,7 +159,8 @@ def _recipe_text(st: dict) -> str:
     else:
         opt = (f"lr {r['lr']:g} and weight decay {r['weight_decay']:g} per 1,024 images, momentum "
                f"{r['momentum']:g}")
-    return (f"`{st['arch']}` ({' '.join(map(str, st['layers']))}), {st['activation']}, {r['epochs']:g} epochs of "
+    return (f"`{st['arch']}` ({' '.join(map(str, st['layers']))}), {st['activation']}{_net_text(st)}, "
+            f"{r['epochs']:g} epochs of "
             f"{st['train_images']:,} images, batch {r['batch_size']}, {opt}, label smoothing "
             f"{r['label_smoothing']:g}, flip {r['flip']}, translate {r['translate']} px, "
             + (f"weight averaging from epoch {r['ema_from_epoch']}" if r["ema_from_epoch"] else "no weight averaging")
@@ -178,6 +179,11 @@ def modern_holdout_section(found: list[tuple[Path, dict]]) -> list[str]:
         out.append(f"| `{path.name}` | {_recipe_text(st)} | {len(r['runs'])} | {r['final_acc']['median']:.4f} | "
                    f"{r['seconds']['median']:.0f} |")
     return out
+
+
+def _net_text(settings: dict) -> str:
+    """The network's changes to ``ModernConfig`` (``bench.modern_vgg --net``), e.g. ", whiten=False"."""
+    return "".join(f", {k}={v}" for k, v in settings.get("net", {}).items())
 
 
 def _recipe_changes(recipe: dict) -> dict:
@@ -207,7 +213,7 @@ def float32_holdout_section(found: list[tuple[Path, dict]]) -> list[str]:
         seconds = [run["seconds"] for run in runs]
         batch = st["recipe"]["batch_size"]
         scale = (50_000 // batch) / (st["train_images"] // batch)
-        changed = "".join(f", {k}={v}" for k, v in _recipe_changes(st["recipe"]).items())
+        changed = _net_text(st) + "".join(f", {k}={v}" for k, v in _recipe_changes(st["recipe"]).items())
         out.append(f"| `{path.name}` | {cpu} | `{st['arch']}`, {st['recipe']['epochs']:g}{changed} | "
                    + " / ".join(f"{run['final_acc']:.4f} (seed {run['seed']})" for run in runs)
                    + f" | {r['final_acc']['mean']:.4f} +- {r['final_acc']['sd']:.4f} | "
