@@ -304,8 +304,8 @@ def test_a_schedule_recorded_as_stored_runs_is_reported_as_its_newest_recording(
 def test_a_result_without_a_store_name_is_sorted_by_its_network_and_epochs():
     from vgg_helpers.book.plans import MODERN, MODERN_SHORT
 
-    def settings(plan, **more) -> dict:
-        return {"settings": {"arch": plan.model["arch"], "recipe": {"epochs": plan.run.epochs}, **more}}
+    def settings(plan) -> dict:
+        return {"settings": {"arch": plan.model["arch"], "recipe": {"epochs": plan.run.epochs}}}
 
     short, final = settings(MODERN_SHORT["cpu"]), settings(MODERN["cpu"])
     named = {"settings": {"arch": "modern-128", "recipe": {"epochs": 8}, "store": "modern-short"}}

@@ -296,5 +296,5 @@ def final_runs(data: Data, budget: str, store: Optional[str] = None, seeds: Opti
 
         out.append(train_or_load(run, train_run, budget=budget, store=store, quiet=quiet or seed != seeds[0],
                                  build_model=lambda: build_final_model(budget, name),
-                                 keep_weights=name == "modern-final" and seed == plan.seeds[0]))
+                                 keep_weights=FINAL_PLANS[name] is MODERN and seed == plan.seeds[0]))
     return out
