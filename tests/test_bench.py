@@ -191,13 +191,12 @@ def test_modern_vgg_net_settings_are_typed_and_checked():
 
 def test_modern_vgg_builds_the_network_it_is_given_and_records_the_change(tmp_path, monkeypatch):
     from vgg_helpers.modern import ModernRecipe
-    built = []
+    built, original = [], modern_cmd.build_modern_vgg
 
     def build(arch, **kwargs):
-        built.append(modern_cmd.build_modern_vgg.__wrapped__(arch, **kwargs))
+        built.append(original(arch, **kwargs))
         return built[-1]
 
-    build.__wrapped__ = modern_cmd.build_modern_vgg
     monkeypatch.setattr(modern_cmd, "build_modern_vgg", build)
     recipe = ModernRecipe(epochs=1, batch_size=128, whiten_images=64)
     plain, changed = (modern_cmd.modern_vgg(tiny_cifar(256, 64), "modern-128", recipe, seeds=[0],
