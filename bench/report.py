@@ -435,24 +435,30 @@ def scaling_section(path: Path, r: dict) -> list[str]:
 
 
 def precision_section(found: list[tuple[Path, dict]]) -> list[str]:
-    """Markdown for every ``bench.precision`` result: one row per CPU and network, float32 against bfloat16."""
+    """Markdown for every ``bench.precision`` result: one row per CPU, network, batch size and layout, float32
+    against bfloat16."""
     lines = ["### bfloat16 or float32: one training step on each kind of CPU", "",
-             "`python -m bench.precision`: the median of alternating training steps on random images (channels-last "
-             "layout, the plan's batch size), float32 against bfloat16 autocast; \"the book uses\" is "
+             "`python -m bench.precision`: the median of alternating training steps on random images (the plan's "
+             "batch size and channels-last layout unless the row names others), float32 against bfloat16 autocast, "
+             "per step and per 1,024 images (so that batch sizes compare); \"the book uses\" is "
              "`vgg_helpers.runtime.bf16_supported` on that CPU.", "",
-             "| date | CPU | instructions | network (plan), batch | float32 s | bfloat16 s | bf16 / fp32 "
-             "| the book uses |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| date | CPU | instructions | network (plan), batch, layout | float32 s | bfloat16 s "
+             "| per 1,024 images: float32 / bfloat16 s | bf16 / fp32 | the book uses |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for path, r in found:
         e, ins = r["environment"], r["instructions"]
         has = ", ".join(k for k in ("avx512", "avx512_bf16", "amx") if ins.get(k)) or "AVX2 or less"
         for row in r["rows"]:
+            med, n = row["median_s"], row["batch_size"]
+            per = {k: v * 1024 / n for k, v in med.items()}      # (files before 2026-12-07 20:00 UTC lack it)
+            layout = row.get("layout", "channels_last").replace("_", "-")
             lines.append(f"| {r['date'][:10]} | {e['cpu']}, {e['cpu_count']} cores, {r['settings']['threads']} "
-                         f"threads | {has} | `{row['network']}` ({row['plan']}), {row['batch_size']} | "
-                         f"{row['median_s']['float32']:.3f} | {row['median_s']['bfloat16']:.3f} | "
-                         f"{row['bf16_over_float32']:.2f}x | {'bfloat16' if r['book_uses_bf16'] else 'float32'} |")
+                         f"threads | {has} | `{row['network']}` ({row['plan']}), {n}, {layout} | "
+                         f"{med['float32']:.3f} | {med['bfloat16']:.3f} | {per['float32']:.3f} / "
+                         f"{per['bfloat16']:.3f} | {row['bf16_over_float32']:.2f}x | "
+                         f"{'bfloat16' if r['book_uses_bf16'] else 'float32'} |")
     lines += ["", f"torch {found[-1][1]['environment']['torch']}; {found[-1][1]['settings']['steps']} timed steps of "
-              "each precision per network in the newest file."]
+              "each precision per variant in the newest file."]
     return lines
 
 
