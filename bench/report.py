@@ -452,8 +452,9 @@ def precision_section(found: list[tuple[Path, dict]]) -> list[str]:
             med, n = row["median_s"], row["batch_size"]
             per = {k: v * 1024 / n for k, v in med.items()}      # (files before 2026-12-07 20:00 UTC lack it)
             layout = row.get("layout", "channels_last").replace("_", "-")
-            lines.append(f"| {r['date'][:10]} | {e['cpu']}, {e['cpu_count']} cores, {r['settings']['threads']} "
-                         f"threads | {has} | `{row['network']}` ({row['plan']}), {n}, {layout} | "
+            threads = r["settings"]["threads"]
+            lines.append(f"| {r['date'][:10]} | {e['cpu']}, {e['cpu_count']} cores, {threads} "
+                         f"thread{'' if threads == 1 else 's'} | {has} | `{row['network']}` ({row['plan']}), {n}, {layout} | "
                          f"{med['float32']:.3f} | {med['bfloat16']:.3f} | {per['float32']:.3f} / "
                          f"{per['bfloat16']:.3f} | {row['bf16_over_float32']:.2f}x | "
                          f"{'bfloat16' if r['book_uses_bf16'] else 'float32'} |")

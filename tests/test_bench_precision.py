@@ -24,6 +24,7 @@ def test_precision_records_both_precisions_and_the_cpus_instructions(tmp_path, c
     assert "fast (vgg11, batch 4, channels_last)" in out and "the book trains in" in out
     text = "\n".join(report.precision_section([(path, result)]))
     assert "| `vgg11` (fast), 4, channels-last |" in text and ("| float32 |" in text or "| bfloat16 |" in text)
+    assert " cores, 1 thread |" in text                    # (not "1 threads")
 
 
 def test_a_step_really_switches_precision(monkeypatch):
