@@ -99,6 +99,7 @@ def test_bf16_supported_answers_for_every_device():
     ("x86_64", True, False, True, True),     # AVX512-BF16 (AMD Zen 4, Intel Cooper Lake)
     ("x86_64", False, True, True, True),     # AMX (Intel Sapphire Rapids and later)
     ("x86_64", False, False, False, False),  # AVX2 only
+    ("x86_64", True, False, False, False),   # the instructions, but oneDNN told not to use them (ONEDNN_MAX_CPU_ISA)
     ("aarch64", False, False, True, True),   # ARM: oneDNN's answer
 ])
 def test_cpu_bf16_means_the_instructions_not_what_onednn_emulates(monkeypatch, machine, avx512_bf16, amx, onednn,
@@ -109,6 +110,17 @@ def test_cpu_bf16_means_the_instructions_not_what_onednn_emulates(monkeypatch, m
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: onednn, raising=False)
     assert bf16_supported("cpu") is expected
     assert autocast_dtype("cpu") == (torch.bfloat16 if expected else None)
+
+
+def test_cpu_bf16_follows_the_instructions_on_a_torch_without_onednn(monkeypatch):
+    def no_onednn():
+        raise RuntimeError("this torch was built without oneDNN")
+    monkeypatch.setattr(runtime.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", no_onednn, raising=False)
+    assert cpu_bf16_instructions()["onednn_says_bf16"] is None
+    assert bf16_supported("cpu") is True
 
 
 def test_cpu_bf16_falls_back_to_onednn_on_a_torch_without_the_instruction_checks(monkeypatch):

@@ -220,8 +220,10 @@ def bf16_supported(device: torch.device | str = "cpu") -> bool:
     Two kinder answers are not taken: ``torch.cuda.is_bf16_supported()`` can say True on older GPUs (e.g. a T4,
     7.5), and oneDNN's ``_is_mkldnn_bf16_supported()`` says True on any x86 CPU with AVX-512, where bfloat16 is
     emulated: on a 2-core Intel Xeon with AVX-512 but no AVX512-BF16, a training step of the book's networks took
-    2.3 to 2.8 times as long with bfloat16 autocast as in float32 (``python -m bench.precision``). Other CPUs (ARM)
-    keep oneDNN's answer.
+    2.3 to 2.8 times as long with bfloat16 autocast as in float32 (``python -m bench.precision``). Where the
+    instructions are there but oneDNN says no (it was told not to use them, e.g. ``ONEDNN_MAX_CPU_ISA=AVX2``: a step
+    then took 10.8 times as long in bfloat16 on an AMD EPYC with AVX512-BF16), float32. Other CPUs (ARM) keep
+    oneDNN's answer.
 
     Args:
         device: ``"cpu"`` or a CUDA device.
@@ -237,7 +239,7 @@ def bf16_supported(device: torch.device | str = "cpu") -> bool:
         found = cpu_bf16_instructions()
         native = (found["avx512_bf16"], found["amx"])
         if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86") and None not in native:
-            return any(native)
+            return any(native) and found["onednn_says_bf16"] is not False
         return bool(found["onednn_says_bf16"])
     return False
 
