@@ -450,13 +450,14 @@ def precision_section(found: list[tuple[Path, dict]]) -> list[str]:
         has = ", ".join(k for k in ("avx512", "avx512_bf16", "amx") if ins.get(k)) or "AVX2 or less"
         for row in r["rows"]:
             med, n = row["median_s"], row["batch_size"]
-            per = {k: v * 1024 / n for k, v in med.items()}      # (files before 2026-12-07 20:00 UTC lack it)
+            per = {k: v * 1024 / n for k, v in med.items()}      # (computed here: older files lack the field)
             layout = row.get("layout", "channels_last").replace("_", "-")
             threads = r["settings"]["threads"]
             lines.append(f"| {r['date'][:10]} | {e['cpu']}, {e['cpu_count']} cores, {threads} "
-                         f"thread{'' if threads == 1 else 's'} | {has} | `{row['network']}` ({row['plan']}), {n}, {layout} | "
-                         f"{med['float32']:.3f} | {med['bfloat16']:.3f} | {per['float32']:.3f} / "
-                         f"{per['bfloat16']:.3f} | {row['bf16_over_float32']:.2f}x | "
+                         f"thread{'' if threads == 1 else 's'} | {has} | "
+                         f"`{row['network']}` ({row['plan']}), {n}, {layout} | {med['float32']:.3f} | "
+                         f"{med['bfloat16']:.3f} | {per['float32']:.3f} / {per['bfloat16']:.3f} | "
+                         f"{row['bf16_over_float32']:.2f}x | "
                          f"{'bfloat16' if r['book_uses_bf16'] else 'float32'} |")
     lines += ["", f"torch {found[-1][1]['environment']['torch']}; {found[-1][1]['settings']['steps']} timed steps of "
               "each precision per variant in the newest file."]
