@@ -59,7 +59,7 @@ def launch(out: Path, data: Path, processes: int | None, *extra: str, torchrun: 
         cmd = [sys.executable, *script, "--threads", "1"]
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-               *torchrun, *script]
+               f"--log-dir={out / 'torchrun'}", *torchrun, *script]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     if check:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
@@ -256,6 +256,26 @@ def test_launch_helper_runs_the_script_and_explains_a_failure(runs, image_folder
         distributed.launch(tmp_path / "bad", None, "--device", "huge")
     with pytest.raises(ValueError, match="processes"):
         distributed.launch(tmp_path / "bad", 0)
+
+
+def test_torchrun_writes_its_own_files_in_the_run_folder(tmp_path, monkeypatch):
+    """torchrun makes a ``torchelastic_*`` folder in the system's temporary folder for every launch unless told
+    where to log: ``launch`` tells it the run's folder, so a chapter that launches dozens of runs leaves none."""
+    commands = []
+
+    def fake_run(cmd, **kwargs):
+        commands.append(cmd)
+        out = Path(cmd[cmd.index("--out") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text("{}")
+        return subprocess.CompletedProcess(cmd, 0, stdout="")
+
+    monkeypatch.setattr(distributed.subprocess, "run", fake_run)
+    distributed.launch(tmp_path / "two", 2)
+    distributed.launch(tmp_path / "one", None)
+    assert f"--log-dir={tmp_path / 'two' / 'torchrun'}" in commands[0]
+    assert commands[0].index("--log-dir=" + str(tmp_path / "two" / "torchrun")) < commands[0].index("-m", 2)
+    assert not any(arg.startswith("--log-dir") for arg in commands[1])     # no torchrun, nothing to tell
 
 
 def test_weight_difference_refuses_different_networks(tmp_path):

@@ -128,6 +128,11 @@ def test_make_wheelhouse_target_and_the_guide_use_the_tool():
     assert "/wheelhouse/" in (ROOT / ".gitignore").read_text().split()
 
 
+# the wheelhouse test's peak use of disk, with some room: measured 8.7 GB at most on 2026-12-07 (PyPI's torch
+# build with its CUDA libraries, the only one this machine has: wheels and the venv they install into)
+BIG_TMP_GB = 10
+
+
 def _torch_source() -> tuple[str | None, list[str]]:
     """Where the wheelhouse's torch and torchvision come from here, and the constraints that go with it.
 
@@ -157,7 +162,13 @@ def _torch_source() -> tuple[str | None, list[str]]:
 
 @pytest.fixture
 def big_tmp(tmp_path):
-    """``tmp_path``, emptied after the test: the wheelhouse and the venv hold several GB."""
+    """``tmp_path``, emptied after the test: the wheelhouse and the venv hold several GB. Too little free space
+    fails here with what to do, not halfway through pip with ``No space left on device``."""
+    free = shutil.disk_usage(tmp_path).free / 2**30
+    assert free >= BIG_TMP_GB, (
+        f"the offline-install test needs at least {BIG_TMP_GB} GB free where pytest keeps its temporary files "
+        f"({tmp_path.parent}); {free:.1f} GB are free. Free some space (old fresh clones, /tmp), or give pytest a "
+        "folder on a larger disk: pytest --basetemp=/big/disk/pytest-tmp")
     yield tmp_path
     shutil.rmtree(tmp_path, ignore_errors=True)
 

@@ -422,9 +422,10 @@ def launch(out: str | os.PathLike, processes: Optional[int], *args: str, max_res
     timeout = real_number("timeout", timeout, 0, low_ok=False, expected="seconds > 0, e.g. 3600")
     script = ["-m", "vgg_helpers.distributed", "--out", str(out), *map(os.fspath, args)]
     script += ["--threads", str(threads)] if threads is not None else []
+    # --log-dir: torchrun's own files go in the run's folder, not in a new temporary folder per launch
     cmd = [sys.executable, *script] if processes is None else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-        f"--max-restarts={max_restarts}", *script]
+        f"--max-restarts={max_restarts}", f"--log-dir={out / 'torchrun'}", *script]
     start = time.perf_counter()
     # one stream, unbuffered: the log keeps the order in which the processes and torchrun wrote
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
