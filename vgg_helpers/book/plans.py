@@ -455,12 +455,11 @@ MODERN = {
 # three seeds of five. Why 6 epochs: 7 epochs of it (seeds 300-304) reached 88.2% on every seed but took 503-563 s
 # on the test set, on a day the machine ran slow; on the hold-out 7 epochs beat 6 by 0.54 +- 0.29 points (three
 # seeds, paired), not more than two standard errors, so the rule declared before those runs took the shorter
-# schedule. Why seeds 400-404: the protocol's test-set recording of this frozen schedule, five new seeds declared
-# before the run (book/how-made/airbench-style-vgg.md lists every recording; bench/README.md every hold-out run).
-# Why averaging from epoch 2 (not 3): on the hold-out it beat the 6-epoch schedule that averaged from epoch 3 by
-# +0.11 +- 0.05 points (three seeds, paired), more than the two standard errors the rule declared before those
-# runs asked, and every seed ran within 8 minutes (scaled to 50,000 images); seeds 400-404 had recorded that
-# schedule on the test set. Why seeds 600-604: five new seeds declared before this schedule's test-set run.
+# schedule (recorded on the test set with seeds 400-404). Why averaging from epoch 2 (not 3): on the hold-out it
+# beat that schedule by +0.11 +- 0.05 points (three seeds, paired), more than the two standard errors the rule
+# declared before those runs asked, and every seed ran within 8 minutes (scaled to 50,000 images). Why seeds
+# 600-604: the protocol's test-set recording of this frozen schedule, five new seeds declared before the run
+# (book/how-made/airbench-style-vgg.md lists every recording; bench/README.md every hold-out run).
 MODERN_SHORT = {
     "smoke": replace(MODERN["smoke"], name="modern-short"),
     "cpu": replace(MODERN["cpu"], name="modern-short", run=replace(MODERN["cpu"].run, epochs=6),
