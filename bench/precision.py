@@ -36,6 +36,11 @@ PLANS = {"modern": MODERN, "modern-short": MODERN_SHORT, "fast": FAST}   # the c
 LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}   # memory layouts
 
 
+def per_1024_images(medians: dict[str, float], batch_size: int) -> dict[str, float]:
+    """Step seconds per precision, rescaled to 1,024 images, so that batch sizes compare."""
+    return {k: v * 1024 / batch_size for k, v in medians.items()}
+
+
 def step_timer(plan: Plan, batch_size: Optional[int] = None, seed: int = 0,
                layout: str = "channels_last") -> Callable[[bool], float]:
     """A function that takes one training step of ``plan``'s network and returns its seconds.
@@ -100,7 +105,7 @@ def measure(plans: Sequence[str], steps: int = 5, warmup: int = 2, batch_sizes: 
         medians = {k: statistics.median(v) for k, v in t.items()}
         rows.append({"plan": name, "network": plan.model.get("arch"), "width": plan.model.get("width"),
                      "batch_size": n, "layout": layout, "seconds": t, "median_s": medians,
-                     "per_1024_images_s": {k: v * 1024 / n for k, v in medians.items()},
+                     "per_1024_images_s": per_1024_images(medians, n),
                      "bf16_over_float32": medians["bfloat16"] / medians["float32"]})
     return rows
 
