@@ -4,8 +4,9 @@ Every number in that part comes from the newest JSON file of each kind in ``benc
 from the book's stored runs (``vgg_helpers/book/stored_runs/``), so the README cannot drift from the
 measurements. Usage (from the repository root)::
 
-    python -m bench.report           # rewrite bench/README.md below the marker line
-    python -m bench.report --check   # exit 1 if bench/README.md is not what the results say (a test runs this)
+    python -m bench.report           # rewrite bench/README.md below the marker line, and the list of
+                                     # test-set recordings that chapter 9 prints (RECORDINGS)
+    python -m bench.report --check   # exit 1 if either is not what the results say (a test runs this)
 """
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from vgg_helpers.book.fast import run_ladder
 from vgg_helpers.book.plans import (BLOG_POST_TEST_ACCURACY, CPU_TARGET_ACCURACY, CPU_TARGET_SECONDS, FAST_LADDER,
                                     MODERN, MODERN_SHORT, Plan)
 from vgg_helpers.book.store import STORED_DIR, stored_history, stored_path
+from vgg_helpers.book.modern import TEST_SET_RECORDINGS as RECORDINGS
 from vgg_helpers.diagnostics import first_reaching
+from vgg_helpers.files import atomic_write
 from vgg_helpers.modern import MODERN_CONFIGS, ModernRecipe
 
 from . import RESULTS_DIR as RESULTS
@@ -34,6 +37,7 @@ TARGETS = {"cpu": (CPU_TARGET_ACCURACY, CPU_TARGET_SECONDS), "gpu": GPU_TARGET}
 SHORT_GOAL = (BLOG_POST_TEST_ACCURACY, 8 * 60)   # the short schedule's goal: the blog post's 88.2% within 8 min
 FLOAT32_GOAL = (BLOG_POST_TEST_ACCURACY, 15 * 60)  # without native bfloat16 (float32): 88.2% within 15 min
 FINAL_STORE, SHORT_STORE = MODERN["cpu"].name, MODERN_SHORT["cpu"].name   # the stored names of the final runs
+PROTOCOL_FROM = "2026-12-06"   # the day the measurement protocol (book/measurement-protocol.md) began
 
 
 def _data(source: object) -> str:
@@ -533,8 +537,50 @@ def render(results: Path = RESULTS, stored: bool | None = None) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+def _cpu_name(environment: dict) -> str | None:
+    """A CPU's name without its trademarks, e.g. "Intel Xeon" for "Intel(R) Xeon(R) Processor"."""
+    name = environment.get("cpu")
+    return None if name is None else " ".join(re.sub(r"\((R|TM)\)|\bProcessor\b|\bCPU\b", "", name).split())
+
+
+def test_set_recordings(results: Path = RESULTS, stored: bool | None = None) -> list[dict]:
+    """Every recording of the modern VGG on the test set, oldest first: each result file of ``results``
+    (``modern-vgg-test-*``) and, when ``stored`` (default: for the repository's own results), each schedule recorded
+    as the book's stored runs. One dict per recording: when, where from, the network, epochs and recipe changes,
+    precision and CPU, and the seeds with their test accuracy and seconds."""
+    stored = results == RESULTS if stored is None else stored
+    found = [(p, json.loads(p.read_text())) for p in sorted(results.glob("modern-vgg-test-*-2*.json"))]
+    for store in (FINAL_STORE, SHORT_STORE) if stored else ():
+        recorded = stored_schedule(store)
+        if recorded is not None:
+            found.append(recorded)
+    rows = []
+    for path, r in sorted(found, key=lambda f: f[1]["date"]):
+        st, env = r["settings"], r["environment"]
+        source = (f"stored runs {path.stem.rsplit('-', 1)[0]} and its other seeds" if path.parent == STORED_DIR
+                  else f"bench/results/{path.name}")
+        rows.append({"date": r["date"][:10], "source": source, "network": st["arch"],
+                     "epochs": st["recipe"]["epochs"], "recipe_changes": _recipe_changes(st["recipe"]),
+                     "precision": st.get("autocast") or "float32", "device": r["kind"].split("-")[3],
+                     "cpu": _cpu_name(env), "cpu_bf16": env.get("cpu_bf16"), "threads": env.get("torch_threads"),
+                     "under_protocol": r["date"][:10] >= PROTOCOL_FROM,
+                     "seeds": [run["seed"] for run in r["runs"]],
+                     "test_acc": [run["final_acc"] for run in r["runs"]],
+                     "seconds": [round(run["seconds"], 1) for run in r["runs"]]})
+    return rows
+
+
+def recordings_text(results: Path = RESULTS) -> str:
+    """The JSON text of ``RECORDINGS``: ``test_set_recordings``, with what it is and where it comes from."""
+    about = ("Every recording of the modern VGG on the 10,000 test images, oldest first; written by "
+             "`python -m bench.report` from bench/results and the stored runs: do not edit by hand.")
+    rows = ",\n".join(f"  {json.dumps(row)}" for row in test_set_recordings(results))   # one recording per line
+    return (f'{{"about": {json.dumps(about)},\n "protocol_from": {json.dumps(PROTOCOL_FROM)},\n'
+            f' "recordings": [\n{rows}\n ]}}\n')
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Rewrite (or ``--check``) the generated part of bench/README.md."""
+    """Rewrite (or ``--check``) the generated part of bench/README.md and the list of test-set recordings."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only check that the README is up to date")
     args = ap.parse_args(argv)
@@ -543,13 +589,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{README} has no marker line; add this line where the generated part starts:\n{MARKER}")
         return 1
     new = text[:text.index(MARKER)] + render()
+    recordings = recordings_text()
     if args.check:
-        if new != text:
-            print(f"{README} is out of date with the recorded results: run `python -m bench.report`")
+        stale = [str(path) for path, want in ((README, new), (RECORDINGS, recordings))
+                 if not path.exists() or path.read_text() != want]
+        if stale:
+            print(f"{' and '.join(stale)} out of date with the recorded results: run `python -m bench.report`")
             return 1
         return 0
-    README.write_text(new)
-    print(f"wrote {README}")
+    for path, want in ((README, new), (RECORDINGS, recordings)):
+        atomic_write(path, lambda f, want=want: f.write(want), mode="w")
+        print(f"wrote {path}")
     return 0
 
 

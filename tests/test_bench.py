@@ -414,3 +414,52 @@ def test_a_float32_schedule_other_than_the_short_one_is_judged_by_the_float32_go
     assert "every seed within 15 min): **met**" in text and "cpu floor" not in text
     final = _float32_test_result(MODERN["cpu"].model["arch"], MODERN["cpu"].run.epochs, [(100, 0.902, 1579.0)])
     assert report.is_final_schedule(final["settings"])
+
+
+def test_every_test_set_recording_is_listed_oldest_first_with_its_cpu_and_precision(tmp_path):
+    xeon = _float32_test_result("modern-128-256", 7, [(210, 0.8887, 701.04), (211, 0.8877, 776.4)])
+    older = {**_float32_test_result("modern-128", 15, [(0, 0.8984, 817.3)]), "kind": "modern-vgg-test-cpu",
+             "date": "2026-11-27T18:08:53+00:00"}
+    older["environment"] = {**older["environment"], "cpu": "AMD EPYC", "cpu_bf16": None}
+    older["settings"] = {**older["settings"], "autocast": "bfloat16",
+                         "recipe": {**older["settings"]["recipe"], "ema_from_epoch": 2}}
+    (tmp_path / "modern-vgg-test-cpu-float32-2026-12-07T023000Z.json").write_text(json.dumps(xeon))
+    (tmp_path / "modern-vgg-test-cpu-2026-11-27T180853Z.json").write_text(json.dumps(older))
+    (tmp_path / "modern-vgg-holdout-cpu-2026-12-07T000000Z.json").write_text(json.dumps(xeon))   # not the test set
+    rows = report.test_set_recordings(tmp_path)
+    assert report.test_set_recordings(tmp_path, stored=False) == rows      # another folder: no stored runs
+    assert [r["source"] for r in rows] == ["bench/results/modern-vgg-test-cpu-2026-11-27T180853Z.json",
+                                           "bench/results/modern-vgg-test-cpu-float32-2026-12-07T023000Z.json"]
+    first, last = rows
+    assert (first["date"], first["precision"], first["cpu"], first["under_protocol"]) == \
+        ("2026-11-27", "bfloat16", "AMD EPYC", False)
+    assert first["recipe_changes"] == {"ema_from_epoch": 2} and last["recipe_changes"] == {}
+    assert (last["date"], last["precision"], last["cpu"], last["cpu_bf16"], last["under_protocol"]) == \
+        ("2026-12-07", "float32", "Intel Xeon", False, True)
+    assert (last["network"], last["epochs"], last["seeds"], last["test_acc"], last["seconds"]) == \
+        ("modern-128-256", 7, [210, 211], [0.8887, 0.8877], [701.0, 776.4])
+    assert json.loads(report.recordings_text(tmp_path))["recordings"] == rows
+
+
+def test_the_report_check_fails_while_the_shipped_recordings_are_stale(tmp_path, monkeypatch, capsys):
+    shipped = report.RECORDINGS.read_text()
+    readme, recordings = tmp_path / "README.md", tmp_path / "test_set_recordings.json"
+    readme.write_text(report.README.read_text())
+    edited = json.loads(shipped)
+    edited["recordings"][0]["test_acc"][0] += 0.01                     # one seed's accuracy edited by hand
+    recordings.write_text(json.dumps(edited))
+    monkeypatch.setattr(report, "README", readme)
+    monkeypatch.setattr(report, "RECORDINGS", recordings)
+    assert report.main(["--check"]) == 1
+    assert f"{recordings} out of date with the recorded results" in capsys.readouterr().out
+    recordings.unlink()                                                 # a missing file is stale too
+    assert report.main(["--check"]) == 1
+    assert report.main([]) == 0 and report.main(["--check"]) == 0
+    assert recordings.read_text() == shipped and readme.read_text() == report.README.read_text()
+
+
+def test_the_how_made_page_lists_every_test_set_recording():
+    page = (report.README.parents[1] / "book" / "how-made" / "airbench-style-vgg.md").read_text()
+    for r in report.test_set_recordings():
+        name = r["source"].rsplit("/", 1)[-1] if r["source"].startswith("bench/") else r["source"].split()[2]
+        assert f"`{name}`" in page, f"{r['source']} is not in the how-made page's list of test-set recordings"

@@ -57,3 +57,21 @@ def test_the_code_is_python_3_9_as_pyproject_claims():
     assert not later, f"X | Y in an annotation without `from __future__ import annotations`: {later}"
     with pytest.raises(SyntaxError):                                # the check can fail: 3.10's match
         ast.parse("match x:\n    case 1:\n        pass\n", feature_version=(3, 9))
+
+
+def test_every_data_file_in_the_package_is_shipped():
+    """A file of vgg_helpers that is not Python (stored runs, weights, the list of test-set recordings) reaches an
+    installed package only when pyproject's package-data names it."""
+    from fnmatch import fnmatch
+
+    patterns = PYPROJECT["tool"]["setuptools"]["package-data"]
+    missing = []
+    for path in sorted((ROOT / "vgg_helpers").rglob("*")):
+        if not path.is_file() or path.suffix in (".py", ".pyc") or path.name.startswith(".") \
+                or "__pycache__" in path.parts:
+            continue
+        package = ".".join(path.parent.relative_to(ROOT).parts)
+        if not any(fnmatch(path.name, pattern) for pattern in patterns.get(package, [])):
+            missing.append(str(path.relative_to(ROOT)))
+    assert not missing, f"add these to [tool.setuptools.package-data] in pyproject.toml: {missing}"
+    assert (ROOT / "vgg_helpers" / "book" / "test_set_recordings.json").is_file()
