@@ -8,7 +8,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,17 +48,15 @@ def image_folder(tmp_path_factory) -> Path:
     return root
 
 
-def launch(out: Path, data: Path, processes: int | None, *extra: str, torchrun: tuple[str, ...] = (),
+def launch(out: Path, data: Path, processes: int | None, *extra: str, max_restarts: int = 0,
            check: bool = True) -> subprocess.CompletedProcess:
-    """Run the training script: alone (``processes=None``) or under torchrun with that many processes."""
+    """Run the training script as ``distributed.launch`` would (``launch_command``): alone (``processes=None``) or
+    under torchrun with that many processes; the output is kept in two streams and a failure returned (``check``:
+    asserted against) instead of raised."""
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env["VGG_CACHE_DIR"] = str(out.parent / "cache")
-    script = ["-m", "vgg_helpers.distributed", "--out", str(out), "--data-dir", str(data), *TINY, *extra]
-    if processes is None:
-        cmd = [sys.executable, *script, "--threads", "1"]
-    else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-               f"--log-dir={out / 'torchrun'}", *torchrun, *script]
+    cmd = distributed.launch_command(out, processes, "--data-dir", data, *TINY, *extra,
+                                     max_restarts=max_restarts, threads=1 if processes is None else None)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     if check:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
@@ -126,7 +123,7 @@ def assert_same_as_uninterrupted(out: Path, uninterrupted: Path) -> None:
 
 def test_a_killed_worker_is_restarted_by_torchrun_and_ends_with_the_same_weights(runs, image_folder, tmp_path):
     out = tmp_path / "crash"
-    proc = launch(out, image_folder, 2, "--crash", "1", str(CRASH_STEP), torchrun=("--max-restarts=1",))
+    proc = launch(out, image_folder, 2, "--crash", "1", str(CRASH_STEP), max_restarts=1)
     assert (out / ".crashed-once").read_text().startswith(f"rank 1 killed itself at step {CRASH_STEP}")
     # torchrun reports the failed worker group: usually the killed rank (-9, SIGKILL), but when its monitor looks
     # after it has already sent SIGTERM to the surviving rank, it names that one (-15). Either way the group

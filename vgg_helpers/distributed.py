@@ -52,7 +52,7 @@ from .training import BATCH_NORM_RECIPE, CheckpointError, TrainConfig, evaluate,
 
 __all__ = ["Process", "process_device", "setup", "cleanup", "CPUSyncBatchNorm", "convert_sync_batchnorm", "prepare_model",
            "weight_spread", "throughput", "allreduce_seconds", "ring_allreduce_seconds", "expected_speedup",
-           "Launched", "launch", "weight_difference", "DEFAULT_RUN", "DEFAULT_MODEL", "run", "command_args",
+           "Launched", "launch_command", "launch", "weight_difference", "DEFAULT_RUN", "DEFAULT_MODEL", "run", "command_args",
            "parse_command", "main"]
 
 CHECKPOINT, HISTORY, SUMMARY, WEIGHTS = "checkpoint.pt", "history.json", "summary.json", "weights.pt"
@@ -388,9 +388,42 @@ class Launched:
     seconds: float          # wall time of the launch, start-up and data loading included
 
 
+def launch_command(out: str | os.PathLike, processes: Optional[int], *args: str, max_restarts: int = 0,
+                   threads: Optional[int] = None) -> list[str]:
+    """The command ``launch`` runs: ``python -m vgg_helpers.distributed --out OUT ARGS``, alone or under torchrun
+    (its arguments are ``launch``'s, checked the same way; nothing is started).
+
+    >>> launch_command("runs/two", 2, "--epochs", "1")[2:6]
+    ['torch.distributed.run', '--standalone', '--nproc-per-node=2', '--max-restarts=0']
+    >>> launch_command("runs/one", None, threads=1)[1:]
+    ['-m', 'vgg_helpers.distributed', '--out', 'runs/one', '--threads', '1']
+    """
+    out = _folder("out", out)
+    processes = whole_number("processes", processes, 1, none_means="no torchrun, one process")
+    for i, arg in enumerate(args):
+        if not isinstance(arg, (str, os.PathLike)):
+            unpack = (f" To pass a list of options, unpack it: launch(out, {processes}, *options)."
+                      if isinstance(arg, (list, tuple)) else "")
+            raise TypeError(f"launch's options must be separate strings, e.g. launch(out, {processes}, '--epochs', "
+                            f"'3'); option {i + 1} is {describe(arg)}.{unpack}")
+    max_restarts = whole_number("max_restarts", max_restarts, 0, "restarts after a failure, e.g. 1")
+    if max_restarts and processes is None:
+        raise ValueError(f"max_restarts={max_restarts} needs torchrun, which restarts the processes: give a number "
+                         "of processes (launch(out, 1, ...)), or leave max_restarts at 0.")
+    threads = whole_number("threads", threads, 1, none_means="the default")
+    script = ["-m", "vgg_helpers.distributed", "--out", str(out), *map(os.fspath, args)]
+    script += ["--threads", str(threads)] if threads is not None else []
+    if processes is None:
+        return [sys.executable, *script]
+    # --log-dir: torchrun's own files go in the run's folder, not in a new temporary folder per launch
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+            f"--max-restarts={max_restarts}", f"--log-dir={out / 'torchrun'}", *script]
+
+
 def launch(out: str | os.PathLike, processes: Optional[int], *args: str, max_restarts: int = 0,
            threads: Optional[int] = None, timeout: float = 3600) -> Launched:
-    """Run ``python -m vgg_helpers.distributed --out OUT ARGS`` in a new process: alone, or under torchrun.
+    """Run ``python -m vgg_helpers.distributed --out OUT ARGS`` in a new process: alone, or under torchrun
+    (``launch_command``).
 
     Args:
         out: the run's folder.
@@ -406,26 +439,9 @@ def launch(out: str | os.PathLike, processes: Optional[int], *args: str, max_res
         TypeError, ValueError: a bad argument, before anything is started.
         RuntimeError: the launch failed; the message ends with what it printed last.
     """
-    out = _folder("out", out)
-    processes = whole_number("processes", processes, 1, none_means="no torchrun, one process")
-    for i, arg in enumerate(args):
-        if not isinstance(arg, (str, os.PathLike)):
-            unpack = (f" To pass a list of options, unpack it: launch(out, {processes}, *options)."
-                      if isinstance(arg, (list, tuple)) else "")
-            raise TypeError(f"launch's options must be separate strings, e.g. launch(out, {processes}, '--epochs', "
-                            f"'3'); option {i + 1} is {describe(arg)}.{unpack}")
-    max_restarts = whole_number("max_restarts", max_restarts, 0, "restarts after a failure, e.g. 1")
-    if max_restarts and processes is None:
-        raise ValueError(f"max_restarts={max_restarts} needs torchrun, which restarts the processes: give a number "
-                         "of processes (launch(out, 1, ...)), or leave max_restarts at 0.")
-    threads = whole_number("threads", threads, 1, none_means="the default")
+    cmd = launch_command(out, processes, *args, max_restarts=max_restarts, threads=threads)
+    out = Path(out)
     timeout = real_number("timeout", timeout, 0, low_ok=False, expected="seconds > 0, e.g. 3600")
-    script = ["-m", "vgg_helpers.distributed", "--out", str(out), *map(os.fspath, args)]
-    script += ["--threads", str(threads)] if threads is not None else []
-    # --log-dir: torchrun's own files go in the run's folder, not in a new temporary folder per launch
-    cmd = [sys.executable, *script] if processes is None else [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-        f"--max-restarts={max_restarts}", f"--log-dir={out / 'torchrun'}", *script]
     start = time.perf_counter()
     # one stream, unbuffered: the log keeps the order in which the processes and torchrun wrote
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
