@@ -5,7 +5,7 @@ from the book's stored runs (``vgg_helpers/book/stored_runs/``), so the README c
 measurements. Usage (from the repository root)::
 
     python -m bench.report           # rewrite bench/README.md below the marker line, and the list of
-                                     # test-set recordings that chapter 9 prints (RECORDINGS)
+                                     # test-set recordings the airbench-style chapter prints
     python -m bench.report --check   # exit 1 if either is not what the results say (a test runs this)
 """
 from __future__ import annotations
@@ -543,7 +543,7 @@ def _cpu_name(environment: dict) -> str | None:
     return None if name is None else " ".join(re.sub(r"\((R|TM)\)|\bProcessor\b|\bCPU\b", "", name).split())
 
 
-def test_set_recordings(results: Path = RESULTS, stored: bool | None = None) -> list[dict]:
+def recordings_on_test_set(results: Path = RESULTS, stored: bool | None = None) -> list[dict]:
     """Every recording of the modern VGG on the test set, oldest first: each result file of ``results``
     (``modern-vgg-test-*``) and, when ``stored`` (default: for the repository's own results), each schedule recorded
     as the book's stored runs. One dict per recording: when, where from, the network, epochs and recipe changes,
@@ -571,10 +571,10 @@ def test_set_recordings(results: Path = RESULTS, stored: bool | None = None) -> 
 
 
 def recordings_text(results: Path = RESULTS) -> str:
-    """The JSON text of ``RECORDINGS``: ``test_set_recordings``, with what it is and where it comes from."""
+    """The JSON text of ``RECORDINGS``: ``recordings_on_test_set``, with what it is and where it comes from."""
     about = ("Every recording of the modern VGG on the 10,000 test images, oldest first; written by "
              "`python -m bench.report` from bench/results and the stored runs: do not edit by hand.")
-    rows = ",\n".join(f"  {json.dumps(row)}" for row in test_set_recordings(results))   # one recording per line
+    rows = ",\n".join(f"  {json.dumps(row)}" for row in recordings_on_test_set(results))   # one recording per line
     return (f'{{"about": {json.dumps(about)},\n "protocol_from": {json.dumps(PROTOCOL_FROM)},\n'
             f' "recordings": [\n{rows}\n ]}}\n')
 

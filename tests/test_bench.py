@@ -426,8 +426,8 @@ def test_every_test_set_recording_is_listed_oldest_first_with_its_cpu_and_precis
     (tmp_path / "modern-vgg-test-cpu-float32-2026-12-07T023000Z.json").write_text(json.dumps(xeon))
     (tmp_path / "modern-vgg-test-cpu-2026-11-27T180853Z.json").write_text(json.dumps(older))
     (tmp_path / "modern-vgg-holdout-cpu-2026-12-07T000000Z.json").write_text(json.dumps(xeon))   # not the test set
-    rows = report.test_set_recordings(tmp_path)
-    assert report.test_set_recordings(tmp_path, stored=False) == rows      # another folder: no stored runs
+    rows = report.recordings_on_test_set(tmp_path)
+    assert report.recordings_on_test_set(tmp_path, stored=False) == rows      # another folder: no stored runs
     assert [r["source"] for r in rows] == ["bench/results/modern-vgg-test-cpu-2026-11-27T180853Z.json",
                                            "bench/results/modern-vgg-test-cpu-float32-2026-12-07T023000Z.json"]
     first, last = rows
@@ -460,6 +460,6 @@ def test_the_report_check_fails_while_the_shipped_recordings_are_stale(tmp_path,
 
 def test_the_how_made_page_lists_every_test_set_recording():
     page = (report.README.parents[1] / "book" / "how-made" / "airbench-style-vgg.md").read_text()
-    for r in report.test_set_recordings():
+    for r in report.recordings_on_test_set():
         name = r["source"].rsplit("/", 1)[-1] if r["source"].startswith("bench/") else r["source"].split()[2]
         assert f"`{name}`" in page, f"{r['source']} is not in the how-made page's list of test-set recordings"

@@ -219,9 +219,9 @@ def test_the_airbench_chapter_loads_images_only_where_a_cell_needs_them():
 
 
 def test_the_shipped_test_set_recordings_hold_every_frozen_schedule_of_the_plans():
-    from vgg_helpers.book.modern import test_set_recordings
+    from vgg_helpers.book.modern import recordings_on_test_set
 
-    rows = test_set_recordings()
+    rows = recordings_on_test_set()
     assert [r["date"] for r in rows] == sorted(r["date"] for r in rows)          # oldest first
     for r in rows:
         assert len(r["seeds"]) == len(r["test_acc"]) == len(r["seconds"]) > 0, r["source"]

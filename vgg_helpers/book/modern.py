@@ -9,7 +9,7 @@
   ``bridge_effects`` says how much of the gap is the network and how much the recipe;
 * ``final_runs`` gives the final runs (``plans.MODERN``, or ``plans.MODERN_SHORT``: all 50,000 training images,
   measured on the test set), the plan's first seed with its trained weights;
-* ``test_set_recordings`` lists every recording of the modern VGG on the test set, the ones that disappointed
+* ``recordings_on_test_set`` lists every recording of the modern VGG on the test set, the ones that disappointed
   included (written by ``bench/report.py`` from the repository's results, shipped with the package).
 
 Every run's history holds the accuracy after each epoch (no test-time augmentation) and, in ``meta["acc_by_tta"]``,
@@ -37,7 +37,7 @@ from .plans import BRIDGE_CLASSIC, BRIDGE_MODERN, FAST_LADDER, MODERN, MODERN_LA
 from .store import Data, RunResult, Trained, store_policy, need_data, train_or_load
 
 __all__ = ["EVAL_BATCH", "FINAL_PLANS", "modern_run", "ladder_runs", "ladder_table", "bridge_runs",
-           "bridge_effects", "final_runs", "build_final_model", "TEST_SET_RECORDINGS", "test_set_recordings",
+           "bridge_effects", "final_runs", "build_final_model", "TEST_SET_RECORDINGS", "recordings_on_test_set",
            "recordings_table"]
 
 EVAL_BATCH = 2000        # images per evaluation batch
@@ -306,7 +306,7 @@ def final_runs(data: Data, budget: str, store: Optional[str] = None, seeds: Opti
     return out
 
 
-def test_set_recordings() -> list[dict]:
+def recordings_on_test_set() -> list[dict]:
     """Every recording of the modern VGG on the 10,000 test images, oldest first, as the repository's results hold
     them (the measurement protocol keeps every one). Each is a dict: ``date``, ``source``, ``network``, ``epochs``,
     ``recipe_changes`` (fields that differ from ``ModernRecipe``'s defaults), ``precision``, ``device``, ``cpu``,
@@ -324,10 +324,10 @@ def _span(values: Sequence[int]) -> str:
 
 
 def recordings_table(recordings: Optional[Sequence[Mapping]] = None) -> list[str]:
-    """Recordings (default: ``test_set_recordings()``) as lines of a table (at most 88 characters each), in their
+    """Recordings (default: ``recordings_on_test_set()``) as lines of a table (at most 88 characters each), in their
     order: a line marks where the measurement protocol begins, and a footnote gives the recipe changes of the rows
     marked with a star."""
-    recordings = test_set_recordings() if recordings is None else recordings
+    recordings = recordings_on_test_set() if recordings is None else recordings
     lines = [f"{'date':<10} {'network':<15} {'ep':>2} {'precision':<9} {'CPU':<10} {'seeds':<7} "
              f"{'test acc (%)':>13} {'lowest':>6} {'seconds':>7}"]
     notes, protocol = [], False
