@@ -4,8 +4,8 @@ Every number in that part comes from the newest JSON file of each kind in ``benc
 from the book's stored runs (``vgg_helpers/book/stored_runs/``), so the README cannot drift from the
 measurements. Usage (from the repository root)::
 
-    python -m bench.report           # rewrite bench/README.md below the marker line, and the list of
-                                     # test-set recordings the airbench-style chapter prints
+    python -m bench.report           # rewrite bench/README.md below the marker line, and the summary of the
+                                     # results that the chapters print (vgg_helpers/book/results.json)
     python -m bench.report --check   # exit 1 if either is not what the results say (a test runs this)
 """
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pathlib import Path
 
 from vgg_helpers.book.fast import run_ladder
 from vgg_helpers.book.plans import (BLOG_POST_TEST_ACCURACY, CPU_TARGET_ACCURACY, CPU_TARGET_SECONDS, FAST_LADDER,
-                                    MODERN, MODERN_SHORT, Plan)
+                                    MODERN, MODERN_SHORT, TOPICS, Plan, pick)
+from vgg_helpers.book.results import RESULTS_FILE
 from vgg_helpers.book.store import STORED_DIR, stored_history, stored_path
-from vgg_helpers.book.modern import TEST_SET_RECORDINGS as RECORDINGS
-from vgg_helpers.diagnostics import first_reaching
+from vgg_helpers.diagnostics import first_reaching, paired_gains
 from vgg_helpers.files import atomic_write
 from vgg_helpers.modern import MODERN_CONFIGS, ModernRecipe
 
@@ -570,17 +570,98 @@ def recordings_on_test_set(results: Path = RESULTS, stored: bool | None = None) 
     return rows
 
 
-def recordings_text(results: Path = RESULTS) -> str:
-    """The JSON text of ``RECORDINGS``: ``recordings_on_test_set``, with what it is and where it comes from."""
-    about = ("Every recording of the modern VGG on the 10,000 test images, oldest first; written by "
-             "`python -m bench.report` from bench/results and the stored runs: do not edit by hand.")
-    rows = ",\n".join(f"  {json.dumps(row)}" for row in recordings_on_test_set(results))   # one recording per line
+# The modern VGG's choices on the hold-out, one result file per arm (``bench.modern_vgg --holdout``): each
+# comparison pairs an arm with its base, as declared on book/how-made/airbench-style-vgg.md (same seeds, CPU and
+# precision). The classic plans' choices (``bench.holdout``) hold their base and arm in one file.
+MODERN_COMPARISONS = (   # (base, arm): the stamps of their result files modern-vgg-holdout-cpu-<stamp>.json
+    ("2026-12-07T131034Z", "2026-12-07T133204Z"),   # 7 epochs: without label smoothing
+    ("2026-12-07T131034Z", "2026-12-07T160634Z"),   # without weight averaging
+    ("2026-12-07T131034Z", "2026-12-07T162540Z"),   # without the fast batch-norm shifts
+    ("2026-12-07T131034Z", "2026-12-07T164530Z"),   # random instead of alternating flips
+    ("2026-12-07T131034Z", "2026-12-07T173537Z"),   # without the whitening layer
+    ("2026-12-07T131034Z", "2026-12-07T180354Z"),   # lr 8
+    ("2026-12-07T131034Z", "2026-12-07T182416Z"),   # lr 16
+    ("2026-12-07T131034Z", "2026-12-07T190408Z"),   # half the weight decay
+    ("2026-12-07T131034Z", "2026-12-07T192729Z"),   # twice the weight decay
+    ("2026-12-07T131034Z", "2026-12-07T202609Z"),   # batch 512
+    ("2026-12-07T131034Z", "2026-12-07T144547Z"),   # 6 epochs instead of 7
+    ("2026-12-07T144547Z", "2026-12-07T213313Z"),   # 6 epochs: the lr falling to zero
+    ("2026-12-07T144547Z", "2026-12-07T215007Z"),   # 6 epochs: averaging from epoch 2
+)
+
+
+def _settings_text(changes: dict) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in changes.items())
+
+
+def _modern_setup(r: dict) -> dict:
+    """What a modern-VGG hold-out result trained: its network, epochs, network and recipe changes."""
+    st = r["settings"]
+    return {"network": st["arch"], "epochs": st["recipe"]["epochs"], **{f"net.{k}": v for k, v in
+                                                                      st.get("net", {}).items()},
+            **_recipe_changes(st["recipe"])}
+
+
+def holdout_comparisons(results: Path = RESULTS) -> list[dict]:
+    """Every comparison made on the hold-out, oldest first: each ``bench.holdout`` result, and each pair of
+    ``MODERN_COMPARISONS`` (whose result files are in ``results``). One dict per comparison (the keys
+    ``vgg_helpers.book.results.holdout_comparisons`` documents)."""
+    rows = []
+    for path in sorted(results.glob("holdout-*-2*.json")):
+        r = json.loads(path.read_text())
+        plan, env, d = pick(TOPICS[r["plan"]], r["budget"]), r["environment"], r["decision"]
+        plan = plan.for_rung(r["rung"]) if r.get("rung") else plan        # the base: that rung as the plan has it
+        model = plan.model
+        base = [f"rung {r['rung']}" if r.get("rung") else "the plan"]
+        base += [f"{k}={v}" for k, v in r.get("base_changes", {}).items() if k != "val_size"]
+        if "epochs" not in r.get("base_changes", {}) and r["run"]["epochs"] != r["arm_run"]["epochs"]:
+            base.append(f"epochs={r['run']['epochs']}")
+        amp = plan.speed.amp if plan.speed is not None else False
+        rows.append({"date": r["date"][:10], "source": [path.name], "plan": r["plan"],
+                     "network": f"{model.get('arch')} x{model.get('width', 1.0):g}", "base": ", ".join(base),
+                     "change": _settings_text(r["changes"]), "epochs": r["arm_run"]["epochs"],
+                     "precision": "bfloat16" if amp and env.get("cpu_bf16") else "float32",
+                     "cpu": _cpu_name(env), "seeds": r["seeds"],
+                     "base_acc": [run["val_acc"] for run in r["base"]], "arm_acc": [run["val_acc"] for run in r["arm"]],
+                     "gains": d["gains"], "gain": d["mean"], "gain_se": d["se"]})
+    for base_stamp, arm_stamp in MODERN_COMPARISONS:
+        paths = [results / f"modern-vgg-holdout-cpu-{stamp}.json" for stamp in (base_stamp, arm_stamp)]
+        if not all(p.exists() for p in paths):
+            continue
+        base, arm = (json.loads(p.read_text()) for p in paths)
+        if [run["seed"] for run in base["runs"]] != [run["seed"] for run in arm["runs"]]:
+            raise ValueError(f"{paths[0].name} and {paths[1].name} trained different seeds: they cannot be paired")
+        setup, changed = _modern_setup(base), _modern_setup(arm)
+        change = {k.removeprefix("net."): changed.get(k, "default") for k in {**setup, **changed}
+                  if setup.get(k) != changed.get(k)}
+        g = paired_gains([run["final_acc"] for run in arm["runs"]], [run["final_acc"] for run in base["runs"]])
+        rows.append({"date": arm["date"][:10], "source": [p.name for p in paths], "plan": "modern",
+                     "network": setup["network"], "epochs": changed["epochs"],
+                     "base": "the final recipe, " + _settings_text({k: v for k, v in setup.items() if k != "network"}),
+                     "change": _settings_text(change), "precision": arm["settings"].get("autocast") or "float32",
+                     "cpu": _cpu_name(arm["environment"]), "seeds": [run["seed"] for run in arm["runs"]],
+                     "base_acc": [run["final_acc"] for run in base["runs"]],
+                     "arm_acc": [run["final_acc"] for run in arm["runs"]],
+                     "gains": g["gains"], "gain": g["gain"], "gain_se": g["gain_se"]})
+    return sorted(rows, key=lambda row: row["date"])
+
+
+def results_text(results: Path = RESULTS) -> str:
+    """The JSON text of ``RESULTS_FILE``: ``recordings_on_test_set`` and ``holdout_comparisons``, one per line."""
+    about = ("The recorded results the chapters cite: every recording of the modern VGG on the 10,000 test images "
+             "and every comparison on the 45,000 / 5,000 hold-out, oldest first; written by `python -m bench.report` "
+             "from bench/results and the stored runs: do not edit by hand.")
+
+    def lines(rows: list[dict]) -> str:
+        return ",\n".join(f"  {json.dumps(row)}" for row in rows)
+
     return (f'{{"about": {json.dumps(about)},\n "protocol_from": {json.dumps(PROTOCOL_FROM)},\n'
-            f' "recordings": [\n{rows}\n ]}}\n')
+            f' "test_set_recordings": [\n{lines(recordings_on_test_set(results))}\n ],\n'
+            f' "holdout_comparisons": [\n{lines(holdout_comparisons(results))}\n ]}}\n')
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Rewrite (or ``--check``) the generated part of bench/README.md and the list of test-set recordings."""
+    """Rewrite (or ``--check``) the generated part of bench/README.md and the summary the chapters print."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only check that the README is up to date")
     args = ap.parse_args(argv)
@@ -589,15 +670,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{README} has no marker line; add this line where the generated part starts:\n{MARKER}")
         return 1
     new = text[:text.index(MARKER)] + render()
-    recordings = recordings_text()
+    summary = results_text()
     if args.check:
-        stale = [str(path) for path, want in ((README, new), (RECORDINGS, recordings))
+        stale = [str(path) for path, want in ((README, new), (RESULTS_FILE, summary))
                  if not path.exists() or path.read_text() != want]
         if stale:
             print(f"{' and '.join(stale)} out of date with the recorded results: run `python -m bench.report`")
             return 1
         return 0
-    for path, want in ((README, new), (RECORDINGS, recordings)):
+    for path, want in ((README, new), (RESULTS_FILE, summary)):
         atomic_write(path, lambda f, want=want: f.write(want), mode="w")
         print(f"wrote {path}")
     return 0

@@ -438,18 +438,18 @@ def test_every_test_set_recording_is_listed_oldest_first_with_its_cpu_and_precis
         ("2026-12-07", "float32", "Intel Xeon", False, True)
     assert (last["network"], last["epochs"], last["seeds"], last["test_acc"], last["seconds"]) == \
         ("modern-128-256", 7, [210, 211], [0.8887, 0.8877], [701.0, 776.4])
-    assert json.loads(report.recordings_text(tmp_path))["recordings"] == rows
+    assert json.loads(report.results_text(tmp_path))["test_set_recordings"] == rows
 
 
-def test_the_report_check_fails_while_the_shipped_recordings_are_stale(tmp_path, monkeypatch, capsys):
-    shipped = report.RECORDINGS.read_text()
-    readme, recordings = tmp_path / "README.md", tmp_path / "test_set_recordings.json"
+def test_the_report_check_fails_while_the_shipped_results_are_stale(tmp_path, monkeypatch, capsys):
+    shipped = report.RESULTS_FILE.read_text()
+    readme, recordings = tmp_path / "README.md", tmp_path / "results.json"
     readme.write_text(report.README.read_text())
     edited = json.loads(shipped)
-    edited["recordings"][0]["test_acc"][0] += 0.01                     # one seed's accuracy edited by hand
+    edited["test_set_recordings"][0]["test_acc"][0] += 0.01            # one seed's accuracy edited by hand
     recordings.write_text(json.dumps(edited))
     monkeypatch.setattr(report, "README", readme)
-    monkeypatch.setattr(report, "RECORDINGS", recordings)
+    monkeypatch.setattr(report, "RESULTS_FILE", recordings)
     assert report.main(["--check"]) == 1
     assert f"{recordings} out of date with the recorded results" in capsys.readouterr().out
     recordings.unlink()                                                 # a missing file is stale too
@@ -463,3 +463,36 @@ def test_the_how_made_page_lists_every_test_set_recording():
     for r in report.recordings_on_test_set():
         name = r["source"].rsplit("/", 1)[-1] if r["source"].startswith("bench/") else r["source"].split()[2]
         assert f"`{name}`" in page, f"{r['source']} is not in the how-made page's list of test-set recordings"
+
+
+def test_hold_out_comparisons_pair_each_arm_with_its_base_seed_by_seed(tmp_path):
+    from vgg_helpers.book.plans import BATCH_NORM
+
+    run = {"train_size": None, "val_size": 5000, "epochs": 6, "batch_size": 128, "test_size": None}
+    classic = {"kind": "holdout-batch-norm-cpu", "date": "2026-12-06T16:12:09+00:00", "plan": "batch-norm",
+               "budget": "cpu", "changes": {"epochs": 4}, "base_source": "stored", "run": run,
+               "arm_run": {**run, "epochs": 4}, "seeds": [0, 1, 2], "threads": 2,
+               "environment": {"cpu": "AMD EPYC", "cpu_bf16": True},
+               "base": [{"seed": s, "val_acc": a} for s, a in zip((0, 1, 2), (0.81, 0.812, 0.815))],
+               "arm": [{"seed": s, "val_acc": a} for s, a in zip((0, 1, 2), (0.778, 0.781, 0.787))],
+               "decision": {"gains": [-0.032, -0.031, -0.028], "mean": -0.0303, "se": 0.0012}}
+    (tmp_path / "holdout-batch-norm-cpu-2026-12-06T161209Z.json").write_text(json.dumps(classic))
+    base_stamp, arm_stamp = report.MODERN_COMPARISONS[0]
+    base = _float32_test_result("modern-128-256", 7, [(0, 0.885, 400.0), (1, 0.883, 410.0), (2, 0.885, 405.0)])
+    arm = _float32_test_result("modern-128-256", 7, [(0, 0.884, 401.0), (1, 0.887, 402.0), (2, 0.882, 403.0)])
+    arm["settings"]["recipe"]["label_smoothing"] = 0.0
+    for stamp, r in ((base_stamp, base), (arm_stamp, arm)):
+        (tmp_path / f"modern-vgg-holdout-cpu-{stamp}.json").write_text(json.dumps({**r, "date": "2026-12-07"}))
+    classic_row, modern_row = report.holdout_comparisons(tmp_path)        # the other declared pairs are absent
+    assert (classic_row["plan"], classic_row["base"], classic_row["change"], classic_row["epochs"]) == \
+        ("batch-norm", "the plan, epochs=6", "epochs=4", 4)
+    assert classic_row["network"] == f"vgg11 x{BATCH_NORM['cpu'].model['width']:g}"
+    assert classic_row["precision"] == "float32" and classic_row["gains"] == [-0.032, -0.031, -0.028]
+    assert (modern_row["plan"], modern_row["base"], modern_row["change"]) == \
+        ("modern", "the final recipe, epochs=7", "label_smoothing=0")
+    assert [round(g, 4) for g in modern_row["gains"]] == [-0.001, 0.004, -0.003]
+    assert modern_row["cpu"] == "Intel Xeon" and modern_row["precision"] == "float32"
+    arm["runs"] = arm["runs"][:2]                                          # seeds that do not pair
+    (tmp_path / f"modern-vgg-holdout-cpu-{arm_stamp}.json").write_text(json.dumps(arm))
+    with pytest.raises(ValueError, match="trained different seeds: they cannot be paired"):
+        report.holdout_comparisons(tmp_path)

@@ -2,7 +2,7 @@
 
 * no module of the library imports the harness (``vgg_helpers.book``);
 * no module imports another's private name;
-* the chapters import the harness only for plans and stored runs (``vgg_helpers.book.*``), nothing else of it;
+* the chapters import the harness only for plans, stored runs and recorded results (``vgg_helpers.book.*``);
 * no name in the code, the tests, the tools or the benchmarks carries a chapter number (chapters get renumbered);
 * the tests mirror the package: a test file per library module, per harness module and per exercise topic.
 """
@@ -81,7 +81,7 @@ def test_no_private_name_is_imported_across_modules(path):
 @pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem)
 def test_the_chapters_import_the_harness_only_for_plans_and_runs(path):
     """A chapter reads its plans and its stored runs from the harness; everything it teaches, from the library."""
-    allowed = {"plans", "store", "failure", "paper", "fast", "modern", "pipelines", "scaling"}
+    allowed = {"plans", "store", "failure", "paper", "fast", "modern", "pipelines", "scaling", "results"}
     code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
     used = set(re.findall(r"vgg_helpers\.book\.(\w+)", code))
     assert used <= allowed, f"{path.name} imports {used - allowed} from the harness"

@@ -74,4 +74,4 @@ def test_every_data_file_in_the_package_is_shipped():
         if not any(fnmatch(path.name, pattern) for pattern in patterns.get(package, [])):
             missing.append(str(path.relative_to(ROOT)))
     assert not missing, f"add these to [tool.setuptools.package-data] in pyproject.toml: {missing}"
-    assert (ROOT / "vgg_helpers" / "book" / "test_set_recordings.json").is_file()
+    assert (ROOT / "vgg_helpers" / "book" / "results.json").is_file()

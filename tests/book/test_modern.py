@@ -217,39 +217,3 @@ def test_the_airbench_chapter_loads_images_only_where_a_cell_needs_them():
     your_run = next(c.source for c in cells[first:] if c.cell_type == "code")
     assert "data = cifar10()" in your_run
 
-
-def test_the_shipped_test_set_recordings_hold_every_frozen_schedule_of_the_plans():
-    from vgg_helpers.book.modern import recordings_on_test_set
-
-    rows = recordings_on_test_set()
-    assert [r["date"] for r in rows] == sorted(r["date"] for r in rows)          # oldest first
-    for r in rows:
-        assert len(r["seeds"]) == len(r["test_acc"]) == len(r["seconds"]) > 0, r["source"]
-        assert all(0.1 < a < 1.0 for a in r["test_acc"]) and all(s > 0 for s in r["seconds"]), r["source"]
-        assert r["precision"] in ("bfloat16", "float32") and r["cpu"], r["source"]
-    for plan in (MODERN["cpu"], MODERN_SHORT["cpu"]):         # the recordings the chapter's stored runs are
-        want = (list(plan.seeds), plan.model["arch"], plan.run.epochs, "bfloat16")
-        (row,) = [r for r in rows if (r["seeds"], r["network"], r["epochs"], r["precision"]) == want]
-        assert row["under_protocol"] and row["recipe_changes"] == dict(plan.recipe), row["source"]
-
-
-def test_the_recordings_table_marks_the_protocol_and_the_recipe_changes():
-    from vgg_helpers.book.modern import recordings_table
-
-    def row(date, seeds, accs, protocol, changes=None):
-        return {"date": date, "network": "modern-128-256", "epochs": 6.0, "precision": "bfloat16", "cpu": "AMD EPYC",
-                "under_protocol": protocol, "recipe_changes": changes or {}, "seeds": seeds, "test_acc": accs,
-                "seconds": [380.4 + s for s in range(len(seeds))]}
-
-    lines = recordings_table([row("2026-11-27", [0, 1, 2], [0.88, 0.89, 0.90], False),
-                              row("2026-12-06", [100], [0.902], True),
-                              row("2026-12-07", [600, 602], [0.8805, 0.8829], True, {"ema_from_epoch": 2})])
-    assert len(lines) == 6 and all(len(line) <= 88 for line in lines)
-    assert lines[0].split() == ["date", "network", "ep", "precision", "CPU", "seeds", "test", "acc", "(%)",
-                                "lowest", "seconds"]
-    assert lines[1].split() == ["2026-11-27", "modern-128-256", "6", "bfloat16", "AMD", "EPYC", "0-2",
-                                "89.00", "+-", "1.00", "88.00", "380-382"]
-    assert lines[2].startswith("-- the protocol from here on")            # once, before the first such row
-    assert lines[3].split()[-4:] == ["100", "90.20", "90.20", "380"]       # one seed: no spread
-    assert lines[4].split()[1] == "modern-128-256*" and lines[4].split()[6] == "600,602"
-    assert lines[5] == "* the final recipe with ema_from_epoch=2"

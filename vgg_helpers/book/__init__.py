@@ -11,9 +11,11 @@ how the book itself measures: which runs, at which budget, stored where. A learn
 * ``modern``    -- the runs of the modern VGG (the ladder of ingredients, the final runs);
 * ``pipelines`` -- is data loading the bottleneck? images per second of the same step fed by different pipelines;
 * ``scaling``   -- the training command's flags for a plan (several processes);
+* ``results``   -- the recorded results the chapters cite, shipped: test-set recordings, hold-out comparisons;
 * ``record``    -- the one command that records a topic's runs: ``python -m vgg_helpers.book.record TOPIC``.
 
 What belongs where: a concept a learner reads beside a chapter goes in the library; a chapter's plans, its stored
 runs and the drivers that train or load them go here. The library never imports this package; the chapters import
-it only for their plans and their runs. Plans and runs are named by topic, never by chapter number.
+it only for their plans, their runs and the recorded results they cite. Plans and runs are named by topic, never
+by chapter number.
 """

@@ -8,9 +8,7 @@
 * ``bridge_runs`` trains each network (the classic fast VGG, the modern VGG) with each recipe on the hold-out, and
   ``bridge_effects`` says how much of the gap is the network and how much the recipe;
 * ``final_runs`` gives the final runs (``plans.MODERN``, or ``plans.MODERN_SHORT``: all 50,000 training images,
-  measured on the test set), the plan's first seed with its trained weights;
-* ``recordings_on_test_set`` lists every recording of the modern VGG on the test set, the ones that disappointed
-  included (written by ``bench/report.py`` from the repository's results, shipped with the package).
+  measured on the test set), the plan's first seed with its trained weights.
 
 Every run's history holds the accuracy after each epoch (no test-time augmentation) and, in ``meta["acc_by_tta"]``,
 the final accuracy at each test-time augmentation level with the seconds it took. Every run goes through
@@ -18,17 +16,15 @@ the final accuracy at each test-time augmentation level with the seconds it took
 """
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import torch
 
 from ..data import CIFAR10, make_loaders
-from ..diagnostics import mean_sd, paired_gains
+from ..diagnostics import paired_gains
 from ..modern import ModernVGG, evaluate_modern, train_modern
 from ..runtime import pick_device
 from ..training import TTA_LEVELS
@@ -37,12 +33,10 @@ from .plans import BRIDGE_CLASSIC, BRIDGE_MODERN, FAST_LADDER, MODERN, MODERN_LA
 from .store import Data, RunResult, Trained, store_policy, need_data, train_or_load
 
 __all__ = ["EVAL_BATCH", "FINAL_PLANS", "modern_run", "ladder_runs", "ladder_table", "bridge_runs",
-           "bridge_effects", "final_runs", "build_final_model", "TEST_SET_RECORDINGS", "recordings_on_test_set",
-           "recordings_table"]
+           "bridge_effects", "final_runs", "build_final_model"]
 
 EVAL_BATCH = 2000        # images per evaluation batch
 FINAL_PLANS = {"modern-final": MODERN, "modern-short": MODERN_SHORT}   # the final runs' plans, by stored name
-TEST_SET_RECORDINGS = Path(__file__).with_name("test_set_recordings.json")   # written by `python -m bench.report`
 
 
 def modern_run(data: CIFAR10, plan: Plan, *, name: str, seed: int, measure_on: str,
@@ -304,44 +298,3 @@ def final_runs(data: Data, budget: str, store: Optional[str] = None, seeds: Opti
                                  build_model=lambda: build_final_model(budget, name),
                                  keep_weights=FINAL_PLANS[name] is MODERN and seed == plan.seeds[0]))
     return out
-
-
-def recordings_on_test_set() -> list[dict]:
-    """Every recording of the modern VGG on the 10,000 test images, oldest first, as the repository's results hold
-    them (the measurement protocol keeps every one). Each is a dict: ``date``, ``source``, ``network``, ``epochs``,
-    ``recipe_changes`` (fields that differ from ``ModernRecipe``'s defaults), ``precision``, ``device``, ``cpu``,
-    ``cpu_bf16``, ``threads``, ``under_protocol`` (made under the protocol: a frozen schedule, seeds declared
-    beforehand) and, per seed, ``seeds``, ``test_acc`` and ``seconds``."""
-    return json.loads(TEST_SET_RECORDINGS.read_text())["recordings"]
-
-
-def _span(values: Sequence[int]) -> str:
-    """``[100, 101, 102]`` as ``"100-102"``, one value as itself, others joined by commas."""
-    values = sorted(values)
-    if len(values) > 1 and values == list(range(values[0], values[-1] + 1)):
-        return f"{values[0]}-{values[-1]}"
-    return ",".join(map(str, values))
-
-
-def recordings_table(recordings: Optional[Sequence[Mapping]] = None) -> list[str]:
-    """Recordings (default: ``recordings_on_test_set()``) as lines of a table (at most 88 characters each), in their
-    order: a line marks where the measurement protocol begins, and a footnote gives the recipe changes of the rows
-    marked with a star."""
-    recordings = recordings_on_test_set() if recordings is None else recordings
-    lines = [f"{'date':<10} {'network':<15} {'ep':>2} {'precision':<9} {'CPU':<10} {'seeds':<7} "
-             f"{'test acc (%)':>13} {'lowest':>6} {'seconds':>7}"]
-    notes, protocol = [], False
-    for r in recordings:
-        if r["under_protocol"] and not protocol:
-            protocol = True
-            lines.append("-- the protocol from here on: each schedule frozen, its seeds declared beforehand --")
-        net, accs, secs = r["network"], r["test_acc"], [round(s) for s in r["seconds"]]
-        if r["recipe_changes"]:
-            net += "*" * (len(notes) + 1)
-            changes = ", ".join(f"{k}={v}" for k, v in r["recipe_changes"].items())
-            notes.append(f"{'*' * (len(notes) + 1)} the final recipe with {changes}")
-        acc = mean_sd(accs, 100, 2) if len(accs) > 1 else f"{100 * accs[0]:.2f}"
-        secs_span = f"{min(secs)}-{max(secs)}" if len(secs) > 1 else str(secs[0])
-        lines.append(f"{r['date']:<10} {net:<15} {r['epochs']:>2g} {r['precision']:<9} {r['cpu'] or '?':<10} "
-                     f"{_span(r['seeds']):<7} {acc:>13} {100 * min(accs):6.2f} {secs_span:>7}")
-    return lines + notes
