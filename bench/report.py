@@ -646,18 +646,37 @@ def holdout_comparisons(results: Path = RESULTS) -> list[dict]:
     return sorted(rows, key=lambda row: row["date"])
 
 
+def precision_steps(results: Path = RESULTS) -> list[dict]:
+    """Every step timed in float32 and in bfloat16 autocast (``bench.precision``), oldest first, with the CPU: one
+    dict per network, batch size and layout (the keys ``vgg_helpers.book.results.precision_steps`` documents)."""
+    rows = []
+    for path in sorted(results.glob("precision-cpu-2*.json")):
+        r = json.loads(path.read_text())
+        env = r["environment"]
+        for row in r["rows"]:
+            rows.append({"date": r["date"][:10], "source": path.name, "cpu": _cpu_name(env),
+                         "cpu_bf16": env.get("cpu_bf16"), "threads": env.get("torch_threads"), "plan": row["plan"],
+                         "network": row["network"] + (f" x{row['width']:g}" if row.get("width") else ""),
+                         "batch_size": row["batch_size"], "layout": row.get("layout", "channels_last"),
+                         "float32_s": round(row["median_s"]["float32"], 4),
+                         "bfloat16_s": round(row["median_s"]["bfloat16"], 4)})
+    return rows
+
+
 def results_text(results: Path = RESULTS) -> str:
-    """The JSON text of ``RESULTS_FILE``: ``recordings_on_test_set`` and ``holdout_comparisons``, one per line."""
-    about = ("The recorded results the chapters cite: every recording of the modern VGG on the 10,000 test images "
-             "and every comparison on the 45,000 / 5,000 hold-out, oldest first; written by `python -m bench.report` "
-             "from bench/results and the stored runs: do not edit by hand.")
+    """The JSON text of ``RESULTS_FILE``: ``recordings_on_test_set``, ``holdout_comparisons`` and
+    ``precision_steps``, one per line."""
+    about = ("The recorded results the chapters cite: every recording of the modern VGG on the 10,000 test images, "
+             "every comparison on the 45,000 / 5,000 hold-out and every step timed in float32 and bfloat16, oldest "
+             "first; written by `python -m bench.report` from bench/results and the stored runs: do not edit by hand.")
 
     def lines(rows: list[dict]) -> str:
         return ",\n".join(f"  {json.dumps(row)}" for row in rows)
 
     return (f'{{"about": {json.dumps(about)},\n "protocol_from": {json.dumps(PROTOCOL_FROM)},\n'
             f' "test_set_recordings": [\n{lines(recordings_on_test_set(results))}\n ],\n'
-            f' "holdout_comparisons": [\n{lines(holdout_comparisons(results))}\n ]}}\n')
+            f' "holdout_comparisons": [\n{lines(holdout_comparisons(results))}\n ],\n'
+            f' "precision_steps": [\n{lines(precision_steps(results))}\n ]}}\n')
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -496,3 +496,19 @@ def test_hold_out_comparisons_pair_each_arm_with_its_base_seed_by_seed(tmp_path)
     (tmp_path / f"modern-vgg-holdout-cpu-{arm_stamp}.json").write_text(json.dumps(arm))
     with pytest.raises(ValueError, match="trained different seeds: they cannot be paired"):
         report.holdout_comparisons(tmp_path)
+
+
+def test_precision_steps_keep_every_row_with_its_cpu(tmp_path):
+    env = {"cpu": "Intel(R) Xeon(R) Processor", "cpu_bf16": False, "torch_threads": 2}
+    rows = [{"plan": "fast", "network": "vgg11", "width": 0.5, "batch_size": 128,
+             "median_s": {"float32": 0.15, "bfloat16": 0.417}},
+            {"plan": "modern", "network": "modern-128-256", "width": None, "batch_size": 1024, "layout": "contiguous",
+             "median_s": {"float32": 2.95432, "bfloat16": 6.81}}]
+    (tmp_path / "precision-cpu-2026-12-07T000849Z.json").write_text(json.dumps(
+        {"kind": "precision-cpu", "date": "2026-12-07T00:08:49+00:00", "environment": env, "rows": rows}))
+    fast, modern = report.precision_steps(tmp_path)
+    assert (fast["cpu"], fast["cpu_bf16"], fast["network"], fast["layout"], fast["float32_s"]) == \
+        ("Intel Xeon", False, "vgg11 x0.5", "channels_last", 0.15)
+    assert (modern["network"], modern["layout"], modern["float32_s"], modern["bfloat16_s"]) == \
+        ("modern-128-256", "contiguous", 2.9543, 6.81)
+    assert json.loads(report.results_text(tmp_path))["precision_steps"] == [fast, modern]

@@ -1,8 +1,8 @@
 """The recorded results the chapters print (``vgg_helpers.book.results``): the shipped summary holds what the
 plans recorded, and its tables say what they show."""
 from vgg_helpers.book.plans import MODERN, MODERN_SHORT
-from vgg_helpers.book.results import (comparisons_table, holdout_comparisons, recordings_on_test_set,
-                                      recordings_table)
+from vgg_helpers.book.results import (comparisons_table, holdout_comparisons, precision_steps, precision_table,
+                                      recordings_on_test_set, recordings_table)
 
 
 def test_the_shipped_test_set_recordings_hold_every_frozen_schedule_of_the_plans():
@@ -70,3 +70,23 @@ def test_the_comparisons_table_names_each_base_once_and_calls_a_gain_clear_over_
     assert lines[2].split() == ["lr=0.05", "4", "80.00", "85.00", "+5.00", "+-", "0.58", "yes", "EPYC,", "bfloat16"]
     assert lines[3].split()[-3] == "no"                       # +0.10 +- 0.58: not clear
     assert lines[5].split()[:2] == ["augment=False", "4"] and lines[5].split()[7] == "yes"
+
+
+def test_the_shipped_precision_steps_cover_a_cpu_with_and_one_without_native_bfloat16():
+    fast = precision_steps("fast")
+    assert {r["cpu_bf16"] for r in fast} == {True, False}          # what the training-fast chapter prints
+    for r in precision_steps():
+        assert r["float32_s"] > 0 and r["bfloat16_s"] > 0 and r["threads"] >= 1, r["source"]
+    # emulated bfloat16 is slower than float32 wherever the CPU lacks it: why FastModel leaves autocast off there
+    assert all(r["bfloat16_s"] > r["float32_s"] for r in precision_steps() if r["cpu_bf16"] is False)
+
+
+def test_the_precision_table_gives_each_cpu_its_ratio():
+    steps = [{"cpu": "Intel Xeon", "cpu_bf16": False, "threads": 2, "network": "vgg11 x0.5", "batch_size": 128,
+              "float32_s": 0.15, "bfloat16_s": 0.42},
+             {"cpu": "AMD EPYC", "cpu_bf16": None, "threads": 1, "network": "modern-128-256", "batch_size": 1024,
+              "float32_s": 5.0, "bfloat16_s": 3.0}]
+    lines = precision_table(steps)
+    assert len(lines) == 3 and all(len(line) <= 88 for line in lines)
+    assert lines[1].split() == ["Intel", "Xeon", "no", "2", "vgg11", "x0.5", "128", "0.150", "0.420", "2.80x"]
+    assert lines[2].split() == ["AMD", "EPYC", "?", "1", "modern-128-256", "1024", "5.000", "3.000", "0.60x"]

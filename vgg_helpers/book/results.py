@@ -10,7 +10,9 @@ chapter can print the numbers its prose cites:
 * ``recordings_on_test_set`` -- every recording of the modern VGG on the test set, the ones that missed included;
   ``recordings_table`` prints them;
 * ``holdout_comparisons`` -- every comparison of a base recipe and one change on the hold-out, paired by seed;
-  ``comparisons_table`` prints them.
+  ``comparisons_table`` prints them;
+* ``precision_steps`` -- one training step timed in float32 and in bfloat16 autocast, on each CPU measured;
+  ``precision_table`` prints them.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from typing import Mapping, Optional, Sequence
 from ..diagnostics import mean_sd
 
 __all__ = ["RESULTS_FILE", "recordings_on_test_set", "recordings_table", "holdout_comparisons",
-           "comparisons_table"]
+           "comparisons_table", "precision_steps", "precision_table"]
 
 RESULTS_FILE = Path(__file__).with_name("results.json")   # written by `python -m bench.report`
 
@@ -99,4 +101,27 @@ def comparisons_table(comparisons: Sequence[Mapping]) -> list[str]:
         where = f"{(r['cpu'] or '?').split()[-1]}, {r['precision']}"
         lines.append(f"{r['change'][:30]:<30} {r['epochs']:>2g} {100 * base_acc:8.2f} {100 * arm_acc:7.2f} "
                      f"{gain:>14} {clear:>5} {where}")
+    return lines
+
+
+def precision_steps(plan: Optional[str] = None) -> list[dict]:
+    """One training step timed in float32 and in bfloat16 autocast (``bench.precision``: the median of 5 timed
+    steps), oldest first; with ``plan``, the steps of that plan's network only. Each is a dict: ``date``,
+    ``source``, ``cpu``, ``cpu_bf16`` (whether the CPU computes in bfloat16 natively), ``threads``, ``plan``,
+    ``network``, ``batch_size``, ``layout``, ``float32_s`` and ``bfloat16_s`` (seconds per step)."""
+    rows = _load()["precision_steps"]
+    return [r for r in rows if plan is None or r["plan"] == plan]
+
+
+def precision_table(steps: Sequence[Mapping]) -> list[str]:
+    """Steps (``precision_steps(...)``) as lines of a table (at most 88 characters each): the CPU and whether it
+    has native bfloat16, the threads, the network and batch, seconds per step in float32 and in bfloat16 autocast,
+    and how many times as long bfloat16 took (the layout is not shown)."""
+    lines = [f"{'CPU':<10} {'native bf16':>11} {'threads':>7} {'network':<14} {'batch':>5} {'float32 s':>9} "
+             f"{'bf16 s':>7} {'bf16/fp32':>9}"]
+    for r in steps:
+        native = {True: "yes", False: "no"}.get(r["cpu_bf16"], "?")
+        lines.append(f"{(r['cpu'] or '?')[:10]:<10} {native:>11} {r['threads']:>7} {r['network'][:14]:<14} "
+                     f"{r['batch_size']:>5} {r['float32_s']:9.3f} {r['bfloat16_s']:7.3f} "
+                     f"{r['bfloat16_s'] / r['float32_s']:8.2f}x")
     return lines
