@@ -393,10 +393,10 @@ def launch_command(out: str | os.PathLike, processes: Optional[int], *args: str,
     """The command ``launch`` runs: ``python -m vgg_helpers.distributed --out OUT ARGS``, alone or under torchrun
     (its arguments are ``launch``'s, checked the same way; nothing is started).
 
-    >>> launch_command("runs/two", 2, "--epochs", "1")[2:6]
+    >>> launch_command("two", 2, "--epochs", "1")[2:6]
     ['torch.distributed.run', '--standalone', '--nproc-per-node=2', '--max-restarts=0']
-    >>> launch_command("runs/one", None, threads=1)[1:]
-    ['-m', 'vgg_helpers.distributed', '--out', 'runs/one', '--threads', '1']
+    >>> launch_command("one", None, threads=1)[1:]
+    ['-m', 'vgg_helpers.distributed', '--out', 'one', '--threads', '1']
     """
     out = _folder("out", out)
     processes = whole_number("processes", processes, 1, none_means="no torchrun, one process")
