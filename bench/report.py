@@ -611,16 +611,14 @@ def holdout_comparisons(results: Path = RESULTS) -> list[dict]:
         r = json.loads(path.read_text())
         plan, env, d = pick(TOPICS[r["plan"]], r["budget"]), r["environment"], r["decision"]
         plan = plan.for_rung(r["rung"]) if r.get("rung") else plan        # the base: that rung as the plan has it
-        model = plan.model
         base = [f"rung {r['rung']}" if r.get("rung") else "the plan"]
         base += [f"{k}={v}" for k, v in r.get("base_changes", {}).items() if k != "val_size"]
         if "epochs" not in r.get("base_changes", {}) and r["run"]["epochs"] != r["arm_run"]["epochs"]:
             base.append(f"epochs={r['run']['epochs']}")
-        amp = plan.speed.amp if plan.speed is not None else False
         rows.append({"date": r["date"][:10], "source": [path.name], "plan": r["plan"],
-                     "network": f"{model.get('arch')} x{model.get('width', 1.0):g}", "base": ", ".join(base),
+                     "network": f"{plan.model.get('arch')} x{plan.model.get('width', 1.0):g}", "base": ", ".join(base),
                      "change": _settings_text(r["changes"]), "epochs": r["arm_run"]["epochs"],
-                     "precision": "bfloat16" if amp and env.get("cpu_bf16") else "float32",
+                     "precision": "bfloat16" if plan.speed.amp and env.get("cpu_bf16") else "float32",
                      "cpu": _cpu_name(env), "seeds": r["seeds"],
                      "base_acc": [run["val_acc"] for run in r["base"]], "arm_acc": [run["val_acc"] for run in r["arm"]],
                      "gains": d["gains"], "gain": d["mean"], "gain_se": d["se"]})
@@ -682,7 +680,8 @@ def results_text(results: Path = RESULTS) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Rewrite (or ``--check``) the generated part of bench/README.md and the summary the chapters print."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="only check that the README is up to date")
+    ap.add_argument("--check", action="store_true",
+                    help="only check that the README and vgg_helpers/book/results.json are up to date")
     args = ap.parse_args(argv)
     text = README.read_text()
     if MARKER not in text:

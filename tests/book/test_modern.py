@@ -216,4 +216,3 @@ def test_the_airbench_chapter_loads_images_only_where_a_cell_needs_them():
     assert len(calls) == 5 and all(isinstance(c.args[0], ast.Name) and c.args[0].id == "cifar10" for c in calls)
     your_run = next(c.source for c in cells[first:] if c.cell_type == "code")
     assert "data = cifar10()" in your_run
-
